@@ -1,0 +1,370 @@
+//! File contents as copy-on-write chunks of [`Bytes`].
+//!
+//! A file is a sparse map from chunk index to a chunk of at most
+//! [`CHUNK_SIZE`] bytes. A chunk shorter than its span reads as zeros past
+//! its end; a missing chunk is a hole (zeros, nothing allocated) or, for a
+//! file copied up from the base, the base's chunk. Chunks are immutable
+//! `Bytes`: reads hand out slices of them without copying, and a write
+//! builds one new chunk while every other chunk stays shared with the forks
+//! and snapshots that still hold the old version.
+
+use bytes::{Bytes, BytesMut};
+use imbl::OrdMap;
+
+use super::base::Base;
+use super::error::Result;
+use super::node::Ino;
+
+/// Bytes per chunk: the unit of copy-on-write and of base fetches.
+pub const CHUNK_SIZE: u64 = 64 * 1024;
+
+/// Zeros to hand out for holes without allocating.
+static ZEROS: [u8; CHUNK_SIZE as usize] = [0; CHUNK_SIZE as usize];
+
+/// A file's size and chunks.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct FileData {
+    size: u64,
+    chunks: OrdMap<u64, Bytes>,
+    /// Bytes below this offset that no chunk covers come from the base file
+    /// with the same inode number. Truncation lowers it so that data cut off
+    /// never reappears when the file grows again.
+    lower_len: u64,
+    /// Sum of the chunk lengths: what this file costs its fork.
+    allocated: u64,
+}
+
+/// Where the bytes of one chunk come from.
+enum Source {
+    Upper(Bytes),
+    Lower { len: u64 },
+    Hole,
+}
+
+impl FileData {
+    /// A file whose bytes all still live in the base.
+    pub fn lower(size: u64) -> FileData {
+        FileData {
+            size,
+            lower_len: size,
+            ..FileData::default()
+        }
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    pub fn allocated(&self) -> u64 {
+        self.allocated
+    }
+
+    /// Whether two versions hold the same bytes (cheap when they share chunks).
+    pub fn same_contents(&self, other: &FileData) -> bool {
+        self.size == other.size
+            && self.lower_len == other.lower_len
+            && (self.chunks.ptr_eq(&other.chunks) || self.chunks == other.chunks)
+    }
+
+    fn source(&self, index: u64) -> Source {
+        if let Some(chunk) = self.chunks.get(&index) {
+            return Source::Upper(chunk.clone());
+        }
+        let start = index * CHUNK_SIZE;
+        if start < self.lower_len {
+            Source::Lower {
+                len: (self.lower_len - start).min(CHUNK_SIZE),
+            }
+        } else {
+            Source::Hole
+        }
+    }
+
+    /// The stored bytes of chunk `index` (zeros past their end).
+    fn chunk(&self, ino: Ino, base: &dyn Base, index: u64) -> Result<Bytes> {
+        Ok(match self.source(index) {
+            Source::Upper(bytes) => bytes,
+            Source::Lower { len } => base.chunk(ino, index)?.slice(..len as usize),
+            Source::Hole => Bytes::new(),
+        })
+    }
+
+    /// Appends to `out` the bytes in `[offset, offset + len)`, cut at the end
+    /// of the file, as slices of the stored chunks (holes as static zeros).
+    /// Returns the number of bytes produced.
+    pub fn read(
+        &self,
+        ino: Ino,
+        base: &dyn Base,
+        offset: u64,
+        len: u64,
+        out: &mut Vec<Bytes>,
+    ) -> Result<u64> {
+        let end = offset.saturating_add(len).min(self.size);
+        let mut pos = offset;
+        while pos < end {
+            let index = pos / CHUNK_SIZE;
+            let chunk_start = index * CHUNK_SIZE;
+            let piece_end = end.min(chunk_start + CHUNK_SIZE);
+            let (from, to) = ((pos - chunk_start) as usize, (piece_end - chunk_start) as usize);
+            let stored = self.chunk(ino, base, index)?;
+            if from < stored.len() {
+                out.push(stored.slice(from..to.min(stored.len())));
+            }
+            if to > stored.len() {
+                let zeros = to - from.max(stored.len());
+                out.push(Bytes::from_static(&ZEROS[..zeros]));
+            }
+            pos = piece_end;
+        }
+        Ok(end.saturating_sub(offset))
+    }
+
+    /// How many more bytes this file would hold after writing (or zeroing)
+    /// `[offset, end)`, computed without touching any data so limits can be
+    /// checked before anything is allocated.
+    pub fn growth(&self, offset: u64, end: u64, zeroing: bool) -> i64 {
+        let mut growth = 0i64;
+        let mut pos = offset;
+        while pos < end {
+            let index = pos / CHUNK_SIZE;
+            let chunk_start = index * CHUNK_SIZE;
+            let to = end.min(chunk_start + CHUNK_SIZE) - chunk_start;
+            let from = pos - chunk_start;
+            let (old_upper, old_len) = match self.source(index) {
+                Source::Upper(b) => (b.len() as u64, b.len() as u64),
+                Source::Lower { len } => (0, len),
+                Source::Hole => (0, 0),
+            };
+            let new_len = if zeroing {
+                zeroed_len(from, to, old_len)
+            } else {
+                old_len.max(to)
+            };
+            growth += new_len as i64 - old_upper as i64;
+            pos = chunk_start + to;
+        }
+        growth
+    }
+
+    /// Writes `data` at `offset`, growing the file as needed. Each touched
+    /// chunk is rebuilt once; untouched chunks stay shared.
+    pub fn write(&mut self, ino: Ino, base: &dyn Base, offset: u64, data: &[u8]) -> Result<()> {
+        let end = offset + data.len() as u64;
+        let mut pos = offset;
+        while pos < end {
+            let index = pos / CHUNK_SIZE;
+            let chunk_start = index * CHUNK_SIZE;
+            let to = (end.min(chunk_start + CHUNK_SIZE) - chunk_start) as usize;
+            let from = (pos - chunk_start) as usize;
+            let piece = &data[(pos - offset) as usize..(chunk_start + to as u64 - offset) as usize];
+            let source = self.source(index);
+            let old_len = match &source {
+                Source::Upper(b) => b.len(),
+                Source::Lower { len } => *len as usize,
+                Source::Hole => 0,
+            };
+            // Only fetch the old bytes when some of them survive the write.
+            let old = if from > 0 || to < old_len {
+                self.chunk(ino, base, index)?
+            } else {
+                Bytes::new()
+            };
+            let mut chunk = BytesMut::with_capacity(old_len.max(to));
+            chunk.extend_from_slice(&old[..from.min(old.len())]);
+            chunk.resize(from, 0);
+            chunk.extend_from_slice(piece);
+            if to < old.len() {
+                chunk.extend_from_slice(&old[to..]);
+            }
+            chunk.resize(old_len.max(to), 0);
+            self.put(index, chunk.freeze());
+            pos = chunk_start + to as u64;
+        }
+        self.size = self.size.max(end);
+        Ok(())
+    }
+
+    /// Makes `[offset, offset + len)` read as zeros, growing the file as
+    /// needed. Whole chunks become empty (no allocation); partial chunks are
+    /// cut short when the zeros reach their end, and copied only otherwise.
+    pub fn write_zeroes(&mut self, ino: Ino, base: &dyn Base, offset: u64, len: u64) -> Result<()> {
+        let end = offset + len;
+        let mut pos = offset;
+        while pos < end {
+            let index = pos / CHUNK_SIZE;
+            let chunk_start = index * CHUNK_SIZE;
+            let to = (end.min(chunk_start + CHUNK_SIZE) - chunk_start) as usize;
+            let from = (pos - chunk_start) as usize;
+            let old_len = match self.source(index) {
+                Source::Upper(b) => b.len(),
+                Source::Lower { len } => len as usize,
+                // Zeros over a hole past the base data change nothing.
+                Source::Hole => 0,
+            };
+            if from < old_len {
+                let old = self.chunk(ino, base, index)?;
+                let new = if to >= old_len {
+                    old.slice(..from)
+                } else {
+                    let mut chunk = BytesMut::from(&old[..]);
+                    chunk[from..to].fill(0);
+                    chunk.freeze()
+                };
+                self.put(index, new);
+            }
+            pos = chunk_start + to as u64;
+        }
+        self.size = self.size.max(end);
+        Ok(())
+    }
+
+    /// Truncates or extends the file. Growing allocates nothing; shrinking
+    /// drops whole chunks and slices the last one without copying.
+    pub fn set_size(&mut self, size: u64) {
+        if size < self.size {
+            let first_gone = size.div_ceil(CHUNK_SIZE);
+            let gone: Vec<u64> = self.chunks.range(first_gone..).map(|(i, _)| *i).collect();
+            for index in gone {
+                if let Some(chunk) = self.chunks.remove(&index) {
+                    self.allocated -= chunk.len() as u64;
+                }
+            }
+            let boundary = size / CHUNK_SIZE;
+            let keep = (size - boundary * CHUNK_SIZE) as usize;
+            if let Some(chunk) = self.chunks.get(&boundary)
+                && chunk.len() > keep
+            {
+                let cut = chunk.slice(..keep);
+                self.put(boundary, cut);
+            }
+            self.lower_len = self.lower_len.min(size);
+        }
+        self.size = size;
+    }
+
+    fn put(&mut self, index: u64, chunk: Bytes) {
+        self.allocated += chunk.len() as u64;
+        if let Some(old) = self.chunks.insert(index, chunk) {
+            self.allocated -= old.len() as u64;
+        }
+    }
+
+    /// The stored chunks, for tests that check sharing between versions.
+    #[cfg(test)]
+    pub fn chunk_ptrs(&self) -> Vec<(u64, *const u8)> {
+        self.chunks.iter().map(|(i, b)| (*i, b.as_ptr())).collect()
+    }
+}
+
+/// The stored length of a chunk of `old_len` bytes after zeroing `[from, to)`.
+fn zeroed_len(from: u64, to: u64, old_len: u64) -> u64 {
+    if from >= old_len {
+        old_len
+    } else if to >= old_len {
+        from
+    } else {
+        old_len
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::base::MemBase;
+
+    fn read_all(f: &FileData, offset: u64, len: u64) -> Vec<u8> {
+        let base = MemBase::empty();
+        let mut out = Vec::new();
+        f.read(Ino(9), &base, offset, len, &mut out).unwrap();
+        out.concat()
+    }
+
+    fn write(f: &mut FileData, offset: u64, data: &[u8]) {
+        let growth = f.growth(offset, offset + data.len() as u64, false);
+        let before = f.allocated() as i64;
+        f.write(Ino(9), &MemBase::empty(), offset, data).unwrap();
+        assert_eq!(f.allocated() as i64, before + growth, "growth prediction");
+    }
+
+    #[test]
+    fn sparse_write_reads_zeros_in_the_hole_and_allocates_only_touched_chunks() {
+        let mut f = FileData::default();
+        write(&mut f, 3 * CHUNK_SIZE + 10, b"abc");
+        assert_eq!(f.size(), 3 * CHUNK_SIZE + 13);
+        assert_eq!(f.allocated(), 13);
+        let bytes = read_all(&f, 0, u64::MAX);
+        assert_eq!(bytes.len() as u64, f.size());
+        assert!(bytes[..(3 * CHUNK_SIZE + 10) as usize].iter().all(|&b| b == 0));
+        assert_eq!(&bytes[(3 * CHUNK_SIZE + 10) as usize..], b"abc");
+    }
+
+    #[test]
+    fn write_across_chunk_boundary() {
+        let mut f = FileData::default();
+        let data: Vec<u8> = (0..CHUNK_SIZE + 100).map(|i| i as u8).collect();
+        write(&mut f, CHUNK_SIZE - 50, &data);
+        assert_eq!(read_all(&f, CHUNK_SIZE - 50, data.len() as u64), data);
+        write(&mut f, CHUNK_SIZE - 1, b"XY");
+        let got = read_all(&f, CHUNK_SIZE - 2, 4);
+        assert_eq!(got, [data[48], b'X', b'Y', data[51]]);
+    }
+
+    #[test]
+    fn truncate_then_extend_reads_zeros() {
+        let mut f = FileData::default();
+        write(&mut f, 0, &[7u8; 100]);
+        f.set_size(10);
+        f.set_size(50);
+        let got = read_all(&f, 0, 100);
+        assert_eq!(&got[..10], &[7u8; 10]);
+        assert!(got[10..].iter().all(|&b| b == 0));
+        assert_eq!(got.len(), 50);
+        assert_eq!(f.allocated(), 10);
+    }
+
+    #[test]
+    fn zeroing_cuts_chunk_tails_and_empties_whole_chunks() {
+        let mut f = FileData::default();
+        write(&mut f, 0, &[1u8; (2 * CHUNK_SIZE) as usize]);
+        let growth = f.growth(100, 2 * CHUNK_SIZE, true);
+        f.write_zeroes(Ino(9), &MemBase::empty(), 100, 2 * CHUNK_SIZE - 100)
+            .unwrap();
+        assert_eq!(f.allocated(), 100);
+        assert_eq!(growth, 100 - 2 * CHUNK_SIZE as i64);
+        let got = read_all(&f, 0, u64::MAX);
+        assert_eq!(got.len() as u64, 2 * CHUNK_SIZE);
+        assert!(got[..100].iter().all(|&b| b == 1));
+        assert!(got[100..].iter().all(|&b| b == 0));
+        // Zeroing the middle of a chunk keeps both ends.
+        write(&mut f, 0, &[2u8; 30]);
+        f.write_zeroes(Ino(9), &MemBase::empty(), 10, 10).unwrap();
+        let got = read_all(&f, 0, 30);
+        assert_eq!(&got[..10], &[2u8; 10]);
+        assert_eq!(&got[10..20], &[0u8; 10]);
+        assert_eq!(&got[20..], &[2u8; 10]);
+    }
+
+    #[test]
+    fn one_byte_write_into_a_64_mib_file_copies_one_chunk() {
+        let mut f = FileData::default();
+        let block = vec![0xA5u8; CHUNK_SIZE as usize];
+        for i in 0..1024 {
+            write(&mut f, i * CHUNK_SIZE, &block);
+        }
+        let before = f.chunk_ptrs();
+        let snapshot = f.clone();
+        write(&mut f, 5 * CHUNK_SIZE + 7, b"!");
+        let after = f.chunk_ptrs();
+        let changed: Vec<u64> = before
+            .iter()
+            .zip(&after)
+            .filter(|(a, b)| a != b)
+            .map(|(a, _)| a.0)
+            .collect();
+        assert_eq!(changed, vec![5], "only the written chunk is new");
+        assert_eq!(f.allocated(), snapshot.allocated());
+        assert_eq!(read_all(&snapshot, 5 * CHUNK_SIZE + 7, 1), [0xA5]);
+        assert_eq!(read_all(&f, 5 * CHUNK_SIZE + 7, 1), *b"!");
+    }
+}

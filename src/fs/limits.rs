@@ -1,0 +1,109 @@
+//! What a guest may make the host spend, and what it has spent.
+//!
+//! Every size a guest controls is checked against [`Limits`] *before* any
+//! memory is allocated for it, and answered with the errno a POSIX system
+//! would give (`ENOSPC`, `EFBIG`, `ENAMETOOLONG`, …). A single read or write
+//! larger than [`Limits::max_io`] is not an error: like Linux with its
+//! `MAX_RW_COUNT`, the core performs a short read or write and reports the
+//! count, which every POSIX caller must already handle.
+
+use super::error::Errno;
+
+/// Bounds on what one fork may hold. The defaults protect a host that runs
+/// many guests: each fork can hold at most 1 GiB of file data and a million
+/// inodes, whatever the guest does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// File bytes a fork may hold in its own (upper) layer. Data shared with
+    /// the base is not charged; data shared with a parent fork is charged to
+    /// both, so a fork's usage never depends on what its parent does later.
+    pub max_bytes: u64,
+    /// Inodes (files, directories, symlinks) a fork may create.
+    pub max_inodes: u64,
+    /// Largest size a file may reach (writes, `set-size`).
+    pub max_file_size: u64,
+    /// Longest path argument, in bytes.
+    pub max_path_len: usize,
+    /// Most components resolved for one path argument, counting the
+    /// components that symlinks expand to.
+    pub max_path_depth: usize,
+    /// Longest single name (path component), in bytes.
+    pub max_name_len: usize,
+    /// Largest single read, write or zero-fill; larger requests are cut short.
+    pub max_io: u64,
+    /// Symlinks followed while resolving one path before `ELOOP`.
+    pub max_symlinks: u32,
+    /// Hard links to one file before `EMLINK`.
+    pub max_links: u64,
+    /// Objects a fork may hold open at once (descriptors, preopens).
+    pub max_open: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_bytes: 1 << 30,
+            max_inodes: 1 << 20,
+            max_file_size: 1 << 30,
+            max_path_len: 4096,
+            max_path_depth: 4096,
+            max_name_len: 255,
+            max_io: 16 << 20,
+            max_symlinks: 40,
+            max_links: 65_000,
+            max_open: 4096,
+        }
+    }
+}
+
+impl Limits {
+    /// No practical bounds: for trusted hosts and benchmarks.
+    pub fn unlimited() -> Limits {
+        Limits {
+            max_bytes: u64::MAX,
+            max_inodes: u64::MAX,
+            max_file_size: i64::MAX as u64,
+            max_path_len: usize::MAX,
+            max_path_depth: usize::MAX,
+            max_name_len: usize::MAX,
+            max_io: u64::MAX,
+            max_symlinks: 40,
+            max_links: u64::MAX,
+            max_open: u64::MAX,
+        }
+    }
+}
+
+/// What a fork currently holds, to compare against [`Limits`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// File bytes held in the fork's own layer.
+    pub bytes: u64,
+    /// Inodes the fork created and still holds.
+    pub inodes: u64,
+}
+
+impl Usage {
+    /// Accounts for `delta` more (or fewer) bytes, refusing to pass the limit.
+    pub(crate) fn add_bytes(&mut self, delta: i64, limits: &Limits) -> Result<(), Errno> {
+        let next = self.bytes.checked_add_signed(delta).ok_or(Errno::Overflow)?;
+        if delta > 0 && next > limits.max_bytes {
+            return Err(Errno::InsufficientSpace);
+        }
+        self.bytes = next;
+        Ok(())
+    }
+
+    /// Accounts for one more inode, refusing to pass the limit.
+    pub(crate) fn add_inode(&mut self, limits: &Limits) -> Result<(), Errno> {
+        if self.inodes >= limits.max_inodes {
+            return Err(Errno::InsufficientSpace);
+        }
+        self.inodes += 1;
+        Ok(())
+    }
+
+    pub(crate) fn remove_inode(&mut self) {
+        self.inodes = self.inodes.saturating_sub(1);
+    }
+}

@@ -1,0 +1,385 @@
+//! One version of a fork's filesystem: a persistent inode table over the base.
+//!
+//! The table maps inode numbers to immutable nodes in a persistent B-tree
+//! (`imbl::OrdMap`), so cloning a [`Tree`] is O(1) and a change copies only
+//! the path to one leaf — O(log n) small nodes — plus the changed node. An
+//! inode missing from the table is read from the base; changing a base inode
+//! first copies its metadata up ("copy-up", O(1): file data stays in the
+//! base until a chunk is written).
+//!
+//! Everything that may need base data goes through here and can answer
+//! `NeedsBase`. Callers mutate a *clone* of the tree and keep it only if the
+//! whole operation succeeded, so a miss (or any error) halfway through leaves
+//! no trace.
+
+use std::ops::Bound;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use imbl::{OrdMap, OrdSet};
+
+use super::base::{Base, BaseNode};
+use super::data::FileData;
+use super::error::{Errno, Result};
+use super::limits::{Limits, Usage};
+use super::node::{Body, DirData, DirEntry, Ino, Kind, Name, Node, NodeRef, Slot, Stat, Times};
+use super::time::Timestamp;
+
+/// A snapshot of one fork's upper layer.
+#[derive(Clone, Debug)]
+pub struct Tree {
+    pub(crate) nodes: OrdMap<Ino, NodeRef>,
+    pub(crate) usage: Usage,
+    /// Inodes with no names left that were kept because a handle may still
+    /// use them; the fork drops those nobody holds after each operation.
+    pub(crate) orphans: OrdSet<Ino>,
+    pub(crate) root: Ino,
+}
+
+/// A read-only view of one inode, wherever it lives.
+pub(crate) enum View<'a> {
+    Upper(&'a Node),
+    Base(Arc<BaseNode>),
+}
+
+impl View<'_> {
+    pub fn kind(&self) -> Kind {
+        match self {
+            View::Upper(n) => n.kind(),
+            View::Base(b) => b.kind,
+        }
+    }
+}
+
+/// The shared inputs of one mutating operation.
+pub(crate) struct Ctx<'a> {
+    pub base: &'a dyn Base,
+    pub limits: &'a Limits,
+    pub now: Timestamp,
+    /// The next free upper inode number (shared by all forks of a `Vfs`, so
+    /// inodes created in different forks never collide when merged).
+    pub next_ino: u64,
+}
+
+impl Ctx<'_> {
+    fn alloc(&mut self) -> Ino {
+        let ino = Ino(self.next_ino);
+        self.next_ino += 1;
+        ino
+    }
+}
+
+impl Tree {
+    /// An empty upper layer over `base`.
+    pub(crate) fn new(base: &dyn Base) -> Tree {
+        Tree {
+            nodes: OrdMap::new(),
+            usage: Usage::default(),
+            orphans: OrdSet::new(),
+            root: base.root(),
+        }
+    }
+
+    pub fn root(&self) -> Ino {
+        self.root
+    }
+
+    pub fn usage(&self) -> Usage {
+        self.usage
+    }
+
+    pub(crate) fn view(&self, base: &dyn Base, ino: Ino) -> Result<View<'_>> {
+        match self.nodes.get(&ino) {
+            Some(node) => Ok(View::Upper(&node.0)),
+            None if ino.is_base() => Ok(View::Base(base.node(ino)?)),
+            None => Err(Errno::BadDescriptor.into()),
+        }
+    }
+
+    pub fn kind(&self, base: &dyn Base, ino: Ino) -> Result<Kind> {
+        Ok(self.view(base, ino)?.kind())
+    }
+
+    pub fn stat(&self, base: &dyn Base, ino: Ino) -> Result<Stat> {
+        let is_root = ino == self.root;
+        Ok(match self.view(base, ino)? {
+            View::Upper(node) => node.stat(ino, is_root),
+            View::Base(b) => Stat {
+                ino,
+                kind: b.kind,
+                nlink: match b.kind {
+                    Kind::Dir => 2 + b.subdirs,
+                    _ => 1,
+                },
+                size: match b.kind {
+                    Kind::File => b.size,
+                    Kind::Dir => super::node::DIR_SIZE,
+                    Kind::Symlink => b.target.as_deref().map_or(0, str::len) as u64,
+                },
+                atime: b.times.atime,
+                mtime: b.times.mtime,
+                ctime: b.times.ctime,
+            },
+        })
+    }
+
+    /// The entry `name` in directory `dir`.
+    pub fn lookup(&self, base: &dyn Base, dir: Ino, name: &str) -> Result<Option<(Ino, Kind)>> {
+        let from_base = |dir| Ok(base.lookup(dir, name)?.map(|e| (e.ino, e.kind)));
+        match self.view(base, dir)? {
+            View::Upper(node) => {
+                let d = node.dir().ok_or(Errno::NotDirectory)?;
+                match d.entries.get(name) {
+                    Some(Slot::Node(ino, kind)) => Ok(Some((*ino, *kind))),
+                    Some(Slot::Whiteout) => Ok(None),
+                    None if d.lower => from_base(dir),
+                    None => Ok(None),
+                }
+            }
+            View::Base(b) if b.kind == Kind::Dir => from_base(dir),
+            View::Base(_) => Err(Errno::NotDirectory.into()),
+        }
+    }
+
+    pub fn readlink(&self, base: &dyn Base, ino: Ino) -> Result<Arc<str>> {
+        match self.view(base, ino)? {
+            View::Upper(Node {
+                body: Body::Symlink(target),
+                ..
+            }) => Ok(target.clone()),
+            View::Base(b) if b.kind == Kind::Symlink => {
+                Ok(b.target.clone().ok_or(Errno::Io)?)
+            }
+            _ => Err(Errno::Invalid.into()),
+        }
+    }
+
+    /// Appends the bytes of `[offset, offset + len)` of a file to `out`.
+    pub fn read(
+        &self,
+        base: &dyn Base,
+        ino: Ino,
+        offset: u64,
+        len: u64,
+        out: &mut Vec<Bytes>,
+    ) -> Result<u64> {
+        match self.view(base, ino)? {
+            View::Upper(Node {
+                body: Body::File(data),
+                ..
+            }) => data.read(ino, base, offset, len, out),
+            View::Base(b) if b.kind == Kind::File => {
+                FileData::lower(b.size).read(ino, base, offset, len, out)
+            }
+            View::Upper(Node { body: Body::Dir(_), .. }) => Err(Errno::IsDirectory.into()),
+            View::Base(b) if b.kind == Kind::Dir => Err(Errno::IsDirectory.into()),
+            _ => Err(Errno::Invalid.into()),
+        }
+    }
+
+    /// Up to `max` entries of `dir` whose names sort after `after`, in name
+    /// order. Resuming from the last name returned is stable while entries
+    /// come and go: nothing is returned twice, and entries that exist the
+    /// whole time are never skipped.
+    pub fn list(
+        &self,
+        base: &dyn Base,
+        dir: Ino,
+        after: Option<&str>,
+        max: usize,
+    ) -> Result<Vec<DirEntry>> {
+        let (upper, lower) = match self.view(base, dir)? {
+            View::Upper(node) => {
+                let d = node.dir().ok_or(Errno::NotDirectory)?;
+                (Some(&d.entries), d.lower)
+            }
+            View::Base(b) if b.kind == Kind::Dir => (None, true),
+            View::Base(_) => return Err(Errno::NotDirectory.into()),
+        };
+        let lower: Arc<[DirEntry]> = if lower { base.list(dir)? } else { Arc::from([]) };
+        let start = match after {
+            Some(after) => lower.partition_point(|e| &*e.name <= after),
+            None => 0,
+        };
+        let mut lower = lower[start..].iter().peekable();
+        let empty = OrdMap::new();
+        let bound = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let mut upper = upper
+            .unwrap_or(&empty)
+            .range::<_, str>((bound, Bound::Unbounded))
+            .peekable();
+        let mut out = Vec::new();
+        while out.len() < max {
+            // Merge the two sorted sequences; the upper layer wins a tie.
+            let take_upper = match (upper.peek(), lower.peek()) {
+                (None, None) => break,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (Some((u, _)), Some(l)) => ***u <= *l.name,
+            };
+            if take_upper {
+                let (name, slot) = upper.next().expect("peeked");
+                if lower.peek().is_some_and(|l| l.name == *name) {
+                    lower.next();
+                }
+                if let Slot::Node(ino, kind) = slot {
+                    out.push(DirEntry {
+                        name: name.clone(),
+                        ino: *ino,
+                        kind: *kind,
+                    });
+                }
+            } else {
+                out.push(lower.next().expect("peeked").clone());
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn is_empty_dir(&self, base: &dyn Base, dir: Ino) -> Result<bool> {
+        Ok(self.list(base, dir, None, 1)?.is_empty())
+    }
+
+    /// The node for `ino`, made private to this tree (copying it up from the
+    /// base, or away from other trees sharing it) so it can be changed.
+    pub(crate) fn node_mut(&mut self, base: &dyn Base, ino: Ino) -> Result<&mut Node> {
+        if !self.nodes.contains_key(&ino) {
+            if !ino.is_base() {
+                return Err(Errno::BadDescriptor.into());
+            }
+            let b = base.node(ino)?;
+            self.nodes.insert(ino, NodeRef(Arc::new(copy_up(&b))));
+        }
+        let node = self.nodes.get_mut(&ino).expect("present");
+        Ok(Arc::make_mut(&mut node.0))
+    }
+
+    pub(crate) fn file_mut(&mut self, base: &dyn Base, ino: Ino) -> Result<(&mut FileData, &mut Times)> {
+        let node = self.node_mut(base, ino)?;
+        match &mut node.body {
+            Body::File(f) => Ok((f, &mut node.times)),
+            Body::Dir(_) => Err(Errno::IsDirectory.into()),
+            Body::Symlink(_) => Err(Errno::Invalid.into()),
+        }
+    }
+
+    /// Creates a new inode (charged to the fork) and returns its number.
+    pub(crate) fn create(&mut self, ctx: &mut Ctx<'_>, body: Body, link: (Ino, Name)) -> Result<Ino> {
+        self.usage.add_inode(ctx.limits)?;
+        let ino = ctx.alloc();
+        let node = Node {
+            times: Times::all(ctx.now),
+            links: Arc::from([link]),
+            body,
+        };
+        self.nodes.insert(ino, NodeRef(Arc::new(node)));
+        Ok(ino)
+    }
+
+    /// Points `name` in `dir` at `target` (or removes it with `None`),
+    /// leaving a whiteout where the base directory still has the name.
+    pub(crate) fn set_entry(
+        &mut self,
+        ctx: &Ctx<'_>,
+        dir: Ino,
+        name: &Name,
+        target: Option<(Ino, Kind)>,
+    ) -> Result<()> {
+        let node = self.node_mut(ctx.base, dir)?;
+        node.times.modified(ctx.now);
+        let Body::Dir(d) = &mut node.body else {
+            return Err(Errno::NotDirectory.into());
+        };
+        let old = match target {
+            Some((ino, kind)) => d.entries.insert(name.clone(), Slot::Node(ino, kind)),
+            None if d.lower => d.entries.insert(name.clone(), Slot::Whiteout),
+            None => d.entries.remove(name),
+        };
+        let was_dir = matches!(old, Some(Slot::Node(_, Kind::Dir)))
+            || (old.is_none() && d.lower && base_has_dir(ctx.base, dir, name)?);
+        let is_dir = matches!(target, Some((_, Kind::Dir)));
+        match (was_dir, is_dir) {
+            (false, true) => d.subdirs += 1,
+            (true, false) => d.subdirs = d.subdirs.saturating_sub(1),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Drops a node from the table; it must have no names left.
+    pub(crate) fn drop_node(&mut self, ino: Ino) {
+        if let Some(node) = self.nodes.remove(&ino) {
+            // A failed add is impossible here: the value only shrinks.
+            let _ = self
+                .usage
+                .add_bytes(-(node.0.charged_bytes() as i64), &Limits::unlimited());
+            if !ino.is_base() {
+                self.usage.remove_inode();
+            }
+        }
+        self.orphans.remove(&ino);
+    }
+
+    /// The path of `ino` from the root (`/a/b`), or `None` once unlinked.
+    pub fn path_of(&self, base: &dyn Base, ino: Ino) -> Result<Option<String>> {
+        let mut names = Vec::new();
+        let mut cur = ino;
+        while cur != self.root {
+            let link = match self.view(base, cur)? {
+                View::Upper(node) => node.links.first().cloned(),
+                View::Base(b) => b.link.clone(),
+            };
+            let Some((parent, name)) = link else {
+                return Ok(None);
+            };
+            names.push(name);
+            cur = parent;
+        }
+        let mut path = String::new();
+        for name in names.iter().rev() {
+            path.push('/');
+            path.push_str(name);
+        }
+        Ok(Some(if path.is_empty() { "/".into() } else { path }))
+    }
+
+    /// Every path naming `ino` (one per hard link).
+    pub fn paths_of(&self, base: &dyn Base, ino: Ino) -> Result<Vec<String>> {
+        let links: Vec<(Ino, Name)> = match self.view(base, ino)? {
+            View::Upper(node) => node.links.to_vec(),
+            View::Base(b) => b.link.clone().into_iter().collect(),
+        };
+        if ino == self.root {
+            return Ok(vec!["/".into()]);
+        }
+        let mut paths = Vec::new();
+        for (parent, name) in links {
+            if let Some(dir) = self.path_of(base, parent)? {
+                let sep = if dir == "/" { "" } else { "/" };
+                paths.push(format!("{dir}{sep}{name}"));
+            }
+        }
+        Ok(paths)
+    }
+}
+
+fn base_has_dir(base: &dyn Base, dir: Ino, name: &str) -> Result<bool> {
+    Ok(matches!(base.lookup(dir, name)?, Some(e) if e.kind == Kind::Dir))
+}
+
+/// The upper-layer node for a base inode that is about to change.
+fn copy_up(b: &BaseNode) -> Node {
+    Node {
+        times: b.times,
+        links: b.link.clone().into_iter().collect(),
+        body: match b.kind {
+            Kind::File => Body::File(FileData::lower(b.size)),
+            Kind::Dir => Body::Dir(DirData {
+                entries: OrdMap::new(),
+                lower: true,
+                subdirs: b.subdirs,
+            }),
+            Kind::Symlink => Body::Symlink(b.target.clone().unwrap_or_else(|| "".into())),
+        },
+    }
+}

@@ -1,0 +1,453 @@
+//! [`Vfs`]: all the forks of one filesystem, addressed by [`ForkId`].
+//!
+//! This is the core's public face. Every mutating call runs its operation on
+//! an O(1) clone of the fork's tree and publishes the clone only if the whole
+//! operation succeeded — the one mechanism that makes every operation atomic
+//! and every `NeedsBase` miss free of side effects.
+//!
+//! The `Vfs` also tracks which inodes each fork holds open, so an unlinked
+//! file stays readable through an open handle (POSIX) and is dropped when the
+//! last handle goes.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::base::Base;
+use super::diff::{self, Change, CommitError};
+use super::error::{Errno, Result};
+use super::limits::{Limits, Usage};
+use super::node::{DirEntry, Ino, Kind, Stat};
+use super::ops::OpenFlags;
+use super::time::{Clock, SetTime, SystemClock};
+use super::tree::{Ctx, Tree};
+
+/// Names one fork of a [`Vfs`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ForkId(pub u64);
+
+impl ForkId {
+    /// The fork every `Vfs` starts with, directly over the base.
+    pub const ROOT: ForkId = ForkId(0);
+}
+
+struct Fork {
+    tree: Tree,
+    /// The parent's tree when this fork was made: what `diff` compares with
+    /// and what `commit` merges against.
+    origin: Tree,
+    parent: Option<ForkId>,
+    children: usize,
+    /// Open handles per inode.
+    open: HashMap<Ino, u64>,
+    open_total: u64,
+}
+
+impl Fork {
+    fn new(tree: Tree, parent: Option<ForkId>) -> Fork {
+        Fork {
+            origin: tree.clone(),
+            tree,
+            parent,
+            children: 0,
+            open: HashMap::new(),
+            open_total: 0,
+        }
+    }
+
+    /// Drops orphaned inodes that no handle holds any more.
+    fn sweep(&mut self) {
+        let gone: Vec<Ino> = self
+            .tree
+            .orphans
+            .iter()
+            .filter(|ino| !self.open.contains_key(ino))
+            .copied()
+            .collect();
+        for ino in gone {
+            self.tree.drop_node(ino);
+        }
+    }
+}
+
+/// A filesystem with any number of copy-on-write forks over one base.
+///
+/// ```
+/// use std::sync::Arc;
+/// use strata::fs::{ForkId, MemBase, Vfs};
+///
+/// let base = MemBase::builder().file("etc/motd", &b"hello"[..]).build();
+/// let mut vfs = Vfs::new(Arc::new(base));
+/// let guest = vfs.fork(ForkId::ROOT).unwrap();
+/// vfs.write_file(guest, "etc/motd", b"changed").unwrap();
+/// assert_eq!(vfs.read_file(ForkId::ROOT, "etc/motd").unwrap(), b"hello");
+/// assert_eq!(vfs.read_file(guest, "etc/motd").unwrap(), b"changed");
+/// ```
+pub struct Vfs {
+    base: Arc<dyn Base>,
+    limits: Limits,
+    clock: Arc<dyn Clock>,
+    next_ino: u64,
+    next_fork: u64,
+    forks: HashMap<ForkId, Fork>,
+}
+
+impl Vfs {
+    /// A filesystem over `base` with default limits and the system clock.
+    pub fn new(base: Arc<dyn Base>) -> Vfs {
+        Vfs::with(base, Limits::default(), Arc::new(SystemClock))
+    }
+
+    /// A filesystem over `base` with these limits and this clock.
+    pub fn with(base: Arc<dyn Base>, limits: Limits, clock: Arc<dyn Clock>) -> Vfs {
+        let tree = Tree::new(&*base);
+        let mut forks = HashMap::new();
+        forks.insert(ForkId::ROOT, Fork::new(tree, None));
+        Vfs {
+            base,
+            limits,
+            clock,
+            next_ino: Ino::FIRST_UPPER.0,
+            next_fork: 1,
+            forks,
+        }
+    }
+
+    /// The limits every fork is held to.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The base layer.
+    pub fn base(&self) -> &Arc<dyn Base> {
+        &self.base
+    }
+
+    fn fork_ref(&self, fork: ForkId) -> Result<&Fork> {
+        Ok(self.forks.get(&fork).ok_or(Errno::BadDescriptor)?)
+    }
+
+    /// Runs a read-only operation on a fork's current tree.
+    fn inspect<T>(&self, fork: ForkId, op: impl FnOnce(&Tree, &Ctx<'_>) -> Result<T>) -> Result<T> {
+        let tree = &self.fork_ref(fork)?.tree;
+        let ctx = Ctx {
+            base: &*self.base,
+            limits: &self.limits,
+            now: crate::fs::Timestamp::ZERO,
+            next_ino: self.next_ino,
+        };
+        op(tree, &ctx)
+    }
+
+    /// Runs a mutating operation on a clone of the fork's tree and keeps the
+    /// result only if the operation succeeded.
+    fn apply<T>(
+        &mut self,
+        fork: ForkId,
+        op: impl FnOnce(&mut Tree, &mut Ctx<'_>, &mut Fork) -> Result<T>,
+    ) -> Result<T> {
+        let now = self.clock.now();
+        let f = self.forks.get_mut(&fork).ok_or(Errno::BadDescriptor)?;
+        let mut next = f.tree.clone();
+        let mut ctx = Ctx {
+            base: &*self.base,
+            limits: &self.limits,
+            now,
+            next_ino: self.next_ino,
+        };
+        let out = op(&mut next, &mut ctx, f)?;
+        self.next_ino = ctx.next_ino;
+        f.tree = next;
+        if !f.tree.orphans.is_empty() {
+            f.sweep();
+        }
+        Ok(out)
+    }
+
+    // ---- handles ------------------------------------------------------
+
+    /// Records one more open handle on `ino` (a preopen, a duplicated
+    /// descriptor). Fails with `TooManyOpen` past `Limits::max_open`.
+    pub fn retain(&mut self, fork: ForkId, ino: Ino) -> Result<()> {
+        let max_open = self.limits.max_open;
+        let f = self.forks.get_mut(&fork).ok_or(Errno::BadDescriptor)?;
+        retain(f, ino, max_open)
+    }
+
+    /// Drops one open handle on `ino`; an unlinked inode goes with its last handle.
+    pub fn release(&mut self, fork: ForkId, ino: Ino) {
+        let Some(f) = self.forks.get_mut(&fork) else {
+            return;
+        };
+        if let Some(count) = f.open.get_mut(&ino) {
+            *count -= 1;
+            f.open_total -= 1;
+            if *count == 0 {
+                f.open.remove(&ino);
+                if f.tree.orphans.contains(&ino) {
+                    f.tree.drop_node(ino);
+                }
+            }
+        }
+    }
+
+    /// Opens the fork's root directory (one handle).
+    pub fn open_root(&mut self, fork: ForkId) -> Result<Ino> {
+        let root = self.fork_ref(fork)?.tree.root();
+        self.retain(fork, root)?;
+        Ok(root)
+    }
+
+    /// How many handles the fork holds open.
+    pub fn open_handles(&self, fork: ForkId) -> Result<u64> {
+        Ok(self.fork_ref(fork)?.open_total)
+    }
+
+    // ---- operations on paths ----------------------------------------
+
+    /// Opens (and with `flags.create`, maybe creates) `path` relative to the
+    /// directory `dir`, following a final symlink if `follow`. Takes one handle.
+    pub fn open_at(
+        &mut self,
+        fork: ForkId,
+        dir: Ino,
+        path: &str,
+        follow: bool,
+        flags: OpenFlags,
+        write: bool,
+    ) -> Result<(Ino, Kind)> {
+        let max_open = self.limits.max_open;
+        self.apply(fork, |tree, ctx, f| {
+            if f.open_total >= max_open {
+                return Err(Errno::TooManyOpen.into());
+            }
+            let opened = tree.open_at(ctx, dir, path, follow, flags, write)?;
+            retain(f, opened.0, max_open)?;
+            Ok(opened)
+        })
+    }
+
+    /// Metadata of `path` relative to `dir`.
+    pub fn stat_at(&self, fork: ForkId, dir: Ino, path: &str, follow: bool) -> Result<Stat> {
+        self.inspect(fork, |tree, ctx| tree.stat_at(ctx, dir, path, follow))
+    }
+
+    /// Sets the access and modification times of `path`.
+    pub fn set_times_at(
+        &mut self,
+        fork: ForkId,
+        dir: Ino,
+        path: &str,
+        follow: bool,
+        atime: SetTime,
+        mtime: SetTime,
+    ) -> Result<()> {
+        self.apply(fork, |tree, ctx, _| {
+            let ino = tree.ino_at(ctx, dir, path, follow)?;
+            tree.set_times(ctx, ino, atime, mtime)
+        })
+    }
+
+    /// Creates a directory.
+    pub fn create_dir_at(&mut self, fork: ForkId, dir: Ino, path: &str) -> Result<()> {
+        self.apply(fork, |tree, ctx, _| tree.create_dir_at(ctx, dir, path))
+    }
+
+    /// Removes an empty directory.
+    pub fn remove_dir_at(&mut self, fork: ForkId, dir: Ino, path: &str) -> Result<()> {
+        self.apply(fork, |tree, ctx, _| tree.remove_directory_at(ctx, dir, path))
+    }
+
+    /// Removes a name of a file or symlink.
+    pub fn unlink_file_at(&mut self, fork: ForkId, dir: Ino, path: &str) -> Result<()> {
+        self.apply(fork, |tree, ctx, _| tree.unlink_file_at(ctx, dir, path))
+    }
+
+    /// Moves `old_path` (relative to `old_dir`) to `new_path` (relative to
+    /// `new_dir`) atomically, replacing what is there under POSIX rules.
+    pub fn rename_at(&mut self, fork: ForkId, old_dir: Ino, old_path: &str, new_dir: Ino, new_path: &str) -> Result<()> {
+        self.apply(fork, |tree, ctx, _| tree.rename_at(ctx, old_dir, old_path, new_dir, new_path))
+    }
+
+    /// Adds a hard link `new_path` to the file at `old_path` (not followed).
+    pub fn link_at(&mut self, fork: ForkId, old_dir: Ino, old_path: &str, new_dir: Ino, new_path: &str) -> Result<()> {
+        self.apply(fork, |tree, ctx, _| tree.link_at(ctx, old_dir, old_path, new_dir, new_path))
+    }
+
+    /// Creates a symlink at `path` pointing at `target`.
+    pub fn symlink_at(&mut self, fork: ForkId, target: &str, dir: Ino, path: &str) -> Result<()> {
+        self.apply(fork, |tree, ctx, _| tree.symlink_at(ctx, target, dir, path))
+    }
+
+    /// The target of the symlink at `path`.
+    pub fn readlink_at(&self, fork: ForkId, dir: Ino, path: &str) -> Result<String> {
+        self.inspect(fork, |tree, ctx| Ok(tree.readlink_at(ctx, dir, path)?.to_string()))
+    }
+
+    // ---- operations on open objects -----------------------------------
+
+    /// Metadata of an open object.
+    pub fn stat(&self, fork: ForkId, ino: Ino) -> Result<Stat> {
+        self.inspect(fork, |tree, ctx| tree.stat(ctx.base, ino))
+    }
+
+    /// Up to `len` bytes at `offset` (fewer at end of file or past
+    /// `Limits::max_io`), as slices shared with the file — no copy.
+    pub fn read(&self, fork: ForkId, ino: Ino, offset: u64, len: u64) -> Result<Vec<Bytes>> {
+        self.inspect(fork, |tree, ctx| tree.read_at(ctx, ino, offset, len))
+    }
+
+    /// Writes `data` at `offset`; returns the count written.
+    pub fn write(&mut self, fork: ForkId, ino: Ino, offset: u64, data: &[u8]) -> Result<usize> {
+        self.apply(fork, |tree, ctx, _| tree.write(ctx, ino, offset, data))
+    }
+
+    /// Writes `data` at the end of the file; returns where it went and the count.
+    pub fn append(&mut self, fork: ForkId, ino: Ino, data: &[u8]) -> Result<(u64, usize)> {
+        self.apply(fork, |tree, ctx, _| tree.append(ctx, ino, data))
+    }
+
+    /// Makes `len` bytes at `offset` read as zeros without storing them
+    /// where possible; returns the count.
+    pub fn write_zeroes(&mut self, fork: ForkId, ino: Ino, offset: u64, len: u64) -> Result<u64> {
+        self.apply(fork, |tree, ctx, _| tree.write_zeroes(ctx, ino, offset, len))
+    }
+
+    /// Truncates or extends a file.
+    pub fn set_size(&mut self, fork: ForkId, ino: Ino, size: u64) -> Result<()> {
+        self.apply(fork, |tree, ctx, _| tree.set_size(ctx, ino, size))
+    }
+
+    /// Sets the access and modification times of an open object.
+    pub fn set_times(&mut self, fork: ForkId, ino: Ino, atime: SetTime, mtime: SetTime) -> Result<()> {
+        self.apply(fork, |tree, ctx, _| tree.set_times(ctx, ino, atime, mtime))
+    }
+
+    /// Up to `max` entries of directory `dir` after the name `after`, in name order.
+    pub fn read_dir(&self, fork: ForkId, dir: Ino, after: Option<&str>, max: usize) -> Result<Vec<DirEntry>> {
+        self.inspect(fork, |tree, ctx| tree.list(ctx.base, dir, after, max))
+    }
+
+    /// Flushes an object. Everything is in memory, so this only checks the
+    /// object is still there.
+    pub fn sync(&self, fork: ForkId, ino: Ino) -> Result<()> {
+        self.inspect(fork, |tree, ctx| tree.stat(ctx.base, ino).map(drop))
+    }
+
+    // ---- forks ----------------------------------------------------------
+
+    /// A new fork whose filesystem starts as `parent`'s is now. O(1): the
+    /// two share every node until one of them changes it.
+    pub fn fork(&mut self, parent: ForkId) -> Result<ForkId> {
+        let p = self.forks.get_mut(&parent).ok_or(Errno::BadDescriptor)?;
+        p.children += 1;
+        let mut child = Fork::new(p.tree.clone(), Some(parent));
+        // Handles are per fork: the parent's orphans are nobody's here.
+        child.sweep();
+        child.origin = child.tree.clone();
+        let id = ForkId(self.next_fork);
+        self.next_fork += 1;
+        self.forks.insert(id, child);
+        Ok(id)
+    }
+
+    /// The paths `fork` changed since it was forked (for the root fork:
+    /// since the base), sorted by path.
+    pub fn diff(&self, fork: ForkId) -> Result<Vec<Change>> {
+        let f = self.fork_ref(fork)?;
+        diff::diff(&*self.base, &f.origin, &f.tree)
+    }
+
+    /// Folds `fork`'s changes into its parent and closes `fork`. If the
+    /// parent changed any of the same paths since the fork was made, nothing
+    /// is applied and the conflicting paths are returned.
+    pub fn commit(&mut self, fork: ForkId) -> Result<(), CommitError> {
+        let f = self.fork_ref(fork)?;
+        let parent_id = f.parent.ok_or(Errno::NotPermitted)?;
+        if f.children > 0 {
+            return Err(Errno::Busy.into());
+        }
+        // The fork's handles end with it, and so do its orphans.
+        let mut child_tree = f.tree.clone();
+        for ino in f.tree.orphans.iter() {
+            child_tree.drop_node(*ino);
+        }
+        let parent = self.fork_ref(parent_id)?;
+        let merged = diff::merge(&*self.base, &f.origin, &parent.tree, &child_tree)?;
+        if merged.usage.bytes > self.limits.max_bytes || merged.usage.inodes > self.limits.max_inodes {
+            return Err(Errno::InsufficientSpace.into());
+        }
+        self.forks.remove(&fork);
+        let parent = self.forks.get_mut(&parent_id).expect("checked above");
+        parent.tree = merged;
+        parent.children -= 1;
+        Ok(())
+    }
+
+    /// Throws `fork` and all its changes away.
+    pub fn discard(&mut self, fork: ForkId) -> Result<()> {
+        let f = self.fork_ref(fork)?;
+        let parent = f.parent.ok_or(Errno::NotPermitted)?;
+        if f.children > 0 {
+            return Err(Errno::Busy.into());
+        }
+        self.forks.remove(&fork);
+        if let Some(p) = self.forks.get_mut(&parent) {
+            p.children -= 1;
+        }
+        Ok(())
+    }
+
+    /// The ids of all live forks.
+    pub fn forks(&self) -> Vec<ForkId> {
+        let mut ids: Vec<ForkId> = self.forks.keys().copied().collect();
+        ids.sort();
+        ids
+    }
+
+    /// What the fork holds, to compare with [`Vfs::limits`].
+    pub fn usage(&self, fork: ForkId) -> Result<Usage> {
+        Ok(self.fork_ref(fork)?.tree.usage())
+    }
+
+    // ---- host conveniences ----------------------------------------------
+
+    /// The whole contents of the file at `path` (from the fork's root).
+    pub fn read_file(&self, fork: ForkId, path: &str) -> Result<Vec<u8>> {
+        self.inspect(fork, |tree, ctx| {
+            let ino = tree.ino_at(ctx, tree.root(), path, true)?;
+            let size = tree.stat(ctx.base, ino)?.size;
+            let mut out = Vec::new();
+            tree.read(ctx.base, ino, 0, size, &mut out)?;
+            Ok(out.concat())
+        })
+    }
+
+    /// Creates or replaces the file at `path` (from the fork's root) with
+    /// `data`, atomically.
+    pub fn write_file(&mut self, fork: ForkId, path: &str, data: &[u8]) -> Result<()> {
+        self.apply(fork, |tree, ctx, _| {
+            let flags = OpenFlags {
+                create: true,
+                truncate: true,
+                ..OpenFlags::default()
+            };
+            let (ino, _) = tree.open_at(ctx, tree.root(), path, true, flags, true)?;
+            let mut offset = 0;
+            while offset < data.len() {
+                offset += tree.write(ctx, ino, offset as u64, &data[offset..])?;
+            }
+            Ok(())
+        })
+    }
+}
+
+fn retain(f: &mut Fork, ino: Ino, max_open: u64) -> Result<()> {
+    if f.open_total >= max_open {
+        return Err(Errno::TooManyOpen.into());
+    }
+    *f.open.entry(ino).or_default() += 1;
+    f.open_total += 1;
+    Ok(())
+}
