@@ -59,11 +59,46 @@ impl FileData {
         self.allocated
     }
 
-    /// Whether two versions hold the same bytes (cheap when they share chunks).
-    pub fn same_contents(&self, other: &FileData) -> bool {
-        self.size == other.size
-            && self.lower_len == other.lower_len
-            && (self.chunks.ptr_eq(&other.chunks) || self.chunks == other.chunks)
+    /// Whether two versions of file `ino` read the same. Cheap when they
+    /// share chunks: only chunks that differ in identity are compared.
+    pub fn same_bytes(&self, other: &FileData, ino: Ino, base: &dyn Base) -> Result<bool> {
+        if self.size != other.size {
+            return Ok(false);
+        }
+        if self.chunks.ptr_eq(&other.chunks) && self.lower_len == other.lower_len {
+            return Ok(true);
+        }
+        // Chunks stored on either side, plus the range where one side still
+        // reads the base and the other does not.
+        let mut candidates: Vec<u64> = self
+            .chunks
+            .diff(&other.chunks)
+            .map(|item| match item {
+                imbl::ordmap::DiffItem::Add(i, _) | imbl::ordmap::DiffItem::Remove(i, _) => *i,
+                imbl::ordmap::DiffItem::Update { new: (i, _), .. } => *i,
+            })
+            .collect();
+        let (lo, hi) = (
+            self.lower_len.min(other.lower_len),
+            self.lower_len.max(other.lower_len),
+        );
+        if lo < hi {
+            candidates.extend(lo / CHUNK_SIZE..hi.div_ceil(CHUNK_SIZE));
+        }
+        candidates.sort_unstable();
+        candidates.dedup();
+        let (mut mine, mut theirs) = (Vec::new(), Vec::new());
+        for index in candidates {
+            let start = index * CHUNK_SIZE;
+            mine.clear();
+            theirs.clear();
+            self.read(ino, base, start, CHUNK_SIZE, &mut mine)?;
+            other.read(ino, base, start, CHUNK_SIZE, &mut theirs)?;
+            if mine.concat() != theirs.concat() {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     fn source(&self, index: u64) -> Source {

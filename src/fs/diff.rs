@@ -18,6 +18,7 @@ use imbl::OrdMap;
 use imbl::ordmap::DiffItem;
 
 use super::base::Base;
+use super::data::FileData;
 use super::error::{Errno, Error, Result};
 use super::node::{Body, Ino, Kind, Name, Node, NodeRef, Slot};
 use super::tree::{Tree, View};
@@ -78,6 +79,7 @@ impl Changes {
             .and_modify(|(old, old_node)| {
                 *old = match (*old, kind) {
                     (a, b) if a == b => a,
+                    // Created after a deletion, or changed after creation.
                     (Created, Modified) | (Modified, Created) => Created,
                     _ => Modified,
                 };
@@ -162,91 +164,115 @@ fn visible(
     }
 }
 
-/// Whether a non-directory's contents (not just its names) changed.
-fn contents_changed(before: &View<'_>, after: &Node) -> bool {
-    match before {
-        View::Base(b) => {
-            b.kind != after.kind()
-                || b.times.mtime != after.times.mtime
-                || b.times.atime != after.times.atime
-                || match &after.body {
-                    Body::File(f) => f.size() != b.size || f.allocated() > 0,
-                    Body::Symlink(t) => Some(t) != b.target.as_ref(),
-                    Body::Dir(_) => false,
-                }
+/// Whether a non-directory's contents (not its names or timestamps) changed.
+fn contents_changed(base: &dyn Base, ino: Ino, before: &View<'_>, after: &Node) -> Result<bool> {
+    Ok(match (before, &after.body) {
+        (View::Base(b), Body::File(f)) if b.kind == Kind::File => {
+            !f.same_bytes(&FileData::lower(b.size), ino, base)?
         }
-        View::Upper(old) => {
-            old.kind() != after.kind()
-                || old.times.mtime != after.times.mtime
-                || old.times.atime != after.times.atime
-                || match (&old.body, &after.body) {
-                    (Body::File(a), Body::File(b)) => !a.same_contents(b),
-                    (Body::Symlink(a), Body::Symlink(b)) => a != b,
-                    _ => false,
-                }
-        }
+        (View::Base(b), Body::Symlink(t)) if b.kind == Kind::Symlink => Some(t) != b.target.as_ref(),
+        (View::Base(_), _) => true,
+        (View::Upper(old), _) => match (&old.body, &after.body) {
+            (Body::File(a), Body::File(b)) => !a.same_bytes(b, ino, base)?,
+            (Body::Symlink(a), Body::Symlink(b)) => a != b,
+            _ => old.kind() != after.kind(),
+        },
+    })
+}
+
+fn join(dir: &str, name: &str) -> String {
+    if dir == "/" {
+        format!("/{name}")
+    } else {
+        format!("{dir}/{name}")
     }
 }
 
+/// Reports `path` → `(ino, kind)` of `tree` as `kind`, and everything below
+/// it too when it is a directory (a moved or removed directory changes the
+/// paths of its whole subtree).
+fn report_subtree(
+    changes: &mut Changes,
+    base: &dyn Base,
+    tree: &Tree,
+    path: String,
+    (ino, node): (Ino, Kind),
+    kind: ChangeKind,
+) -> Result<()> {
+    let mut work = vec![(path, ino, node)];
+    while let Some((path, ino, node)) = work.pop() {
+        if node == Kind::Dir {
+            for entry in tree.list(base, ino, None, usize::MAX)? {
+                work.push((join(&path, &entry.name), entry.ino, entry.kind));
+            }
+        }
+        changes.add(path, kind, node);
+    }
+    Ok(())
+}
+
 /// The paths that differ between `old` and `new`.
+///
+/// A directory is compared name by name: a name whose object changed
+/// identity is a deletion at its old path and a creation at its new one
+/// (the two fold into `Modified` when the path is the same), each covering
+/// the whole subtree. A file or symlink whose bytes changed is `Modified`
+/// at every path naming it.
 pub(crate) fn diff(base: &dyn Base, old: &Tree, new: &Tree) -> Result<Vec<Change>> {
     let mut changes = Changes::default();
     for pair in changed_inodes(base, old, new)? {
         let ino = pair.ino;
-        match (&pair.before, pair.after) {
-            (None, None) => {}
-            (Some(before), None) => {
-                for path in old.paths_of(base, ino)? {
-                    changes.add(path, ChangeKind::Deleted, before.kind());
-                }
+        if let (Some(before), Some(after)) = (&pair.before, pair.after)
+            && after.kind() != Kind::Dir
+            && contents_changed(base, ino, before, after)?
+        {
+            for path in new.paths_of(base, ino)? {
+                changes.add(path, ChangeKind::Modified, after.kind());
             }
-            (None, Some(after)) => {
-                for path in new.paths_of(base, ino)? {
-                    changes.add(path, ChangeKind::Created, after.kind());
-                }
-            }
-            (Some(before), Some(after)) if after.kind() != Kind::Dir => {
-                if contents_changed(before, after) {
-                    for path in new.paths_of(base, ino)? {
-                        changes.add(path, ChangeKind::Modified, after.kind());
-                    }
-                }
-            }
-            (Some(_), Some(_)) => {}
         }
-        // Directories: compare what each name shows.
-        let Some(after_dir) = pair.after.and_then(Node::dir) else {
-            continue;
+        let before_dir = pair.before.as_ref().and_then(dir_parts);
+        let after_dir = pair.after.and_then(Node::dir);
+        let names: Vec<Name> = match (before_dir, after_dir) {
+            (None, None) => continue,
+            (Some((entries, _)), Some(after)) => {
+                let empty = OrdMap::new();
+                entries
+                    .unwrap_or(&empty)
+                    .diff(&after.entries)
+                    .map(|item| match item {
+                        DiffItem::Add(name, _) | DiffItem::Remove(name, _) => name.clone(),
+                        DiffItem::Update { new: (name, _), .. } => name.clone(),
+                    })
+                    .collect()
+            }
+            (Some(_), None) => old.list(base, ino, None, usize::MAX)?.into_iter().map(|e| e.name).collect(),
+            (None, Some(_)) => new.list(base, ino, None, usize::MAX)?.into_iter().map(|e| e.name).collect(),
         };
-        let Some(dir_path) = new.path_of(base, ino)? else {
-            continue;
+        let old_path = match before_dir {
+            Some(_) => old.path_of(base, ino)?,
+            None => None,
         };
-        let (before_entries, before_lower) = pair
-            .before
-            .as_ref()
-            .and_then(dir_parts)
-            .unwrap_or((None, false));
-        let empty = OrdMap::new();
-        let names: Vec<&Name> = before_entries
-            .unwrap_or(&empty)
-            .diff(&after_dir.entries)
-            .map(|item| match item {
-                DiffItem::Add(name, _) | DiffItem::Remove(name, _) => name,
-                DiffItem::Update { new: (name, _), .. } => name,
-            })
-            .collect();
+        let new_path = match after_dir {
+            Some(_) => new.path_of(base, ino)?,
+            None => None,
+        };
         for name in names {
-            let was = visible(base, ino, before_entries, before_lower, name)?;
-            let now = visible(base, ino, Some(&after_dir.entries), after_dir.lower, name)?;
-            let sep = if dir_path == "/" { "" } else { "/" };
-            let path = format!("{dir_path}{sep}{name}");
-            match (was, now) {
-                (None, Some((_, kind))) => changes.add(path, ChangeKind::Created, kind),
-                (Some((_, kind)), None) => changes.add(path, ChangeKind::Deleted, kind),
-                (Some((a, _)), Some((b, kind))) if a != b => {
-                    changes.add(path, ChangeKind::Modified, kind)
-                }
-                _ => {}
+            let was = match before_dir {
+                Some((entries, lower)) => visible(base, ino, entries, lower, &name)?,
+                None => None,
+            };
+            let now = match after_dir {
+                Some(d) => visible(base, ino, Some(&d.entries), d.lower, &name)?,
+                None => None,
+            };
+            if was.map(|w| w.0) == now.map(|n| n.0) {
+                continue;
+            }
+            if let (Some(was), Some(dir)) = (was, &old_path) {
+                report_subtree(&mut changes, base, old, join(dir, &name), was, ChangeKind::Deleted)?;
+            }
+            if let (Some(now), Some(dir)) = (now, &new_path) {
+                report_subtree(&mut changes, base, new, join(dir, &name), now, ChangeKind::Created)?;
             }
         }
     }

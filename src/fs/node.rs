@@ -33,7 +33,7 @@ impl Ino {
 pub type Name = Arc<str>;
 
 /// The three kinds of object the filesystem holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Kind {
     /// A regular file.
     File,

@@ -15,7 +15,7 @@ use imbl::OrdMap;
 use super::data::FileData;
 use super::error::{Errno, Result};
 use super::node::{Body, DirData, Ino, Kind, Name};
-use super::path::{Found, check_path, resolve};
+use super::path::{Found, check_path, resolve, resolve_parent, single_name};
 use super::time::SetTime;
 use super::tree::{Ctx, Tree, View};
 
@@ -49,6 +49,10 @@ impl Tree {
         resolve(self, ctx.base, ctx.limits, dir, path, follow)
     }
 
+    fn resolve_parent<'p>(&self, ctx: &Ctx<'_>, dir: Ino, path: &'p str) -> Result<Found<'p>> {
+        resolve_parent(self, ctx.base, ctx.limits, dir, path)
+    }
+
     /// Opens (and maybe creates) the object at `path`. `write` says whether
     /// the caller wants to write it; `create` and `truncate` imply it, as in
     /// wasmtime-wasi.
@@ -65,6 +69,16 @@ impl Tree {
             return Err(Errno::Invalid.into());
         }
         let write = write || flags.create || flags.truncate;
+        if flags.create && path.ends_with('/') {
+            // Linux refuses `O_CREAT` with a trailing slash once the parent
+            // resolves, whatever the last component is.
+            if self.resolve_parent(ctx, dir, strip_trailing_slashes(path))?.name.is_some() {
+                return Err(Errno::IsDirectory.into());
+            }
+        }
+        // `O_CREAT | O_EXCL` never follows a final symlink: one that exists,
+        // dangling or not, is "exists".
+        let follow = follow && !(flags.create && flags.exclusive);
         let found = self.resolve(ctx, dir, path, follow)?;
         let Some((ino, kind)) = found.target else {
             if !flags.create {
@@ -83,8 +97,10 @@ impl Tree {
         match kind {
             Kind::Dir if write => Err(Errno::IsDirectory.into()),
             Kind::Dir => Ok((ino, kind)),
-            _ if flags.directory || found.trailing_slash => Err(Errno::NotDirectory.into()),
+            // `O_NOFOLLOW` on a symlink; wasmtime-wasi checks `directory`
+            // only after the open succeeded.
             Kind::Symlink => Err(Errno::Loop.into()),
+            _ if flags.directory || found.trailing_slash => Err(Errno::NotDirectory.into()),
             Kind::File => {
                 if flags.truncate {
                     self.set_size(ctx, ino, 0)?;
@@ -111,7 +127,7 @@ impl Tree {
     }
 
     pub(crate) fn create_dir_at(&mut self, ctx: &mut Ctx<'_>, dir: Ino, path: &str) -> Result<()> {
-        let found = self.resolve(ctx, dir, strip_trailing_slashes(path), false)?;
+        let found = self.resolve_parent(ctx, dir, strip_trailing_slashes(path))?;
         match (found.name, found.target) {
             (Some(name), None) => {
                 let body = Body::Dir(DirData {
@@ -132,9 +148,8 @@ impl Tree {
             return Err(Errno::NotPermitted.into());
         }
         check_path(target, ctx.limits)?;
-        let found = self.resolve(ctx, dir, path, false)?;
+        let found = self.resolve_parent(ctx, dir, path)?;
         match (found.name, found.target) {
-            (Some(_), None) if found.trailing_slash => Err(Errno::NoEntry.into()),
             (Some(name), None) => {
                 self.add(ctx, found.parent, &name, Body::Symlink(target.into()))?;
                 Ok(())
@@ -144,7 +159,7 @@ impl Tree {
     }
 
     pub(crate) fn readlink_at(&self, ctx: &Ctx<'_>, dir: Ino, path: &str) -> Result<Arc<str>> {
-        let found = self.resolve(ctx, dir, path, false)?;
+        let found = self.resolve_parent(ctx, dir, path)?;
         let (ino, kind) = found.existing()?;
         if kind != Kind::Symlink {
             return Err(Errno::Invalid.into());
@@ -157,6 +172,14 @@ impl Tree {
     }
 
     pub(crate) fn stat_at(&self, ctx: &Ctx<'_>, dir: Ino, path: &str, follow: bool) -> Result<super::Stat> {
+        if !follow && let Some(name) = single_name(path) {
+            check_path(path, ctx.limits)?;
+            if name.len() > ctx.limits.max_name_len {
+                return Err(Errno::NameTooLong.into());
+            }
+            let (ino, _) = self.lookup(ctx.base, dir, name)?.ok_or(Errno::NoEntry)?;
+            return self.stat(ctx.base, ino);
+        }
         let found = self.resolve(ctx, dir, path, follow)?;
         let (ino, kind) = found.existing()?;
         if found.trailing_slash && kind != Kind::Dir {
@@ -165,9 +188,14 @@ impl Tree {
         self.stat(ctx.base, ino)
     }
 
-    /// The inode at `path`, for `*-at` operations that act on an existing object.
+    /// The inode at `path`, for `*-at` operations that act on an existing
+    /// object (following a final symlink, or acting on it "via its parent").
     pub(crate) fn ino_at(&self, ctx: &Ctx<'_>, dir: Ino, path: &str, follow: bool) -> Result<Ino> {
-        let found = self.resolve(ctx, dir, path, follow)?;
+        let found = if follow {
+            self.resolve(ctx, dir, path, true)?
+        } else {
+            self.resolve_parent(ctx, dir, path)?
+        };
         let (ino, kind) = found.existing()?;
         if found.trailing_slash && kind != Kind::Dir {
             return Err(Errno::NotDirectory.into());
@@ -176,7 +204,7 @@ impl Tree {
     }
 
     pub(crate) fn remove_directory_at(&mut self, ctx: &mut Ctx<'_>, dir: Ino, path: &str) -> Result<()> {
-        let found = self.resolve(ctx, dir, path, false)?;
+        let found = self.resolve_parent(ctx, dir, path)?;
         let (ino, kind) = match (&found.name, found.target) {
             (None, _) => return Err(Errno::Invalid.into()),
             (Some(_), target) => target.ok_or(Errno::NoEntry)?,
@@ -192,7 +220,7 @@ impl Tree {
     }
 
     pub(crate) fn unlink_file_at(&mut self, ctx: &mut Ctx<'_>, dir: Ino, path: &str) -> Result<()> {
-        let found = self.resolve(ctx, dir, path, false)?;
+        let found = self.resolve_parent(ctx, dir, path)?;
         let (ino, kind) = match (&found.name, found.target) {
             (None, _) => return Err(Errno::IsDirectory.into()),
             (Some(_), target) => target.ok_or(Errno::NoEntry)?,
@@ -200,7 +228,6 @@ impl Tree {
         let name = found.name.expect("checked above");
         match kind {
             Kind::Dir => Err(Errno::IsDirectory.into()),
-            _ if found.trailing_slash => Err(Errno::NotDirectory.into()),
             _ => self.unlink_entry(ctx, found.parent, &name.into(), ino),
         }
     }
@@ -226,20 +253,16 @@ impl Tree {
         new_dir: Ino,
         new_path: &str,
     ) -> Result<()> {
-        let old = self.resolve(ctx, old_dir, old_path, false)?;
-        let new = self.resolve(ctx, new_dir, new_path, false)?;
+        let old = self.resolve_parent(ctx, old_dir, old_path)?;
+        let new = self.resolve_parent(ctx, new_dir, new_path)?;
         let (ino, kind) = old.existing()?;
-        if kind == Kind::Dir {
-            return Err(Errno::NotPermitted.into());
-        }
-        if old.trailing_slash {
-            return Err(Errno::NotDirectory.into());
-        }
         let name = match (new.name, new.target) {
-            (Some(_), None) if new.trailing_slash => return Err(Errno::NoEntry.into()),
             (Some(name), None) => name,
             _ => return Err(Errno::Exist.into()),
         };
+        if kind == Kind::Dir {
+            return Err(Errno::NotPermitted.into());
+        }
         if name.len() > ctx.limits.max_name_len {
             return Err(Errno::NameTooLong.into());
         }
@@ -262,8 +285,8 @@ impl Tree {
         new_path: &str,
     ) -> Result<()> {
         let requires_dir = old_path.ends_with('/') || new_path.ends_with('/');
-        let old = self.resolve(ctx, old_dir, strip_trailing_slashes(old_path), false)?;
-        let new = self.resolve(ctx, new_dir, strip_trailing_slashes(new_path), false)?;
+        let old = self.resolve_parent(ctx, old_dir, strip_trailing_slashes(old_path))?;
+        let new = self.resolve_parent(ctx, new_dir, strip_trailing_slashes(new_path))?;
         let (Some(old_name), Some(new_name)) = (old.name, new.name) else {
             return Err(Errno::Busy.into());
         };

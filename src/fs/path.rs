@@ -174,6 +174,50 @@ pub(crate) fn resolve<'p>(
     })
 }
 
+/// Resolves `path` the way POSIX `*at` calls that act on a name (rather
+/// than on an object) do — cap-std's "via parent" operations: the final
+/// component is not followed; but a path that ends in `/`, `.` or `..` names
+/// a directory to act on as `.`, which is returned with `name: None`.
+pub(crate) fn resolve_parent<'p>(
+    tree: &Tree,
+    base: &dyn Base,
+    limits: &Limits,
+    start: Ino,
+    path: &'p str,
+) -> Result<Found<'p>> {
+    let last = path.rsplit('/').find(|c| !c.is_empty());
+    let names_a_dir = path.ends_with('/') || matches!(last, Some(".") | Some(".."));
+    if !names_a_dir || path.starts_with('/') && last.is_none() {
+        return resolve(tree, base, limits, start, path, false);
+    }
+    let found = resolve(tree, base, limits, start, path, true)?;
+    match found.target {
+        Some((ino, Kind::Dir)) => Ok(Found {
+            parent: ino,
+            name: None,
+            target: Some((ino, Kind::Dir)),
+            trailing_slash: true,
+        }),
+        Some(_) => Err(Errno::NotDirectory.into()),
+        None => Err(Errno::NoEntry.into()),
+    }
+}
+
+/// The single plain name a path consists of, as Rust's `Path::components`
+/// sees it (`f`, `f/`, `f/.`, but not `./f` or `..`). wasmtime-wasi stats
+/// such a path without following with one `fstatat` on that name, ignoring a
+/// trailing `/`; matching that keeps guests' observations identical.
+pub(crate) fn single_name(path: &str) -> Option<&str> {
+    if path.starts_with('/') || path.starts_with("./") || path == "." {
+        return None;
+    }
+    let mut names = path.split('/').filter(|c| !c.is_empty() && *c != ".");
+    match (names.next(), names.next()) {
+        (Some(name), None) if name != ".." => Some(name),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -285,7 +285,12 @@ impl Tree {
         name: &Name,
         target: Option<(Ino, Kind)>,
     ) -> Result<()> {
+        let is_root = dir == self.root;
         let node = self.node_mut(ctx.base, dir)?;
+        if target.is_some() && !is_root && node.links.is_empty() {
+            // Nothing can be created in a directory that was removed while open.
+            return Err(Errno::NoEntry.into());
+        }
         node.times.modified(ctx.now);
         let Body::Dir(d) = &mut node.body else {
             return Err(Errno::NotDirectory.into());
