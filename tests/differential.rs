@@ -399,12 +399,15 @@ impl Linux {
 }
 
 fn linux_write(f: &std::fs::File, offset: u64, len: usize, byte: u8) -> io::Result<Out> {
+    // One call even for zero bytes: a descriptor's mode is checked first.
+    f.write_at(&[], offset)?;
     f.write_all_at(&vec![byte; len], offset)?;
     Ok(Out::Count(len))
 }
 
 fn linux_read(f: &std::fs::File, offset: u64, len: u64) -> io::Result<Out> {
     let mut buf = vec![0u8; len as usize];
+    f.read_at(&mut [], offset)?;
     let mut got = 0;
     while got < buf.len() {
         let n = f.read_at(&mut buf[got..], offset + got as u64)?;

@@ -11,7 +11,8 @@
 //! name by name, so two forks that each add a different file to `/tmp` both
 //! succeed. On any conflict nothing is applied and the paths are reported.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::ops::Bound;
 use std::sync::Arc;
 
 use imbl::OrdMap;
@@ -292,6 +293,12 @@ pub(crate) fn merge(
         merged.orphans = parent.orphans.clone();
         return Ok(merged);
     }
+    // Path-level check first: a path both sides changed — or one side changed
+    // inside a directory the other side moved, replaced or deleted — conflicts.
+    let conflicts = overlapping(&diff(base, origin, child)?, &diff(base, origin, parent)?);
+    if !conflicts.is_empty() {
+        return Err(CommitError::Conflict(conflicts));
+    }
     let parent_changed: HashSet<Ino> = changed_inodes(base, origin, parent)?
         .iter()
         .map(|p| p.ino)
@@ -302,22 +309,25 @@ pub(crate) fn merge(
         let ino = pair.ino;
         let current = parent.nodes.get(&ino).map(|n| &*n.0);
         let taken = if !parent_changed.contains(&ino) {
-            Some(child.nodes.get(&ino).cloned())
+            Ok(child.nodes.get(&ino).cloned())
         } else {
             match (&pair.before, pair.after, current) {
                 (Some(before), Some(mine), Some(theirs)) => merge_dir(before, mine, theirs)
                     .map(|node| Some(NodeRef(Arc::new(node)))),
-                _ => None,
+                _ => Err(Vec::new()),
             }
         };
         match taken {
-            Some(node) => replace(&mut merged, ino, current, node)?,
-            None => {
+            Ok(node) => replace(&mut merged, ino, current, node)?,
+            Err(names) => {
                 let path = child
                     .path_of(base, ino)?
                     .or(origin.path_of(base, ino)?)
                     .unwrap_or_else(|| format!("<inode {}>", ino.0));
-                conflicts.push(path);
+                conflicts.extend(names.iter().map(|name| join(&path, name)));
+                if names.is_empty() {
+                    conflicts.push(path);
+                }
             }
         }
     }
@@ -327,6 +337,38 @@ pub(crate) fn merge(
         return Err(CommitError::Conflict(conflicts));
     }
     Ok(merged)
+}
+
+/// The paths of `mine` and `theirs` that are equal to, or inside, or around
+/// a path of the other side.
+fn overlapping(mine: &[Change], theirs: &[Change]) -> Vec<String> {
+    let theirs_set: BTreeSet<&str> = theirs.iter().map(|c| c.path.as_str()).collect();
+    let mine_set: BTreeSet<&str> = mine.iter().map(|c| c.path.as_str()).collect();
+    let mut out = BTreeSet::new();
+    for (a, b) in [(&mine_set, &theirs_set), (&theirs_set, &mine_set)] {
+        for path in a.iter() {
+            let inside = format!("{path}/");
+            let below = b.range::<str, _>((Bound::Included(inside.as_str()), Bound::Unbounded))
+                .next()
+                .is_some_and(|p| p.starts_with(&inside));
+            let above = ancestors(path).any(|dir| b.contains(dir));
+            if b.contains(path) || below || above {
+                out.insert(path.to_string());
+            }
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// `/a/b/c` → `/a/b`, `/a` (not `/`: a change to the root itself is a
+/// change of its entries, already reported per name).
+fn ancestors(path: &str) -> impl Iterator<Item = &str> {
+    let mut cur = path;
+    std::iter::from_fn(move || {
+        let cut = cur.rfind('/')?;
+        cur = &cur[..cut];
+        (!cur.is_empty()).then_some(cur)
+    })
 }
 
 /// Puts `node` (or nothing) at `ino` in `tree`, keeping usage in step.
@@ -353,25 +395,27 @@ fn replace(tree: &mut Tree, ino: Ino, current: Option<&Node>, node: Option<NodeR
     Ok(())
 }
 
-/// Merges a directory both sides changed, name by name. `None` on a conflict.
-fn merge_dir(before: &View<'_>, mine: &Node, theirs: &Node) -> Option<Node> {
+/// Merges a directory both sides changed, name by name. On a conflict,
+/// returns the conflicting names (none when the directory itself conflicts).
+fn merge_dir(before: &View<'_>, mine: &Node, theirs: &Node) -> Result<Node, Vec<Name>> {
     let (Some(my_dir), Some(their_dir)) = (mine.dir(), theirs.dir()) else {
-        return None;
+        return Err(Vec::new());
     };
     let (before_entries, before_subdirs, before_links): (_, u64, Vec<(Ino, Name)>) = match before {
         View::Upper(node) => {
-            let d = node.dir()?;
+            let d = node.dir().ok_or_else(Vec::new)?;
             (d.entries.clone(), d.subdirs, node.links.to_vec())
         }
         View::Base(b) if b.kind == Kind::Dir => {
             (OrdMap::new(), b.subdirs, b.link.clone().into_iter().collect())
         }
-        View::Base(_) => return None,
+        View::Base(_) => return Err(Vec::new()),
     };
     let mut merged = theirs.clone();
     let Body::Dir(dir) = &mut merged.body else {
-        return None;
+        return Err(Vec::new());
     };
+    let mut conflicts = Vec::new();
     for item in before_entries.diff(&my_dir.entries) {
         let (name, mine) = match item {
             DiffItem::Add(name, slot) => (name, Some(slot)),
@@ -381,19 +425,25 @@ fn merge_dir(before: &View<'_>, mine: &Node, theirs: &Node) -> Option<Node> {
         let origin = before_entries.get(name);
         let theirs = their_dir.entries.get(name);
         if theirs != origin && theirs != mine {
-            return None;
+            conflicts.push(name.clone());
+            continue;
         }
         match mine {
             Some(slot) => dir.entries.insert(name.clone(), slot.clone()),
             None => dir.entries.remove(name),
         };
     }
-    dir.subdirs = (their_dir.subdirs + my_dir.subdirs).checked_sub(before_subdirs)?;
+    if !conflicts.is_empty() {
+        return Err(conflicts);
+    }
+    dir.subdirs = (their_dir.subdirs + my_dir.subdirs)
+        .checked_sub(before_subdirs)
+        .ok_or_else(Vec::new)?;
     // A directory moved on one side only keeps that move.
     let mine_moved = *mine.links != *before_links;
     let theirs_moved = *theirs.links != *before_links;
     if mine_moved && theirs_moved && mine.links != theirs.links {
-        return None;
+        return Err(Vec::new());
     }
     if mine_moved {
         merged.links = mine.links.clone();
@@ -401,5 +451,5 @@ fn merge_dir(before: &View<'_>, mine: &Node, theirs: &Node) -> Option<Node> {
     merged.times.atime = mine.times.atime.max(theirs.times.atime);
     merged.times.mtime = mine.times.mtime.max(theirs.times.mtime);
     merged.times.ctime = mine.times.ctime.max(theirs.times.ctime);
-    Some(merged)
+    Ok(merged)
 }
