@@ -8,7 +8,8 @@
 //! listings are all exercised; afterwards the root fork must be untouched and
 //! the fork's `diff` must equal the difference of the Linux snapshots.
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::io;
 use std::os::unix::fs::{FileExt, MetadataExt};
 
@@ -620,15 +621,7 @@ fn e(err: strata::fs::Error) -> Errno {
 
 // ---- whole-tree snapshots ---------------------------------------------------
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Entry {
-    Dir,
-    File(Vec<u8>, u64),
-    Symlink(String),
-}
-
-/// Path → (identity, entry); identity tells "same object" apart from "same bytes".
-type Snapshot = BTreeMap<String, (u64, Entry)>;
+use common::{Entry, Snapshot, contents as without_ids, snapshot};
 
 fn linux_snapshot(dir: &Dir, prefix: &str, out: &mut Snapshot) {
     for entry in dir.entries().unwrap() {
@@ -646,32 +639,6 @@ fn linux_snapshot(dir: &Dir, prefix: &str, out: &mut Snapshot) {
         };
         out.insert(path, (meta.ino(), value));
     }
-}
-
-fn strata_snapshot(vfs: &Vfs, fork: ForkId, dir: Ino, prefix: &str, out: &mut Snapshot) {
-    for entry in vfs.read_dir(fork, dir, None, usize::MAX).unwrap() {
-        let path = format!("{prefix}/{}", entry.name);
-        let value = match entry.kind {
-            Kind::Dir => {
-                strata_snapshot(vfs, fork, entry.ino, &path, out);
-                Entry::Dir
-            }
-            Kind::File => {
-                let stat = vfs.stat(fork, entry.ino).unwrap();
-                let data = vfs.read(fork, entry.ino, 0, stat.size).unwrap().concat();
-                Entry::File(data, stat.nlink)
-            }
-            Kind::Symlink => {
-                let target = vfs.readlink_at(fork, dir, &entry.name);
-                Entry::Symlink(target.unwrap_or_else(|_| "<absolute>".into()))
-            }
-        };
-        out.insert(path, (entry.ino.0, value));
-    }
-}
-
-fn without_ids(s: &Snapshot) -> BTreeMap<String, Entry> {
-    s.iter().map(|(k, (_, v))| (k.clone(), v.clone())).collect()
 }
 
 /// The changes between two snapshots, as `Vfs::diff` should report them.
@@ -705,8 +672,7 @@ fn run_case(ops: &[Op]) -> Result<(), TestCaseError> {
     let mut strata = Strata::new();
     let mut linux_before = Snapshot::new();
     linux_snapshot(&linux.root, "", &mut linux_before);
-    let mut strata_before = Snapshot::new();
-    strata_snapshot(&strata.vfs, ForkId::ROOT, strata.root, "", &mut strata_before);
+    let strata_before = snapshot(&strata.vfs, ForkId::ROOT, strata.root);
     prop_assert_eq!(without_ids(&linux_before), without_ids(&strata_before));
 
     for (i, op) in ops.iter().enumerate() {
@@ -717,13 +683,11 @@ fn run_case(ops: &[Op]) -> Result<(), TestCaseError> {
 
     let mut linux_after = Snapshot::new();
     linux_snapshot(&linux.root, "", &mut linux_after);
-    let mut strata_after = Snapshot::new();
-    strata_snapshot(&strata.vfs, strata.fork, strata.root, "", &mut strata_after);
+    let strata_after = snapshot(&strata.vfs, strata.fork, strata.root);
     prop_assert_eq!(without_ids(&linux_after), without_ids(&strata_after), "final trees");
 
     // The root fork never saw any of it.
-    let mut root_now = Snapshot::new();
-    strata_snapshot(&strata.vfs, ForkId::ROOT, strata.root, "", &mut root_now);
+    let root_now = snapshot(&strata.vfs, ForkId::ROOT, strata.root);
     prop_assert_eq!(&root_now, &strata_before, "root fork changed");
 
     // The fork's diff is exactly what changed on Linux.

@@ -2,13 +2,15 @@
 //! base data must answer `NeedsBase` *with no effect*, and succeed when run
 //! again after the data is loaded — the contract the actor's backends rely on.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
+
+mod common;
 use strata::fs::{
-    Base, BaseNode, DirEntry, Error, ForkId, Ino, Kind, Limits, ManualClock, MemBase, Need, OpenFlags, Result,
+    Base, BaseNode, DirEntry, Error, ForkId, Ino, Limits, ManualClock, MemBase, Need, OpenFlags, Result,
     Timestamp, Vfs,
 };
 
@@ -72,8 +74,7 @@ fn image() -> MemBase {
 /// Everything observable about a fork, read with the base fully available.
 #[derive(Debug, PartialEq)]
 struct State {
-    /// Path → kind, a digest of the contents, link count.
-    tree: BTreeMap<String, (Kind, u64, u64)>,
+    tree: common::Snapshot,
     usage: strata::fs::Usage,
     handles: u64,
     diff: Vec<strata::fs::Change>,
@@ -81,38 +82,14 @@ struct State {
 
 fn state(vfs: &Vfs, base: &LazyBase, fork: ForkId, root: Ino) -> State {
     let was_eager = base.eager.swap(true, Ordering::SeqCst);
-    let mut tree = BTreeMap::new();
-    let mut work = vec![(String::new(), root)];
-    while let Some((prefix, dir)) = work.pop() {
-        for e in vfs.read_dir(fork, dir, None, usize::MAX).unwrap() {
-            let path = format!("{prefix}/{}", e.name);
-            let stat = vfs.stat(fork, e.ino).unwrap();
-            let data = match e.kind {
-                Kind::File => vfs.read(fork, e.ino, 0, stat.size).unwrap().concat(),
-                Kind::Symlink => vfs.readlink_at(fork, dir, &e.name).unwrap().into_bytes(),
-                Kind::Dir => {
-                    work.push((path.clone(), e.ino));
-                    Vec::new()
-                }
-            };
-            tree.insert(path, (e.kind, digest(&data), stat.nlink));
-        }
-    }
     let s = State {
-        tree,
+        tree: common::snapshot(vfs, fork, root),
         usage: vfs.usage(fork).unwrap(),
         handles: vfs.open_handles(fork).unwrap(),
         diff: vfs.diff(fork).unwrap(),
     };
     base.eager.store(was_eager, Ordering::SeqCst);
     s
-}
-
-fn digest(data: &[u8]) -> u64 {
-    use std::hash::{DefaultHasher, Hash, Hasher};
-    let mut h = DefaultHasher::new();
-    data.hash(&mut h);
-    h.finish()
 }
 
 type Step = Box<dyn Fn(&mut Vfs, ForkId, Ino) -> Result<String>>;

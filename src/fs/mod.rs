@@ -9,6 +9,7 @@
 //!
 //! - [`vfs`]: [`Vfs`], the set of forks addressed by [`ForkId`], and the
 //!   transactional wrapper every mutation runs through.
+//! - `snapshot`: [`Snapshot`], a fork frozen for lock-free reading.
 //! - `ops`: the operations `wasi:filesystem` needs (open-at, rename, …) on one tree.
 //! - `path`: path resolution and confinement (`..`, absolute paths, symlinks).
 //! - `tree`: one version of a fork — a persistent inode table over the base.
@@ -19,22 +20,26 @@
 
 pub mod base;
 mod data;
+mod cache;
 mod diff;
 mod error;
 mod limits;
 mod node;
 mod ops;
 mod path;
+mod snapshot;
 mod time;
 mod tree;
 pub mod vfs;
 
 pub use base::{Base, BaseNode, MemBase, MemBaseBuilder, Need};
+pub use cache::{BaseCache, Loaded, answer_from};
 pub use data::CHUNK_SIZE;
 pub use diff::{Change, ChangeKind, CommitError};
 pub use error::{Errno, Error, Result};
 pub use limits::{Limits, Usage};
 pub use node::{DirEntry, Ino, Kind, Name, Stat, Times};
 pub use ops::OpenFlags;
+pub use snapshot::{Reader, Snapshot};
 pub use time::{Clock, ManualClock, SetTime, SystemClock, Timestamp};
 pub use vfs::{ForkId, Vfs};

@@ -21,6 +21,7 @@ use super::limits::{Limits, Usage};
 use super::node::{DirEntry, Ino, Kind, Stat};
 use super::ops::OpenFlags;
 use super::time::{Clock, SetTime, SystemClock};
+use super::snapshot::{Reader, Snapshot};
 use super::tree::{Ctx, Tree};
 
 /// Names one fork of a [`Vfs`].
@@ -128,16 +129,19 @@ impl Vfs {
         Ok(self.forks.get(&fork).ok_or(Errno::BadDescriptor)?)
     }
 
-    /// Runs a read-only operation on a fork's current tree.
-    fn inspect<T>(&self, fork: ForkId, op: impl FnOnce(&Tree, &Ctx<'_>) -> Result<T>) -> Result<T> {
-        let tree = &self.fork_ref(fork)?.tree;
-        let ctx = Ctx {
+    /// The fork as it is now, frozen: to hand to other threads.
+    pub fn snapshot(&self, fork: ForkId) -> Result<Snapshot> {
+        let tree = self.fork_ref(fork)?.tree.clone();
+        Ok(Snapshot::new(tree, self.base.clone(), self.limits))
+    }
+
+    /// Reads the fork as it is now, without cloning anything.
+    pub fn reader(&self, fork: ForkId) -> Result<Reader<'_>> {
+        Ok(Reader {
+            tree: &self.fork_ref(fork)?.tree,
             base: &*self.base,
             limits: &self.limits,
-            now: crate::fs::Timestamp::ZERO,
-            next_ino: self.next_ino,
-        };
-        op(tree, &ctx)
+        })
     }
 
     /// Runs a mutating operation on a clone of the fork's tree and keeps the
@@ -230,7 +234,7 @@ impl Vfs {
 
     /// Metadata of `path` relative to `dir`.
     pub fn stat_at(&self, fork: ForkId, dir: Ino, path: &str, follow: bool) -> Result<Stat> {
-        self.inspect(fork, |tree, ctx| tree.stat_at(ctx, dir, path, follow))
+        self.reader(fork)?.stat_at(dir, path, follow)
     }
 
     /// Sets the access and modification times of `path`.
@@ -282,20 +286,20 @@ impl Vfs {
 
     /// The target of the symlink at `path`.
     pub fn readlink_at(&self, fork: ForkId, dir: Ino, path: &str) -> Result<String> {
-        self.inspect(fork, |tree, ctx| Ok(tree.readlink_at(ctx, dir, path)?.to_string()))
+        self.reader(fork)?.readlink_at(dir, path)
     }
 
     // ---- operations on open objects -----------------------------------
 
     /// Metadata of an open object.
     pub fn stat(&self, fork: ForkId, ino: Ino) -> Result<Stat> {
-        self.inspect(fork, |tree, ctx| tree.stat(ctx.base, ino))
+        self.reader(fork)?.stat(ino)
     }
 
     /// Up to `len` bytes at `offset` (fewer at end of file or past
     /// `Limits::max_io`), as slices shared with the file — no copy.
     pub fn read(&self, fork: ForkId, ino: Ino, offset: u64, len: u64) -> Result<Vec<Bytes>> {
-        self.inspect(fork, |tree, ctx| tree.read_at(ctx, ino, offset, len))
+        self.reader(fork)?.read(ino, offset, len)
     }
 
     /// Writes `data` at `offset`; returns the count written.
@@ -326,13 +330,13 @@ impl Vfs {
 
     /// Up to `max` entries of directory `dir` after the name `after`, in name order.
     pub fn read_dir(&self, fork: ForkId, dir: Ino, after: Option<&str>, max: usize) -> Result<Vec<DirEntry>> {
-        self.inspect(fork, |tree, ctx| tree.list(ctx.base, dir, after, max))
+        self.reader(fork)?.read_dir(dir, after, max)
     }
 
     /// Flushes an object. Everything is in memory, so this only checks the
     /// object is still there.
     pub fn sync(&self, fork: ForkId, ino: Ino) -> Result<()> {
-        self.inspect(fork, |tree, ctx| tree.stat(ctx.base, ino).map(drop))
+        self.reader(fork)?.stat(ino).map(drop)
     }
 
     // ---- forks ----------------------------------------------------------
@@ -415,13 +419,7 @@ impl Vfs {
 
     /// The whole contents of the file at `path` (from the fork's root).
     pub fn read_file(&self, fork: ForkId, path: &str) -> Result<Vec<u8>> {
-        self.inspect(fork, |tree, ctx| {
-            let ino = tree.ino_at(ctx, tree.root(), path, true)?;
-            let size = tree.stat(ctx.base, ino)?.size;
-            let mut out = Vec::new();
-            tree.read(ctx.base, ino, 0, size, &mut out)?;
-            Ok(out.concat())
-        })
+        self.reader(fork)?.read_file(path)
     }
 
     /// Creates or replaces the file at `path` (from the fork's root) with

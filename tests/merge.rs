@@ -1,0 +1,152 @@
+//! Property test of commit: two forks of one parent change it at random;
+//! the first commit is applied as is, and the second either applies exactly
+//! its own changed paths on top of the first, or is refused with nothing
+//! applied. Inode numbers of the two forks never collide.
+
+use std::sync::Arc;
+
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+use strata::fs::{Change, CommitError, ForkId, Ino, MemBase, OpenFlags, Vfs};
+
+mod common;
+use common::{Entry, contents, snapshot};
+
+#[derive(Clone, Debug)]
+enum Op {
+    Write(String, u8),
+    Mkdir(String),
+    Unlink(String),
+    Rmdir(String),
+    Rename(String, String),
+    Link(String, String),
+    Symlink(String, String),
+    Truncate(String, u64),
+}
+
+fn path() -> impl Strategy<Value = String> {
+    let name = prop::sample::select(vec!["a", "b", "c", "d"]);
+    prop::collection::vec(name, 1..=3).prop_map(|p| p.join("/"))
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (path(), any::<u8>()).prop_map(|(p, b)| Op::Write(p, b)),
+        3 => path().prop_map(Op::Mkdir),
+        2 => path().prop_map(Op::Unlink),
+        1 => path().prop_map(Op::Rmdir),
+        2 => (path(), path()).prop_map(|(a, b)| Op::Rename(a, b)),
+        1 => (path(), path()).prop_map(|(a, b)| Op::Link(a, b)),
+        1 => (path(), path()).prop_map(|(a, b)| Op::Symlink(a, b)),
+        1 => (path(), 0u64..8).prop_map(|(p, n)| Op::Truncate(p, n)),
+    ]
+}
+
+fn apply(vfs: &mut Vfs, fork: ForkId, root: Ino, op: &Op) {
+    // Results don't matter here: failures are part of the random walk.
+    let _ = match op {
+        Op::Write(p, b) => vfs.write_file(fork, p, &[*b; 5]),
+        Op::Mkdir(p) => vfs.create_dir_at(fork, root, p),
+        Op::Unlink(p) => vfs.unlink_file_at(fork, root, p),
+        Op::Rmdir(p) => vfs.remove_dir_at(fork, root, p),
+        Op::Rename(a, b) => vfs.rename_at(fork, root, a, root, b),
+        Op::Link(a, b) => vfs.link_at(fork, root, a, root, b),
+        Op::Symlink(t, p) => vfs.symlink_at(fork, t, root, p),
+        Op::Truncate(p, n) => vfs
+            .open_at(fork, root, p, true, OpenFlags::default(), true)
+            .and_then(|(ino, _)| {
+                let r = vfs.set_size(fork, ino, *n);
+                vfs.release(fork, ino);
+                r
+            }),
+    };
+}
+
+fn base() -> MemBase {
+    MemBase::builder()
+        .file("a/a", &b"base a/a"[..])
+        .file("b", &b"base b"[..])
+        .dir("c/c")
+        .symlink("d", "a")
+        .build()
+}
+
+/// Commit outcomes seen over a run, to check the test exercises both.
+#[derive(Default, Debug)]
+struct Seen {
+    merged: u32,
+    conflicts: u32,
+}
+
+fn case(ops_a: &[Op], ops_b: &[Op], seen: &mut Seen) -> Result<(), TestCaseError> {
+    let mut vfs = Vfs::new(Arc::new(base()));
+    let a = vfs.fork(ForkId::ROOT).unwrap();
+    let b = vfs.fork(ForkId::ROOT).unwrap();
+    let root = vfs.open_root(ForkId::ROOT).unwrap();
+    for op in ops_a {
+        apply(&mut vfs, a, root, op);
+    }
+    for op in ops_b {
+        apply(&mut vfs, b, root, op);
+    }
+    let snap_a = snapshot(&vfs, a, root);
+    let snap_b = snapshot(&vfs, b, root);
+    let diff_b: Vec<Change> = vfs.diff(b).unwrap();
+
+    vfs.commit(a).unwrap();
+    prop_assert_eq!(&snapshot(&vfs, ForkId::ROOT, root), &snap_a, "first commit");
+
+    match vfs.commit(b) {
+        Ok(()) => {
+            // Exactly b's changed paths, as b has them, on top of a's result.
+            let mut want = contents(&snap_a);
+            let in_b = contents(&snap_b);
+            for change in &diff_b {
+                match in_b.get(&change.path) {
+                    Some(entry) => want.insert(change.path.clone(), entry.clone()),
+                    None => want.remove(&change.path),
+                };
+            }
+            let got = contents(&snapshot(&vfs, ForkId::ROOT, root));
+            // Link counts of files untouched by b may differ if a changed them.
+            let strip = |m: std::collections::BTreeMap<String, Entry>| -> Vec<(String, Entry)> {
+                m.into_iter()
+                    .map(|(p, e)| match e {
+                        Entry::File(d, _) => (p, Entry::File(d, 0)),
+                        e => (p, e),
+                    })
+                    .collect()
+            };
+            prop_assert_eq!(strip(got), strip(want), "merged tree");
+            if !diff_b.is_empty() && !vfs.diff(ForkId::ROOT).unwrap().is_empty() {
+                seen.merged += 1;
+            }
+        }
+        Err(CommitError::Conflict(paths)) => {
+            prop_assert!(!paths.is_empty());
+            prop_assert_eq!(&snapshot(&vfs, ForkId::ROOT, root), &snap_a, "a refused commit applied something");
+            prop_assert_eq!(&snapshot(&vfs, b, root), &snap_b, "a refused commit changed the fork");
+            seen.conflicts += 1;
+        }
+        Err(e) => prop_assert!(false, "commit failed: {:?}", e),
+    }
+    Ok(())
+}
+
+#[test]
+fn second_commit_applies_exactly_its_changes_or_nothing() {
+    let mut runner = TestRunner::new(Config {
+        cases: 1500,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let seen = std::cell::RefCell::new(Seen::default());
+    let strategy = (prop::collection::vec(op(), 0..12), prop::collection::vec(op(), 0..12));
+    runner
+        .run(&strategy, |(a, b)| case(&a, &b, &mut seen.borrow_mut()))
+        .unwrap();
+    // Both outcomes must be common, or the property says little.
+    let seen = seen.into_inner();
+    eprintln!("{seen:?}");
+    assert!(seen.merged > 100 && seen.conflicts > 100, "{seen:?}");
+}
