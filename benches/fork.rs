@@ -39,7 +39,11 @@ const FILES_PER_DIR: usize = 100;
 /// A filesystem whose root fork holds `files` small files in the upper
 /// layer, 100 per directory.
 fn upper_tree(files: usize) -> Vfs {
-    let mut vfs = Vfs::with(Arc::new(MemBase::empty()), Limits::unlimited(), Arc::new(SystemClock));
+    let mut vfs = Vfs::with(
+        Arc::new(MemBase::empty()),
+        Limits::unlimited(),
+        Arc::new(SystemClock),
+    );
     let f = ForkId::ROOT;
     let root = vfs.open_root(f).unwrap();
     let create = OpenFlags {
@@ -49,7 +53,9 @@ fn upper_tree(files: usize) -> Vfs {
     for d in 0..files.div_ceil(FILES_PER_DIR) {
         vfs.create_dir_at(f, root, &format!("d{d}")).unwrap();
         for i in 0..FILES_PER_DIR.min(files - d * FILES_PER_DIR) {
-            let (ino, _) = vfs.open_at(f, root, &format!("d{d}/f{i}"), true, create, true).unwrap();
+            let (ino, _) = vfs
+                .open_at(f, root, &format!("d{d}/f{i}"), true, create, true)
+                .unwrap();
             vfs.write(f, ino, 0, b"data").unwrap();
             vfs.release(f, ino);
         }
@@ -65,13 +71,19 @@ fn base_tree(files: usize) -> Vfs {
             b = b.file(&format!("d{d}/f{i}"), &b"data"[..]);
         }
     }
-    Vfs::with(Arc::new(b.build()), Limits::unlimited(), Arc::new(SystemClock))
+    Vfs::with(
+        Arc::new(b.build()),
+        Limits::unlimited(),
+        Arc::new(SystemClock),
+    )
 }
 
 fn fork_and_first_write(vfs: &mut Vfs, path: &str) {
     let fork = vfs.fork(ForkId::ROOT).unwrap();
     let root = vfs.open_root(fork).unwrap();
-    let (ino, _) = vfs.open_at(fork, root, path, true, OpenFlags::default(), true).unwrap();
+    let (ino, _) = vfs
+        .open_at(fork, root, path, true, OpenFlags::default(), true)
+        .unwrap();
     black_box(vfs.write(fork, ino, 1, b"X").unwrap());
     vfs.discard(fork).unwrap();
 }
@@ -93,7 +105,9 @@ fn bench(c: &mut Criterion) {
 
     let mut vfs = upper_tree(100_000);
     let before = LIVE.load(Ordering::Relaxed);
-    let forks: Vec<ForkId> = (0..10_000).map(|_| vfs.fork(ForkId::ROOT).unwrap()).collect();
+    let forks: Vec<ForkId> = (0..10_000)
+        .map(|_| vfs.fork(ForkId::ROOT).unwrap())
+        .collect();
     let per_fork = (LIVE.load(Ordering::Relaxed) - before) / forks.len();
     println!("memory per idle fork of a 100k-file tree: {per_fork} bytes");
 }

@@ -13,9 +13,13 @@
 //! - [`fs`]: the pure filesystem core — inodes, copy-on-write chunked file
 //!   data, path resolution and confinement, the base layer, fork / diff /
 //!   commit, limits. No tokio, no wasmtime.
+//! - [`actor`]: the task that owns the core, the cloneable [`actor::VfsHandle`]
+//!   that talks to it over channels, and the backends the base is fetched
+//!   from (in memory, a host directory, a latency-injecting wrapper).
 //!
 //! See `ARCHITECTURE.md` for the design and its trade-offs.
 
 #![warn(missing_docs)]
 
+pub mod actor;
 pub mod fs;

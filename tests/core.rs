@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use strata::fs::{
-    CHUNK_SIZE, Change, ChangeKind, CommitError, Errno, ForkId, Ino, Kind, Limits, ManualClock, MemBase,
-    OpenFlags, SetTime, Timestamp, Vfs,
+    CHUNK_SIZE, Change, ChangeKind, CommitError, Errno, ForkId, Ino, Kind, Limits, ManualClock,
+    MemBase, OpenFlags, SetTime, Timestamp, Vfs,
 };
 
 fn base() -> MemBase {
@@ -41,7 +41,9 @@ fn err<T: std::fmt::Debug>(r: strata::fs::Result<T>) -> Errno {
 fn paths_cannot_leave_their_starting_directory() {
     let (mut vfs, root) = vfs();
     let f = ForkId::ROOT;
-    let (home, _) = vfs.open_at(f, root, "home", true, OpenFlags::default(), false).unwrap();
+    let (home, _) = vfs
+        .open_at(f, root, "home", true, OpenFlags::default(), false)
+        .unwrap();
     for path in [
         "..",
         "../..",
@@ -58,23 +60,61 @@ fn paths_cannot_leave_their_starting_directory() {
             Errno::NotPermitted,
             "open {path}"
         );
-        assert_eq!(err(vfs.stat_at(f, home, path, true)), Errno::NotPermitted, "stat {path}");
+        assert_eq!(
+            err(vfs.stat_at(f, home, path, true)),
+            Errno::NotPermitted,
+            "stat {path}"
+        );
     }
     // Creating through an escape is refused as well, and creates nothing.
     assert_eq!(err(vfs.create_dir_at(f, home, "../x")), Errno::NotPermitted);
-    assert_eq!(err(vfs.open_at(f, home, "user/escape/new", true, CREATE, true)), Errno::NotPermitted);
-    assert_eq!(err(vfs.rename_at(f, home, "user/notes.txt", home, "../stolen")), Errno::NotPermitted);
-    assert_eq!(err(vfs.link_at(f, home, "user/notes.txt", home, "/stolen")), Errno::NotPermitted);
-    assert_eq!(err(vfs.symlink_at(f, "/etc/passwd", home, "new-abs")), Errno::NotPermitted);
-    assert_eq!(err(vfs.readlink_at(f, home, "user/abs")), Errno::NotPermitted);
-    assert_eq!(err(vfs.open_at(f, home, "user/loop", true, OpenFlags::default(), false)), Errno::Loop);
+    assert_eq!(
+        err(vfs.open_at(f, home, "user/escape/new", true, CREATE, true)),
+        Errno::NotPermitted
+    );
+    assert_eq!(
+        err(vfs.rename_at(f, home, "user/notes.txt", home, "../stolen")),
+        Errno::NotPermitted
+    );
+    assert_eq!(
+        err(vfs.link_at(f, home, "user/notes.txt", home, "/stolen")),
+        Errno::NotPermitted
+    );
+    assert_eq!(
+        err(vfs.symlink_at(f, "/etc/passwd", home, "new-abs")),
+        Errno::NotPermitted
+    );
+    assert_eq!(
+        err(vfs.readlink_at(f, home, "user/abs")),
+        Errno::NotPermitted
+    );
+    assert_eq!(
+        err(vfs.open_at(f, home, "user/loop", true, OpenFlags::default(), false)),
+        Errno::Loop
+    );
     assert!(vfs.diff(f).unwrap().is_empty(), "nothing changed");
     // Inside the starting directory `..` is fine; not following a symlink never escapes.
-    assert_eq!(vfs.stat_at(f, home, "user/up/user/notes.txt", true).unwrap().size, 8);
-    assert_eq!(vfs.stat_at(f, home, "user/../user/notes.txt", true).unwrap().size, 8);
-    assert_eq!(vfs.stat_at(f, home, "user/escape", false).unwrap().kind, Kind::Symlink);
+    assert_eq!(
+        vfs.stat_at(f, home, "user/up/user/notes.txt", true)
+            .unwrap()
+            .size,
+        8
+    );
+    assert_eq!(
+        vfs.stat_at(f, home, "user/../user/notes.txt", true)
+            .unwrap()
+            .size,
+        8
+    );
+    assert_eq!(
+        vfs.stat_at(f, home, "user/escape", false).unwrap().kind,
+        Kind::Symlink
+    );
     // The preopen itself can reach everything below it.
-    assert_eq!(vfs.read_file(f, "home/user/notes.txt").unwrap(), b"remember");
+    assert_eq!(
+        vfs.read_file(f, "home/user/notes.txt").unwrap(),
+        b"remember"
+    );
 }
 
 #[test]
@@ -82,16 +122,30 @@ fn overlay_whiteouts_and_merged_listing() {
     let (mut vfs, root) = vfs();
     let f = ForkId::ROOT;
     vfs.unlink_file_at(f, root, "etc/passwd").unwrap();
-    vfs.write_file(f, "etc/hosts", b"127.0.0.1 localhost").unwrap();
-    let (etc, _) = vfs.open_at(f, root, "etc", true, OpenFlags::default(), false).unwrap();
-    let names: Vec<_> = vfs.read_dir(f, etc, None, 100).unwrap().into_iter().map(|e| e.name).collect();
+    vfs.write_file(f, "etc/hosts", b"127.0.0.1 localhost")
+        .unwrap();
+    let (etc, _) = vfs
+        .open_at(f, root, "etc", true, OpenFlags::default(), false)
+        .unwrap();
+    let names: Vec<_> = vfs
+        .read_dir(f, etc, None, 100)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
     assert_eq!(names, vec!["hosts".into()] as Vec<strata::fs::Name>);
-    assert_eq!(err(vfs.stat_at(f, root, "etc/passwd", true)), Errno::NoEntry);
+    assert_eq!(
+        err(vfs.stat_at(f, root, "etc/passwd", true)),
+        Errno::NoEntry
+    );
     // Recreating a deleted base name gives a new, empty file.
-    vfs.open_at(f, root, "etc/passwd", true, CREATE, true).unwrap();
+    vfs.open_at(f, root, "etc/passwd", true, CREATE, true)
+        .unwrap();
     assert_eq!(vfs.read_file(f, "etc/passwd").unwrap(), b"");
     // A listing resumed after a name is stable while entries come and go.
-    let (tmp, _) = vfs.open_at(f, root, "tmp", true, OpenFlags::default(), false).unwrap();
+    let (tmp, _) = vfs
+        .open_at(f, root, "tmp", true, OpenFlags::default(), false)
+        .unwrap();
     for name in ["a", "c", "e"] {
         vfs.open_at(f, tmp, name, true, CREATE, true).unwrap();
     }
@@ -100,7 +154,12 @@ fn overlay_whiteouts_and_merged_listing() {
     vfs.open_at(f, tmp, "b", true, CREATE, true).unwrap();
     vfs.unlink_file_at(f, tmp, "c").unwrap();
     vfs.open_at(f, tmp, "d", true, CREATE, true).unwrap();
-    let rest: Vec<_> = vfs.read_dir(f, tmp, Some("a"), 100).unwrap().into_iter().map(|e| e.name.to_string()).collect();
+    let rest: Vec<_> = vfs
+        .read_dir(f, tmp, Some("a"), 100)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.name.to_string())
+        .collect();
     assert_eq!(rest, ["b", "d", "e"]);
 }
 
@@ -108,9 +167,13 @@ fn overlay_whiteouts_and_merged_listing() {
 fn removing_a_directory_needs_it_empty_counting_base_entries() {
     let (mut vfs, root) = vfs();
     let f = ForkId::ROOT;
-    assert_eq!(err(vfs.remove_dir_at(f, root, "home/user")), Errno::NotEmpty);
+    assert_eq!(
+        err(vfs.remove_dir_at(f, root, "home/user")),
+        Errno::NotEmpty
+    );
     for name in ["notes.txt", "escape", "abs", "loop", "up"] {
-        vfs.unlink_file_at(f, root, &format!("home/user/{name}")).unwrap();
+        vfs.unlink_file_at(f, root, &format!("home/user/{name}"))
+            .unwrap();
     }
     vfs.remove_dir_at(f, root, "home/user").unwrap();
     assert_eq!(vfs.stat_at(f, root, "home", true).unwrap().nlink, 2);
@@ -121,13 +184,26 @@ fn removing_a_directory_needs_it_empty_counting_base_entries() {
 fn forks_are_isolated_and_diff_reports_what_changed() {
     let (mut vfs, root) = vfs();
     let child = vfs.fork(ForkId::ROOT).unwrap();
-    vfs.write_file(child, "home/user/notes.txt", b"forgot").unwrap();
+    vfs.write_file(child, "home/user/notes.txt", b"forgot")
+        .unwrap();
     vfs.write_file(child, "tmp/new", b"fresh").unwrap();
     vfs.unlink_file_at(child, root, "etc/passwd").unwrap();
-    vfs.rename_at(child, root, "home/user", root, "home/someone").unwrap();
-    assert_eq!(vfs.read_file(ForkId::ROOT, "home/user/notes.txt").unwrap(), b"remember");
-    assert_eq!(vfs.read_file(child, "home/someone/notes.txt").unwrap(), b"forgot");
-    let diff: Vec<(String, ChangeKind)> = vfs.diff(child).unwrap().into_iter().map(|c| (c.path, c.kind)).collect();
+    vfs.rename_at(child, root, "home/user", root, "home/someone")
+        .unwrap();
+    assert_eq!(
+        vfs.read_file(ForkId::ROOT, "home/user/notes.txt").unwrap(),
+        b"remember"
+    );
+    assert_eq!(
+        vfs.read_file(child, "home/someone/notes.txt").unwrap(),
+        b"forgot"
+    );
+    let diff: Vec<(String, ChangeKind)> = vfs
+        .diff(child)
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.path, c.kind))
+        .collect();
     use ChangeKind::*;
     let want: Vec<(String, ChangeKind)> = [
         ("/etc/passwd", Deleted),
@@ -153,7 +229,10 @@ fn forks_are_isolated_and_diff_reports_what_changed() {
     // Discarding throws it all away.
     vfs.discard(child).unwrap();
     assert_eq!(err(vfs.diff(child)), Errno::BadDescriptor);
-    assert_eq!(vfs.read_file(ForkId::ROOT, "etc/passwd").unwrap(), b"root:x:0:0");
+    assert_eq!(
+        vfs.read_file(ForkId::ROOT, "etc/passwd").unwrap(),
+        b"root:x:0:0"
+    );
 }
 
 #[test]
@@ -170,7 +249,10 @@ fn commit_applies_a_fork_and_merges_independent_changes() {
     vfs.commit(b).unwrap();
     assert_eq!(vfs.read_file(ForkId::ROOT, "tmp/from-a").unwrap(), b"A");
     assert_eq!(vfs.read_file(ForkId::ROOT, "tmp/from-b").unwrap(), b"B");
-    assert_eq!(vfs.read_file(ForkId::ROOT, "etc/passwd").unwrap(), b"changed by a");
+    assert_eq!(
+        vfs.read_file(ForkId::ROOT, "etc/passwd").unwrap(),
+        b"changed by a"
+    );
     assert_eq!(vfs.forks(), vec![ForkId::ROOT]);
 }
 
@@ -179,16 +261,24 @@ fn commit_refuses_conflicting_changes_and_applies_nothing() {
     let (mut vfs, _) = vfs();
     let a = vfs.fork(ForkId::ROOT).unwrap();
     let b = vfs.fork(ForkId::ROOT).unwrap();
-    vfs.write_file(a, "home/user/notes.txt", b"a's notes").unwrap();
-    vfs.write_file(b, "home/user/notes.txt", b"b's notes").unwrap();
+    vfs.write_file(a, "home/user/notes.txt", b"a's notes")
+        .unwrap();
+    vfs.write_file(b, "home/user/notes.txt", b"b's notes")
+        .unwrap();
     vfs.write_file(b, "tmp/only-b", b"B").unwrap();
     vfs.commit(a).unwrap();
     match vfs.commit(b) {
         Err(CommitError::Conflict(paths)) => assert_eq!(paths, ["/home/user/notes.txt"]),
         other => panic!("expected a conflict, got {other:?}"),
     }
-    assert_eq!(vfs.read_file(ForkId::ROOT, "home/user/notes.txt").unwrap(), b"a's notes");
-    assert_eq!(err(vfs.read_file(ForkId::ROOT, "tmp/only-b")), Errno::NoEntry);
+    assert_eq!(
+        vfs.read_file(ForkId::ROOT, "home/user/notes.txt").unwrap(),
+        b"a's notes"
+    );
+    assert_eq!(
+        err(vfs.read_file(ForkId::ROOT, "tmp/only-b")),
+        Errno::NoEntry
+    );
     // The refused fork is intact and can still be read or discarded.
     assert_eq!(vfs.read_file(b, "tmp/only-b").unwrap(), b"B");
     // Same name created on both sides is a conflict too.
@@ -210,16 +300,23 @@ fn commit_refuses_conflicting_changes_and_applies_nothing() {
     // And the other way round: a fork deletes a directory the parent wrote into.
     let h = vfs.fork(ForkId::ROOT).unwrap();
     let root = vfs.open_root(h).unwrap();
-    vfs.write_file(ForkId::ROOT, "home/user/notes.txt", b"parent wrote").unwrap();
+    vfs.write_file(ForkId::ROOT, "home/user/notes.txt", b"parent wrote")
+        .unwrap();
     for name in ["notes.txt", "escape", "abs", "loop", "up"] {
-        vfs.unlink_file_at(h, root, &format!("home/user/{name}")).unwrap();
+        vfs.unlink_file_at(h, root, &format!("home/user/{name}"))
+            .unwrap();
     }
     vfs.remove_dir_at(h, root, "home/user").unwrap();
     match vfs.commit(h) {
-        Err(CommitError::Conflict(p)) => assert!(p.contains(&"/home/user/notes.txt".to_string()), "{p:?}"),
+        Err(CommitError::Conflict(p)) => {
+            assert!(p.contains(&"/home/user/notes.txt".to_string()), "{p:?}")
+        }
         other => panic!("expected a conflict, got {other:?}"),
     }
-    assert_eq!(vfs.read_file(ForkId::ROOT, "home/user/notes.txt").unwrap(), b"parent wrote");
+    assert_eq!(
+        vfs.read_file(ForkId::ROOT, "home/user/notes.txt").unwrap(),
+        b"parent wrote"
+    );
 }
 
 #[test]
@@ -230,7 +327,10 @@ fn fork_tree_rules() {
     vfs.write_file(aa, "tmp/deep", b"x").unwrap();
     assert_eq!(vfs.commit(a), Err(CommitError::Failed(Errno::Busy.into())));
     assert_eq!(err(vfs.discard(a)), Errno::Busy);
-    assert_eq!(vfs.commit(ForkId::ROOT), Err(CommitError::Failed(Errno::NotPermitted.into())));
+    assert_eq!(
+        vfs.commit(ForkId::ROOT),
+        Err(CommitError::Failed(Errno::NotPermitted.into()))
+    );
     vfs.commit(aa).unwrap();
     assert_eq!(vfs.read_file(a, "tmp/deep").unwrap(), b"x");
     assert!(vfs.read_file(ForkId::ROOT, "tmp/deep").is_err());
@@ -251,7 +351,9 @@ fn fork_tree_rules() {
 fn an_unlinked_file_lives_while_open_and_goes_with_its_last_handle() {
     let (mut vfs, root) = vfs();
     let f = ForkId::ROOT;
-    let (ino, _) = vfs.open_at(f, root, "tmp/scratch", true, CREATE, true).unwrap();
+    let (ino, _) = vfs
+        .open_at(f, root, "tmp/scratch", true, CREATE, true)
+        .unwrap();
     vfs.write(f, ino, 0, &[7u8; 1000]).unwrap();
     vfs.unlink_file_at(f, root, "tmp/scratch").unwrap();
     assert_eq!(vfs.stat(f, ino).unwrap().nlink, 0);
@@ -274,7 +376,11 @@ fn limits_are_enforced_before_allocating() {
         max_open: 4,
         ..Limits::default()
     };
-    let mut vfs = Vfs::with(Arc::new(MemBase::empty()), limits, Arc::new(ManualClock::default()));
+    let mut vfs = Vfs::with(
+        Arc::new(MemBase::empty()),
+        limits,
+        Arc::new(ManualClock::default()),
+    );
     let f = ForkId::ROOT;
     let root = vfs.open_root(f).unwrap();
     let (file, _) = vfs.open_at(f, root, "f", true, CREATE, true).unwrap();
@@ -282,8 +388,14 @@ fn limits_are_enforced_before_allocating() {
     assert_eq!(vfs.write(f, file, 0, &[1u8; 10_000]).unwrap(), 4096);
     // Growing past max_file_size is refused, however it is tried.
     assert_eq!(err(vfs.write(f, file, 1 << 20, b"x")), Errno::FileTooLarge);
-    assert_eq!(err(vfs.write(f, file, u64::MAX - 1, b"xy")), Errno::FileTooLarge);
-    assert_eq!(err(vfs.set_size(f, file, (1 << 20) + 1)), Errno::FileTooLarge);
+    assert_eq!(
+        err(vfs.write(f, file, u64::MAX - 1, b"xy")),
+        Errno::FileTooLarge
+    );
+    assert_eq!(
+        err(vfs.set_size(f, file, (1 << 20) + 1)),
+        Errno::FileTooLarge
+    );
     // A sparse file as large as allowed costs nothing.
     vfs.set_size(f, file, 1 << 20).unwrap();
     assert_eq!(vfs.usage(f).unwrap().bytes, 4096);
@@ -294,21 +406,37 @@ fn limits_are_enforced_before_allocating() {
     for i in 0..24 {
         vfs.write(f, file, i * 4096, &[2u8; 4096]).unwrap();
     }
-    assert_eq!(err(vfs.write(f, file, 24 * 4096, &[2u8; 4096])), Errno::InsufficientSpace);
+    assert_eq!(
+        err(vfs.write(f, file, 24 * 4096, &[2u8; 4096])),
+        Errno::InsufficientSpace
+    );
     assert_eq!(vfs.usage(f).unwrap().bytes, 24 * 4096);
     // The inode quota.
     vfs.create_dir_at(f, root, "d").unwrap();
     vfs.symlink_at(f, "d", root, "l").unwrap();
-    assert_eq!(err(vfs.create_dir_at(f, root, "e")), Errno::InsufficientSpace);
+    assert_eq!(
+        err(vfs.create_dir_at(f, root, "e")),
+        Errno::InsufficientSpace
+    );
     // Names and paths.
     vfs.unlink_file_at(f, root, "l").unwrap();
-    assert_eq!(err(vfs.create_dir_at(f, root, "123456789")), Errno::NameTooLong);
-    assert_eq!(err(vfs.stat_at(f, root, &"d/".repeat(40), true)), Errno::NameTooLong);
+    assert_eq!(
+        err(vfs.create_dir_at(f, root, "123456789")),
+        Errno::NameTooLong
+    );
+    assert_eq!(
+        err(vfs.stat_at(f, root, &"d/".repeat(40), true)),
+        Errno::NameTooLong
+    );
     // Open handles.
     for _ in 0..2 {
-        vfs.open_at(f, root, "d", true, OpenFlags::default(), false).unwrap();
+        vfs.open_at(f, root, "d", true, OpenFlags::default(), false)
+            .unwrap();
     }
-    assert_eq!(err(vfs.open_at(f, root, "d", true, OpenFlags::default(), false)), Errno::TooManyOpen);
+    assert_eq!(
+        err(vfs.open_at(f, root, "d", true, OpenFlags::default(), false)),
+        Errno::TooManyOpen
+    );
     assert_eq!(vfs.open_handles(f).unwrap(), 4);
 }
 
@@ -325,10 +453,21 @@ fn timestamps_come_from_the_injected_clock() {
     assert_eq!(stat.atime, Timestamp::new(1_000, 0).unwrap());
     assert_eq!(stat.mtime, Timestamp::new(1_005, 0).unwrap());
     let at = Timestamp::new(42, 7).unwrap();
-    vfs.set_times_at(f, root, "f", true, SetTime::At(at), SetTime::Keep).unwrap();
+    vfs.set_times_at(f, root, "f", true, SetTime::At(at), SetTime::Keep)
+        .unwrap();
     let stat = vfs.stat(f, file).unwrap();
-    assert_eq!((stat.atime, stat.mtime, stat.ctime), (at, Timestamp::new(1_005, 0).unwrap(), Timestamp::new(1_005, 0).unwrap()));
-    assert_eq!(vfs.stat(f, root).unwrap().mtime, Timestamp::new(1_000, 0).unwrap());
+    assert_eq!(
+        (stat.atime, stat.mtime, stat.ctime),
+        (
+            at,
+            Timestamp::new(1_005, 0).unwrap(),
+            Timestamp::new(1_005, 0).unwrap()
+        )
+    );
+    assert_eq!(
+        vfs.stat(f, root).unwrap().mtime,
+        Timestamp::new(1_000, 0).unwrap()
+    );
 }
 
 #[test]
@@ -336,17 +475,32 @@ fn a_one_byte_write_in_a_fork_shares_every_other_chunk() {
     let mut vfs = Vfs::new(Arc::new(MemBase::empty()));
     let chunk = vec![0x5Au8; CHUNK_SIZE as usize];
     let root = vfs.open_root(ForkId::ROOT).unwrap();
-    let (file, _) = vfs.open_at(ForkId::ROOT, root, "big", true, CREATE, true).unwrap();
+    let (file, _) = vfs
+        .open_at(ForkId::ROOT, root, "big", true, CREATE, true)
+        .unwrap();
     for i in 0..1024 {
-        vfs.write(ForkId::ROOT, file, i * CHUNK_SIZE, &chunk).unwrap();
+        vfs.write(ForkId::ROOT, file, i * CHUNK_SIZE, &chunk)
+            .unwrap();
     }
     assert_eq!(vfs.stat(ForkId::ROOT, file).unwrap().size, 64 << 20);
     let child = vfs.fork(ForkId::ROOT).unwrap();
     vfs.write(child, file, 5 * CHUNK_SIZE + 1, b"!").unwrap();
-    let chunk_ptr = |fork, i: u64| vfs.read(fork, file, i * CHUNK_SIZE, CHUNK_SIZE).unwrap()[0].as_ptr();
-    let differing: Vec<u64> = (0..1024).filter(|&i| chunk_ptr(ForkId::ROOT, i) != chunk_ptr(child, i)).collect();
+    let chunk_ptr =
+        |fork, i: u64| vfs.read(fork, file, i * CHUNK_SIZE, CHUNK_SIZE).unwrap()[0].as_ptr();
+    let differing: Vec<u64> = (0..1024)
+        .filter(|&i| chunk_ptr(ForkId::ROOT, i) != chunk_ptr(child, i))
+        .collect();
     assert_eq!(differing, [5]);
-    assert_eq!(vfs.read(ForkId::ROOT, file, 5 * CHUNK_SIZE + 1, 1).unwrap().concat(), [0x5A]);
-    assert_eq!(vfs.read(child, file, 5 * CHUNK_SIZE + 1, 1).unwrap().concat(), *b"!");
+    assert_eq!(
+        vfs.read(ForkId::ROOT, file, 5 * CHUNK_SIZE + 1, 1)
+            .unwrap()
+            .concat(),
+        [0x5A]
+    );
+    assert_eq!(
+        vfs.read(child, file, 5 * CHUNK_SIZE + 1, 1)
+            .unwrap()
+            .concat(),
+        *b"!"
+    );
 }
-

@@ -74,7 +74,14 @@ enum Opened {
 }
 
 /// wasmtime-wasi 48's `open-at`, line for line, over cap-std.
-fn linux_open(dir: &Dir, path: &str, follow: bool, flags: OpenFlags, read: bool, write: bool) -> io::Result<Opened> {
+fn linux_open(
+    dir: &Dir,
+    path: &str,
+    follow: bool,
+    flags: OpenFlags,
+    read: bool,
+    write: bool,
+) -> io::Result<Opened> {
     let einval = || io::Error::from_raw_os_error(22);
     let mut opts = OpenOptions::new();
     if flags.create {
@@ -96,7 +103,11 @@ fn linux_open(dir: &Dir, path: &str, follow: bool, flags: OpenFlags, read: bool,
     } else {
         opts.read(true);
     }
-    opts.follow(if follow { FollowSymlinks::Yes } else { FollowSymlinks::No });
+    opts.follow(if follow {
+        FollowSymlinks::Yes
+    } else {
+        FollowSymlinks::No
+    });
     if flags.directory && (flags.create || flags.exclusive || flags.truncate) {
         return Err(einval());
     }
@@ -121,23 +132,84 @@ enum Start {
 
 #[derive(Clone, Debug)]
 enum Op {
-    Open { at: Start, path: String, follow: bool, flags: OpenFlags, read: bool, write: bool, keep: bool },
-    Write { at: Start, path: String, offset: u64, len: usize, byte: u8 },
-    Read { at: Start, path: String, offset: u64, len: u64 },
-    SetSize { at: Start, path: String, size: u64 },
-    Mkdir { at: Start, path: String },
-    Rmdir { at: Start, path: String },
-    Unlink { at: Start, path: String },
-    Rename { from: (Start, String), to: (Start, String) },
-    Link { from: (Start, String), to: (Start, String) },
-    Symlink { target: String, at: Start, path: String },
-    Readlink { at: Start, path: String },
-    Stat { at: Start, path: String, follow: bool },
-    ReadDir { at: Start, path: String },
-    HandleWrite { offset: u64, len: usize, byte: u8 },
-    HandleRead { offset: u64, len: u64 },
+    Open {
+        at: Start,
+        path: String,
+        follow: bool,
+        flags: OpenFlags,
+        read: bool,
+        write: bool,
+        keep: bool,
+    },
+    Write {
+        at: Start,
+        path: String,
+        offset: u64,
+        len: usize,
+        byte: u8,
+    },
+    Read {
+        at: Start,
+        path: String,
+        offset: u64,
+        len: u64,
+    },
+    SetSize {
+        at: Start,
+        path: String,
+        size: u64,
+    },
+    Mkdir {
+        at: Start,
+        path: String,
+    },
+    Rmdir {
+        at: Start,
+        path: String,
+    },
+    Unlink {
+        at: Start,
+        path: String,
+    },
+    Rename {
+        from: (Start, String),
+        to: (Start, String),
+    },
+    Link {
+        from: (Start, String),
+        to: (Start, String),
+    },
+    Symlink {
+        target: String,
+        at: Start,
+        path: String,
+    },
+    Readlink {
+        at: Start,
+        path: String,
+    },
+    Stat {
+        at: Start,
+        path: String,
+        follow: bool,
+    },
+    ReadDir {
+        at: Start,
+        path: String,
+    },
+    HandleWrite {
+        offset: u64,
+        len: usize,
+        byte: u8,
+    },
+    HandleRead {
+        offset: u64,
+        len: u64,
+    },
     HandleStat,
-    HandleSetSize { size: u64 },
+    HandleSetSize {
+        size: u64,
+    },
     HandleClose,
 }
 
@@ -148,7 +220,11 @@ enum Out {
     Opened(Kind),
     Count(usize),
     Bytes(Vec<u8>),
-    Stat { kind: Kind, size: Option<u64>, nlink: u64 },
+    Stat {
+        kind: Kind,
+        size: Option<u64>,
+        nlink: u64,
+    },
     Names(Vec<(String, Kind)>),
     Target(String),
     NoHandle,
@@ -265,7 +341,10 @@ impl Linux {
         } else {
             "/tmp"
         };
-        let tmp = tempfile::Builder::new().prefix("strata-diff").tempdir_in(parent).unwrap();
+        let tmp = tempfile::Builder::new()
+            .prefix("strata-diff")
+            .tempdir_in(parent)
+            .unwrap();
         let root = Dir::open_ambient_dir(tmp.path(), ambient_authority()).unwrap();
         for (path, contents, target) in INITIAL {
             match (contents, target) {
@@ -297,7 +376,14 @@ impl Linux {
         write: bool,
         f: impl FnOnce(&std::fs::File) -> io::Result<T>,
     ) -> io::Result<T> {
-        match linux_open(self.dir(at), path, true, OpenFlags::default(), !write, write)? {
+        match linux_open(
+            self.dir(at),
+            path,
+            true,
+            OpenFlags::default(),
+            !write,
+            write,
+        )? {
             Opened::File(file) => f(&file),
             Opened::Dir(_) => Err(io::Error::from_raw_os_error(21)),
         }
@@ -309,23 +395,36 @@ impl Linux {
 
     fn run_io(&mut self, op: &Op) -> io::Result<Out> {
         Ok(match op {
-            Op::Open { at, path, follow, flags, read, write, keep } => {
-                match linux_open(self.dir(*at), path, *follow, *flags, *read, *write)? {
-                    Opened::File(file) => {
-                        if *keep {
-                            self.handle = Some(file);
-                        }
-                        Out::Opened(Kind::File)
+            Op::Open {
+                at,
+                path,
+                follow,
+                flags,
+                read,
+                write,
+                keep,
+            } => match linux_open(self.dir(*at), path, *follow, *flags, *read, *write)? {
+                Opened::File(file) => {
+                    if *keep {
+                        self.handle = Some(file);
                     }
-                    Opened::Dir(_) => Out::Opened(Kind::Dir),
+                    Out::Opened(Kind::File)
                 }
-            }
-            Op::Write { at, path, offset, len, byte } => {
-                self.with_file(*at, path, true, |f| linux_write(f, *offset, *len, *byte))?
-            }
-            Op::Read { at, path, offset, len } => {
-                self.with_file(*at, path, false, |f| linux_read(f, *offset, *len))?
-            }
+                Opened::Dir(_) => Out::Opened(Kind::Dir),
+            },
+            Op::Write {
+                at,
+                path,
+                offset,
+                len,
+                byte,
+            } => self.with_file(*at, path, true, |f| linux_write(f, *offset, *len, *byte))?,
+            Op::Read {
+                at,
+                path,
+                offset,
+                len,
+            } => self.with_file(*at, path, false, |f| linux_read(f, *offset, *len))?,
             Op::SetSize { at, path, size } => {
                 self.with_file(*at, path, true, |f| f.set_len(*size).map(|_| Out::Done))?
             }
@@ -341,16 +440,23 @@ impl Linux {
                 } else {
                     from.1.clone()
                 };
-                self.dir(from.0).rename(&old, self.dir(to.0), &to.1).map(|_| Out::Done)?
+                self.dir(from.0)
+                    .rename(&old, self.dir(to.0), &to.1)
+                    .map(|_| Out::Done)?
             }
             Op::Link { from, to } => self
                 .dir(from.0)
                 .hard_link(&from.1, self.dir(to.0), &to.1)
                 .map(|_| Out::Done)?,
-            Op::Symlink { target, at, path } => self.dir(*at).symlink(target, path).map(|_| Out::Done)?,
-            Op::Readlink { at, path } => {
-                Out::Target(self.dir(*at).read_link(path)?.to_string_lossy().into_owned())
+            Op::Symlink { target, at, path } => {
+                self.dir(*at).symlink(target, path).map(|_| Out::Done)?
             }
+            Op::Readlink { at, path } => Out::Target(
+                self.dir(*at)
+                    .read_link(path)?
+                    .to_string_lossy()
+                    .into_owned(),
+            ),
             Op::Stat { at, path, follow } => {
                 let meta = if *follow {
                     self.dir(*at).metadata(path)?
@@ -360,14 +466,19 @@ impl Linux {
                 linux_stat(kind_of(meta.file_type()), meta.len(), meta.nlink())
             }
             Op::ReadDir { at, path } => {
-                let dir = match linux_open(self.dir(*at), path, true, OpenFlags::default(), true, false)? {
-                    Opened::Dir(d) => d,
-                    Opened::File(_) => return Err(io::Error::from_raw_os_error(20)),
-                };
+                let dir =
+                    match linux_open(self.dir(*at), path, true, OpenFlags::default(), true, false)?
+                    {
+                        Opened::Dir(d) => d,
+                        Opened::File(_) => return Err(io::Error::from_raw_os_error(20)),
+                    };
                 let mut names = Vec::new();
                 for entry in dir.entries()? {
                     let entry = entry?;
-                    names.push((entry.file_name().to_string_lossy().into_owned(), kind_of(entry.file_type()?)));
+                    names.push((
+                        entry.file_name().to_string_lossy().into_owned(),
+                        kind_of(entry.file_type()?),
+                    ));
                 }
                 names.sort();
                 Out::Names(names)
@@ -494,7 +605,14 @@ impl Strata {
     ) -> Result<T, Errno> {
         let (ino, kind) = self
             .vfs
-            .open_at(self.fork, self.dir(at), path, true, OpenFlags::default(), write)
+            .open_at(
+                self.fork,
+                self.dir(at),
+                path,
+                true,
+                OpenFlags::default(),
+                write,
+            )
             .map_err(e)?;
         let out = if kind == Kind::Dir {
             Err(Errno::IsDirectory)
@@ -516,7 +634,15 @@ impl Strata {
     fn run(&mut self, op: &Op) -> Result<Out, Errno> {
         let fork = self.fork;
         Ok(match op {
-            Op::Open { at, path, follow, flags, read, write, keep } => {
+            Op::Open {
+                at,
+                path,
+                follow,
+                flags,
+                read,
+                write,
+                keep,
+            } => {
                 let (ino, kind) = self
                     .vfs
                     .open_at(fork, self.dir(*at), path, *follow, *flags, *write)
@@ -532,24 +658,53 @@ impl Strata {
                 }
                 Out::Opened(kind)
             }
-            Op::Write { at, path, offset, len, byte } => {
+            Op::Write {
+                at,
+                path,
+                offset,
+                len,
+                byte,
+            } => {
                 let (offset, data) = (*offset, vec![*byte; *len]);
-                self.with_file(*at, path, true, |vfs, fork, ino| vfs.write(fork, ino, offset, &data))
-                    .map(Out::Count)?
+                self.with_file(*at, path, true, |vfs, fork, ino| {
+                    vfs.write(fork, ino, offset, &data)
+                })
+                .map(Out::Count)?
             }
-            Op::Read { at, path, offset, len } => {
+            Op::Read {
+                at,
+                path,
+                offset,
+                len,
+            } => {
                 let (offset, len) = (*offset, *len);
-                self.with_file(*at, path, false, |vfs, fork, ino| vfs.read(fork, ino, offset, len))
-                    .map(|b| Out::Bytes(b.concat()))?
+                self.with_file(*at, path, false, |vfs, fork, ino| {
+                    vfs.read(fork, ino, offset, len)
+                })
+                .map(|b| Out::Bytes(b.concat()))?
             }
             Op::SetSize { at, path, size } => {
                 let size = *size;
-                self.with_file(*at, path, true, |vfs, fork, ino| vfs.set_size(fork, ino, size))
-                    .map(|_| Out::Done)?
+                self.with_file(*at, path, true, |vfs, fork, ino| {
+                    vfs.set_size(fork, ino, size)
+                })
+                .map(|_| Out::Done)?
             }
-            Op::Mkdir { at, path } => self.vfs.create_dir_at(fork, self.dir(*at), path).map(|_| Out::Done).map_err(e)?,
-            Op::Rmdir { at, path } => self.vfs.remove_dir_at(fork, self.dir(*at), path).map(|_| Out::Done).map_err(e)?,
-            Op::Unlink { at, path } => self.vfs.unlink_file_at(fork, self.dir(*at), path).map(|_| Out::Done).map_err(e)?,
+            Op::Mkdir { at, path } => self
+                .vfs
+                .create_dir_at(fork, self.dir(*at), path)
+                .map(|_| Out::Done)
+                .map_err(e)?,
+            Op::Rmdir { at, path } => self
+                .vfs
+                .remove_dir_at(fork, self.dir(*at), path)
+                .map(|_| Out::Done)
+                .map_err(e)?,
+            Op::Unlink { at, path } => self
+                .vfs
+                .unlink_file_at(fork, self.dir(*at), path)
+                .map(|_| Out::Done)
+                .map_err(e)?,
             Op::Rename { from, to } => self
                 .vfs
                 .rename_at(fork, self.dir(from.0), &from.1, self.dir(to.0), &to.1)
@@ -565,10 +720,14 @@ impl Strata {
                 .symlink_at(fork, target, self.dir(*at), path)
                 .map(|_| Out::Done)
                 .map_err(e)?,
-            Op::Readlink { at, path } => Out::Target(self.vfs.readlink_at(fork, self.dir(*at), path).map_err(e)?),
-            Op::Stat { at, path, follow } => {
-                Self::stat_out(self.vfs.stat_at(fork, self.dir(*at), path, *follow).map_err(e)?)
+            Op::Readlink { at, path } => {
+                Out::Target(self.vfs.readlink_at(fork, self.dir(*at), path).map_err(e)?)
             }
+            Op::Stat { at, path, follow } => Self::stat_out(
+                self.vfs
+                    .stat_at(fork, self.dir(*at), path, *follow)
+                    .map_err(e)?,
+            ),
             Op::ReadDir { at, path } => {
                 let (ino, kind) = self
                     .vfs
@@ -580,19 +739,27 @@ impl Strata {
                     Err(Errno::NotDirectory)
                 };
                 self.vfs.release(fork, ino);
-                let mut names: Vec<(String, Kind)> =
-                    listing?.into_iter().map(|d| (d.name.to_string(), d.kind)).collect();
+                let mut names: Vec<(String, Kind)> = listing?
+                    .into_iter()
+                    .map(|d| (d.name.to_string(), d.kind))
+                    .collect();
                 names.sort();
                 Out::Names(names)
             }
             Op::HandleWrite { offset, len, byte } => match self.handle {
                 Some((_, _, false)) => return Err(Errno::BadDescriptor),
-                Some((ino, _, _)) => Out::Count(self.vfs.write(fork, ino, *offset, &vec![*byte; *len]).map_err(e)?),
+                Some((ino, _, _)) => Out::Count(
+                    self.vfs
+                        .write(fork, ino, *offset, &vec![*byte; *len])
+                        .map_err(e)?,
+                ),
                 None => Out::NoHandle,
             },
             Op::HandleRead { offset, len } => match self.handle {
                 Some((_, false, _)) => return Err(Errno::BadDescriptor),
-                Some((ino, _, _)) => Out::Bytes(self.vfs.read(fork, ino, *offset, *len).map_err(e)?.concat()),
+                Some((ino, _, _)) => {
+                    Out::Bytes(self.vfs.read(fork, ino, *offset, *len).map_err(e)?.concat())
+                }
                 None => Out::NoHandle,
             },
             Op::HandleStat => match self.handle {
@@ -601,7 +768,11 @@ impl Strata {
             },
             Op::HandleSetSize { size } => match self.handle {
                 Some((_, _, false)) => return Err(Errno::Invalid),
-                Some((ino, _, _)) => self.vfs.set_size(fork, ino, *size).map(|_| Out::Done).map_err(e)?,
+                Some((ino, _, _)) => self
+                    .vfs
+                    .set_size(fork, ino, *size)
+                    .map(|_| Out::Done)
+                    .map_err(e)?,
                 None => Out::NoHandle,
             },
             Op::HandleClose => match self.handle.take() {
@@ -635,7 +806,12 @@ fn linux_snapshot(dir: &Dir, prefix: &str, out: &mut Snapshot) {
                 Entry::Dir
             }
             Kind::File => Entry::File(dir.read(&name).unwrap(), meta.nlink()),
-            Kind::Symlink => Entry::Symlink(dir.read_link_contents(&name).unwrap().to_string_lossy().into_owned()),
+            Kind::Symlink => Entry::Symlink(
+                dir.read_link_contents(&name)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned(),
+            ),
         };
         out.insert(path, (meta.ino(), value));
     }
@@ -684,7 +860,11 @@ fn run_case(ops: &[Op]) -> Result<(), TestCaseError> {
     let mut linux_after = Snapshot::new();
     linux_snapshot(&linux.root, "", &mut linux_after);
     let strata_after = snapshot(&strata.vfs, strata.fork, strata.root);
-    prop_assert_eq!(without_ids(&linux_after), without_ids(&strata_after), "final trees");
+    prop_assert_eq!(
+        without_ids(&linux_after),
+        without_ids(&strata_after),
+        "final trees"
+    );
 
     // The root fork never saw any of it.
     let root_now = snapshot(&strata.vfs, ForkId::ROOT, strata.root);

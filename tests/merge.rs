@@ -124,8 +124,16 @@ fn case(ops_a: &[Op], ops_b: &[Op], seen: &mut Seen) -> Result<(), TestCaseError
         }
         Err(CommitError::Conflict(paths)) => {
             prop_assert!(!paths.is_empty());
-            prop_assert_eq!(&snapshot(&vfs, ForkId::ROOT, root), &snap_a, "a refused commit applied something");
-            prop_assert_eq!(&snapshot(&vfs, b, root), &snap_b, "a refused commit changed the fork");
+            prop_assert_eq!(
+                &snapshot(&vfs, ForkId::ROOT, root),
+                &snap_a,
+                "a refused commit applied something"
+            );
+            prop_assert_eq!(
+                &snapshot(&vfs, b, root),
+                &snap_b,
+                "a refused commit changed the fork"
+            );
             seen.conflicts += 1;
         }
         Err(e) => prop_assert!(false, "commit failed: {:?}", e),
@@ -141,7 +149,10 @@ fn second_commit_applies_exactly_its_changes_or_nothing() {
         ..Config::default()
     });
     let seen = std::cell::RefCell::new(Seen::default());
-    let strategy = (prop::collection::vec(op(), 0..12), prop::collection::vec(op(), 0..12));
+    let strategy = (
+        prop::collection::vec(op(), 0..12),
+        prop::collection::vec(op(), 0..12),
+    );
     runner
         .run(&strategy, |(a, b)| case(&a, &b, &mut seen.borrow_mut()))
         .unwrap();

@@ -10,8 +10,8 @@ use bytes::Bytes;
 
 mod common;
 use strata::fs::{
-    Base, BaseNode, DirEntry, Error, ForkId, Ino, Limits, ManualClock, MemBase, Need, OpenFlags, Result,
-    Timestamp, Vfs,
+    Base, BaseNode, DirEntry, Error, ForkId, Ino, Limits, ManualClock, MemBase, Need, OpenFlags,
+    Result, Timestamp, Vfs,
 };
 
 /// Wraps a full image but only answers what was loaded (or everything while `eager`).
@@ -33,7 +33,10 @@ impl LazyBase {
     }
 
     fn load(&self, need: Need) {
-        assert!(self.loaded.lock().unwrap().insert(need), "the same need twice");
+        assert!(
+            self.loaded.lock().unwrap().insert(need),
+            "the same need twice"
+        );
     }
 }
 
@@ -101,17 +104,20 @@ fn steps() -> Vec<Step> {
         exclusive: false,
         truncate: false,
     };
-    let create = OpenFlags {
-        create: true,
-        ..RW
-    };
-    let open = move |vfs: &mut Vfs, f: ForkId, root: Ino, path: &str, flags: OpenFlags| -> Result<Ino> {
-        let (ino, _) = vfs.open_at(f, root, path, true, flags, true)?;
-        vfs.release(f, ino);
-        Ok(ino)
-    };
+    let create = OpenFlags { create: true, ..RW };
+    let open =
+        move |vfs: &mut Vfs, f: ForkId, root: Ino, path: &str, flags: OpenFlags| -> Result<Ino> {
+            let (ino, _) = vfs.open_at(f, root, path, true, flags, true)?;
+            vfs.release(f, ino);
+            Ok(ino)
+        };
     vec![
-        Box::new(|vfs, f, root| Ok(format!("{:?}", vfs.stat_at(f, root, "data/big.bin", true)?.size))),
+        Box::new(|vfs, f, root| {
+            Ok(format!(
+                "{:?}",
+                vfs.stat_at(f, root, "data/big.bin", true)?.size
+            ))
+        }),
         Box::new(move |vfs, f, root| {
             // One byte into the middle of a base chunk: needs that chunk.
             let ino = open(vfs, f, root, "data/big.bin", RW)?;
@@ -130,23 +136,50 @@ fn steps() -> Vec<Step> {
             let ino = open(vfs, f, root, "data/small.txt", RW)?;
             Ok(format!("{:?}", vfs.append(f, ino, b" and more")?))
         }),
-        Box::new(move |vfs, f, root| Ok(open(vfs, f, root, "etc/new", create).map(|_| "created".to_string())?)),
+        Box::new(move |vfs, f, root| {
+            open(vfs, f, root, "etc/new", create).map(|_| "created".to_string())
+        }),
         Box::new(|vfs, f, root| {
             let (etc, _) = vfs.open_at(f, root, "etc", true, OpenFlags::default(), false)?;
             let names = vfs.read_dir(f, etc, None, 100);
             vfs.release(f, etc);
-            Ok(names?.into_iter().map(|e| e.name.to_string()).collect::<Vec<_>>().join(","))
+            Ok(names?
+                .into_iter()
+                .map(|e| e.name.to_string())
+                .collect::<Vec<_>>()
+                .join(","))
         }),
-        Box::new(|vfs, f, root| Ok(vfs.readlink_at(f, root, "etc/link")?)),
-        Box::new(|vfs, f, root| vfs.unlink_file_at(f, root, "etc/conf").map(|_| "unlinked".into())),
-        Box::new(|vfs, f, root| Ok(format!("{:?}", vfs.stat_at(f, root, "etc/link", true).map(|s| s.size)))),
-        Box::new(|vfs, f, root| vfs.rename_at(f, root, "srv/www", root, "www").map(|_| "moved".into())),
-        Box::new(|vfs, f, root| vfs.link_at(f, root, "www/index.html", root, "index-link").map(|_| "linked".into())),
-        Box::new(|vfs, f, root| vfs.remove_dir_at(f, root, "www").map(|_| "?".into()).or_else(|e| match e {
-            Error::Errno(errno) => Ok(format!("{errno:?}")),
-            miss => Err(miss),
-        })),
-        Box::new(|vfs, f, root| vfs.unlink_file_at(f, root, "www/index.html").map(|_| "unlinked".into())),
+        Box::new(|vfs, f, root| vfs.readlink_at(f, root, "etc/link")),
+        Box::new(|vfs, f, root| {
+            vfs.unlink_file_at(f, root, "etc/conf")
+                .map(|_| "unlinked".into())
+        }),
+        Box::new(|vfs, f, root| {
+            Ok(format!(
+                "{:?}",
+                vfs.stat_at(f, root, "etc/link", true).map(|s| s.size)
+            ))
+        }),
+        Box::new(|vfs, f, root| {
+            vfs.rename_at(f, root, "srv/www", root, "www")
+                .map(|_| "moved".into())
+        }),
+        Box::new(|vfs, f, root| {
+            vfs.link_at(f, root, "www/index.html", root, "index-link")
+                .map(|_| "linked".into())
+        }),
+        Box::new(|vfs, f, root| {
+            vfs.remove_dir_at(f, root, "www")
+                .map(|_| "?".into())
+                .or_else(|e| match e {
+                    Error::Errno(errno) => Ok(format!("{errno:?}")),
+                    miss => Err(miss),
+                })
+        }),
+        Box::new(|vfs, f, root| {
+            vfs.unlink_file_at(f, root, "www/index.html")
+                .map(|_| "unlinked".into())
+        }),
         Box::new(|vfs, f, root| vfs.remove_dir_at(f, root, "www").map(|_| "removed".into())),
         Box::new(move |vfs, f, root| {
             let ino = open(vfs, f, root, "data/big.bin", RW)?;
@@ -154,8 +187,14 @@ fn steps() -> Vec<Step> {
             vfs.set_size(f, ino, 300_000)?;
             Ok("resized".into())
         }),
-        Box::new(|vfs, f, root| vfs.create_dir_at(f, root, "srv/www").map(|_| "recreated".into())),
-        Box::new(|vfs, f, root| vfs.symlink_at(f, "../etc", root, "srv/etc").map(|_| "symlinked".into())),
+        Box::new(|vfs, f, root| {
+            vfs.create_dir_at(f, root, "srv/www")
+                .map(|_| "recreated".into())
+        }),
+        Box::new(|vfs, f, root| {
+            vfs.symlink_at(f, "../etc", root, "srv/etc")
+                .map(|_| "symlinked".into())
+        }),
         Box::new(|vfs, f, _| Ok(format!("{:?}", vfs.diff(f)?))),
         Box::new(|vfs, f, _| Ok(vfs.read_file(f, "data/big.bin")?.len().to_string())),
     ]
@@ -188,7 +227,11 @@ fn a_miss_leaves_no_trace_and_the_rerun_succeeds() {
             let before = state(&lazy, &lazy_base, fl, rl);
             match step(&mut lazy, fl, rl) {
                 Err(Error::NeedsBase(need)) => {
-                    assert_eq!(state(&lazy, &lazy_base, fl, rl), before, "step {i} left a trace before missing {need:?}");
+                    assert_eq!(
+                        state(&lazy, &lazy_base, fl, rl),
+                        before,
+                        "step {i} left a trace before missing {need:?}"
+                    );
                     lazy_base.load(need);
                     reruns += 1;
                 }
@@ -196,8 +239,15 @@ fn a_miss_leaves_no_trace_and_the_rerun_succeeds() {
             }
         };
         assert_eq!(got, want, "step {i}");
-        assert_eq!(state(&lazy, &lazy_base, fl, rl), state(&eager, &eager_base, fe, re), "after step {i}");
+        assert_eq!(
+            state(&lazy, &lazy_base, fl, rl),
+            state(&eager, &eager_base, fe, re),
+            "after step {i}"
+        );
     }
-    assert!(reruns >= 15, "the script should hit many misses, hit {reruns}");
+    assert!(
+        reruns >= 15,
+        "the script should hit many misses, hit {reruns}"
+    );
     assert_eq!(eager_base.misses.load(Ordering::SeqCst), 0);
 }

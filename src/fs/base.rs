@@ -126,7 +126,10 @@ impl Base for MemBase {
     }
 
     fn list(&self, dir: Ino) -> Result<Arc<[DirEntry]>> {
-        self.dirs.get(&dir).cloned().ok_or(Errno::NotDirectory.into())
+        self.dirs
+            .get(&dir)
+            .cloned()
+            .ok_or(Errno::NotDirectory.into())
     }
 
     fn chunk(&self, file: Ino, index: u64) -> Result<Bytes> {
@@ -157,7 +160,9 @@ impl MemBaseBuilder {
             dirs: HashMap::new(),
             data: HashMap::new(),
         };
-        builder.nodes.insert(MEM_ROOT, builder.node(Kind::Dir, None));
+        builder
+            .nodes
+            .insert(MEM_ROOT, builder.node(Kind::Dir, None));
         builder.dirs.insert(MEM_ROOT, Vec::new());
         builder
     }
@@ -280,7 +285,12 @@ mod tests {
         assert_eq!(base.node(c).unwrap().size, 5);
         assert_eq!(&base.chunk(c, 0).unwrap()[..], b"hello");
         let a = base.resolve("a").unwrap();
-        let names: Vec<_> = base.list(a).unwrap().iter().map(|e| e.name.clone()).collect();
+        let names: Vec<_> = base
+            .list(a)
+            .unwrap()
+            .iter()
+            .map(|e| e.name.clone())
+            .collect();
         assert_eq!(names, vec!["b".into(), "link".into()] as Vec<Name>);
         assert_eq!(base.node(a).unwrap().subdirs, 1);
         assert_eq!(base.node(base.root()).unwrap().subdirs, 2);

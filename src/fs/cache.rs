@@ -161,7 +161,9 @@ pub fn answer_from(base: &dyn Base, need: &Need) -> Result<Loaded, Errno> {
             loaded.lists.push((*dir, entries));
         }
         Need::Chunk(ino, index) => {
-            loaded.chunks.push((*ino, *index, base.chunk(*ino, *index).map_err(errno)?));
+            loaded
+                .chunks
+                .push((*ino, *index, base.chunk(*ino, *index).map_err(errno)?));
         }
     }
     Ok(loaded)

@@ -141,7 +141,10 @@ impl FileData {
             let index = pos / CHUNK_SIZE;
             let chunk_start = index * CHUNK_SIZE;
             let piece_end = end.min(chunk_start + CHUNK_SIZE);
-            let (from, to) = ((pos - chunk_start) as usize, (piece_end - chunk_start) as usize);
+            let (from, to) = (
+                (pos - chunk_start) as usize,
+                (piece_end - chunk_start) as usize,
+            );
             let stored = self.chunk(ino, base, index)?;
             if from < stored.len() {
                 out.push(stored.slice(from..to.min(stored.len())));
@@ -330,7 +333,11 @@ mod tests {
         assert_eq!(f.allocated(), 13);
         let bytes = read_all(&f, 0, u64::MAX);
         assert_eq!(bytes.len() as u64, f.size());
-        assert!(bytes[..(3 * CHUNK_SIZE + 10) as usize].iter().all(|&b| b == 0));
+        assert!(
+            bytes[..(3 * CHUNK_SIZE + 10) as usize]
+                .iter()
+                .all(|&b| b == 0)
+        );
         assert_eq!(&bytes[(3 * CHUNK_SIZE + 10) as usize..], b"abc");
     }
 

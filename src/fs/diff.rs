@@ -171,7 +171,9 @@ fn contents_changed(base: &dyn Base, ino: Ino, before: &View<'_>, after: &Node) 
         (View::Base(b), Body::File(f)) if b.kind == Kind::File => {
             !f.same_bytes(&FileData::lower(b.size), ino, base)?
         }
-        (View::Base(b), Body::Symlink(t)) if b.kind == Kind::Symlink => Some(t) != b.target.as_ref(),
+        (View::Base(b), Body::Symlink(t)) if b.kind == Kind::Symlink => {
+            Some(t) != b.target.as_ref()
+        }
         (View::Base(_), _) => true,
         (View::Upper(old), _) => match (&old.body, &after.body) {
             (Body::File(a), Body::File(b)) => !a.same_bytes(b, ino, base)?,
@@ -246,8 +248,16 @@ pub(crate) fn diff(base: &dyn Base, old: &Tree, new: &Tree) -> Result<Vec<Change
                     })
                     .collect()
             }
-            (Some(_), None) => old.list(base, ino, None, usize::MAX)?.into_iter().map(|e| e.name).collect(),
-            (None, Some(_)) => new.list(base, ino, None, usize::MAX)?.into_iter().map(|e| e.name).collect(),
+            (Some(_), None) => old
+                .list(base, ino, None, usize::MAX)?
+                .into_iter()
+                .map(|e| e.name)
+                .collect(),
+            (None, Some(_)) => new
+                .list(base, ino, None, usize::MAX)?
+                .into_iter()
+                .map(|e| e.name)
+                .collect(),
         };
         let old_path = match before_dir {
             Some(_) => old.path_of(base, ino)?,
@@ -270,10 +280,24 @@ pub(crate) fn diff(base: &dyn Base, old: &Tree, new: &Tree) -> Result<Vec<Change
                 continue;
             }
             if let (Some(was), Some(dir)) = (was, &old_path) {
-                report_subtree(&mut changes, base, old, join(dir, &name), was, ChangeKind::Deleted)?;
+                report_subtree(
+                    &mut changes,
+                    base,
+                    old,
+                    join(dir, &name),
+                    was,
+                    ChangeKind::Deleted,
+                )?;
             }
             if let (Some(now), Some(dir)) = (now, &new_path) {
-                report_subtree(&mut changes, base, new, join(dir, &name), now, ChangeKind::Created)?;
+                report_subtree(
+                    &mut changes,
+                    base,
+                    new,
+                    join(dir, &name),
+                    now,
+                    ChangeKind::Created,
+                )?;
             }
         }
     }
@@ -312,8 +336,9 @@ pub(crate) fn merge(
             Ok(child.nodes.get(&ino).cloned())
         } else {
             match (&pair.before, pair.after, current) {
-                (Some(before), Some(mine), Some(theirs)) => merge_dir(before, mine, theirs)
-                    .map(|node| Some(NodeRef(Arc::new(node)))),
+                (Some(before), Some(mine), Some(theirs)) => {
+                    merge_dir(before, mine, theirs).map(|node| Some(NodeRef(Arc::new(node))))
+                }
                 _ => Err(Vec::new()),
             }
         };
@@ -348,7 +373,8 @@ fn overlapping(mine: &[Change], theirs: &[Change]) -> Vec<String> {
     for (a, b) in [(&mine_set, &theirs_set), (&theirs_set, &mine_set)] {
         for path in a.iter() {
             let inside = format!("{path}/");
-            let below = b.range::<str, _>((Bound::Included(inside.as_str()), Bound::Unbounded))
+            let below = b
+                .range::<str, _>((Bound::Included(inside.as_str()), Bound::Unbounded))
                 .next()
                 .is_some_and(|p| p.starts_with(&inside));
             let above = ancestors(path).any(|dir| b.contains(dir));
@@ -406,9 +432,11 @@ fn merge_dir(before: &View<'_>, mine: &Node, theirs: &Node) -> Result<Node, Vec<
             let d = node.dir().ok_or_else(Vec::new)?;
             (d.entries.clone(), d.subdirs, node.links.to_vec())
         }
-        View::Base(b) if b.kind == Kind::Dir => {
-            (OrdMap::new(), b.subdirs, b.link.clone().into_iter().collect())
-        }
+        View::Base(b) if b.kind == Kind::Dir => (
+            OrdMap::new(),
+            b.subdirs,
+            b.link.clone().into_iter().collect(),
+        ),
         View::Base(_) => return Err(Vec::new()),
     };
     let mut merged = theirs.clone();
@@ -419,7 +447,9 @@ fn merge_dir(before: &View<'_>, mine: &Node, theirs: &Node) -> Result<Node, Vec<
     for item in before_entries.diff(&my_dir.entries) {
         let (name, mine) = match item {
             DiffItem::Add(name, slot) => (name, Some(slot)),
-            DiffItem::Update { new: (name, slot), .. } => (name, Some(slot)),
+            DiffItem::Update {
+                new: (name, slot), ..
+            } => (name, Some(slot)),
             DiffItem::Remove(name, _) => (name, None),
         };
         let origin = before_entries.get(name);

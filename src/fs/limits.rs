@@ -81,12 +81,17 @@ pub struct Usage {
     pub bytes: u64,
     /// Inodes the fork created and still holds.
     pub inodes: u64,
+    /// Handles the fork holds open (filled in by [`Vfs::usage`](super::Vfs::usage)).
+    pub open: u64,
 }
 
 impl Usage {
     /// Accounts for `delta` more (or fewer) bytes, refusing to pass the limit.
     pub(crate) fn add_bytes(&mut self, delta: i64, limits: &Limits) -> Result<(), Errno> {
-        let next = self.bytes.checked_add_signed(delta).ok_or(Errno::Overflow)?;
+        let next = self
+            .bytes
+            .checked_add_signed(delta)
+            .ok_or(Errno::Overflow)?;
         if delta > 0 && next > limits.max_bytes {
             return Err(Errno::InsufficientSpace);
         }

@@ -19,8 +19,8 @@
 //! - `limits`, `time`, `error`: quotas, clocks, the error type.
 
 pub mod base;
-mod data;
 mod cache;
+mod data;
 mod diff;
 mod error;
 mod limits;

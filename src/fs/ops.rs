@@ -45,7 +45,13 @@ fn strip_trailing_slashes(path: &str) -> &str {
 }
 
 impl Tree {
-    fn resolve<'p>(&self, ctx: &Ctx<'_>, dir: Ino, path: &'p str, follow: bool) -> Result<Found<'p>> {
+    fn resolve<'p>(
+        &self,
+        ctx: &Ctx<'_>,
+        dir: Ino,
+        path: &'p str,
+        follow: bool,
+    ) -> Result<Found<'p>> {
         resolve(self, ctx.base, ctx.limits, dir, path, follow)
     }
 
@@ -72,7 +78,11 @@ impl Tree {
         if flags.create && path.ends_with('/') {
             // Linux refuses `O_CREAT` with a trailing slash once the parent
             // resolves, whatever the last component is.
-            if self.resolve_parent(ctx, dir, strip_trailing_slashes(path))?.name.is_some() {
+            if self
+                .resolve_parent(ctx, dir, strip_trailing_slashes(path))?
+                .name
+                .is_some()
+            {
                 return Err(Errno::IsDirectory.into());
             }
         }
@@ -142,7 +152,13 @@ impl Tree {
         }
     }
 
-    pub(crate) fn symlink_at(&mut self, ctx: &mut Ctx<'_>, target: &str, dir: Ino, path: &str) -> Result<()> {
+    pub(crate) fn symlink_at(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        target: &str,
+        dir: Ino,
+        path: &str,
+    ) -> Result<()> {
         if target.starts_with('/') {
             // wasmtime-wasi refuses to create a link that could only escape.
             return Err(Errno::NotPermitted.into());
@@ -171,7 +187,13 @@ impl Tree {
         Ok(target)
     }
 
-    pub(crate) fn stat_at(&self, ctx: &Ctx<'_>, dir: Ino, path: &str, follow: bool) -> Result<super::Stat> {
+    pub(crate) fn stat_at(
+        &self,
+        ctx: &Ctx<'_>,
+        dir: Ino,
+        path: &str,
+        follow: bool,
+    ) -> Result<super::Stat> {
         if !follow && let Some(name) = single_name(path) {
             check_path(path, ctx.limits)?;
             if name.len() > ctx.limits.max_name_len {
@@ -203,7 +225,12 @@ impl Tree {
         Ok(ino)
     }
 
-    pub(crate) fn remove_directory_at(&mut self, ctx: &mut Ctx<'_>, dir: Ino, path: &str) -> Result<()> {
+    pub(crate) fn remove_directory_at(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        dir: Ino,
+        path: &str,
+    ) -> Result<()> {
         let found = self.resolve_parent(ctx, dir, path)?;
         let (ino, kind) = match (&found.name, found.target) {
             (None, _) => return Err(Errno::Invalid.into()),
@@ -331,7 +358,11 @@ impl Tree {
         self.set_entry(ctx, new.parent, &new_name, Some((src, src_kind)))?;
         let node = self.node_mut(ctx.base, src)?;
         let links = node.links_without(old.parent, &old_name);
-        node.links = links.iter().cloned().chain([(new.parent, new_name)]).collect();
+        node.links = links
+            .iter()
+            .cloned()
+            .chain([(new.parent, new_name)])
+            .collect();
         node.times.ctime = ctx.now;
         Ok(())
     }
@@ -364,8 +395,16 @@ impl Tree {
 
     /// Writes at `offset`; returns how many bytes were written, which is
     /// fewer than `data.len()` when the request exceeds `Limits::max_io`.
-    pub(crate) fn write(&mut self, ctx: &mut Ctx<'_>, ino: Ino, offset: u64, data: &[u8]) -> Result<usize> {
-        let len = data.len().min(ctx.limits.max_io.try_into().unwrap_or(usize::MAX));
+    pub(crate) fn write(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        ino: Ino,
+        offset: u64,
+        data: &[u8],
+    ) -> Result<usize> {
+        let len = data
+            .len()
+            .min(ctx.limits.max_io.try_into().unwrap_or(usize::MAX));
         let data = &data[..len];
         let end = offset.checked_add(len as u64).ok_or(Errno::FileTooLarge)?;
         Self::check_file_size(ctx, end)?;
@@ -387,14 +426,25 @@ impl Tree {
 
     /// Appends at the current end of file; returns the offset written at and
     /// the count written.
-    pub(crate) fn append(&mut self, ctx: &mut Ctx<'_>, ino: Ino, data: &[u8]) -> Result<(u64, usize)> {
+    pub(crate) fn append(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        ino: Ino,
+        data: &[u8],
+    ) -> Result<(u64, usize)> {
         let offset = self.stat(ctx.base, ino)?.size;
         Ok((offset, self.write(ctx, ino, offset, data)?))
     }
 
     /// Makes `[offset, offset + len)` read as zeros; returns the count zeroed
     /// (cut at `Limits::max_io`).
-    pub(crate) fn write_zeroes(&mut self, ctx: &mut Ctx<'_>, ino: Ino, offset: u64, len: u64) -> Result<u64> {
+    pub(crate) fn write_zeroes(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        ino: Ino,
+        offset: u64,
+        len: u64,
+    ) -> Result<u64> {
         let len = len.min(ctx.limits.max_io);
         let end = offset.checked_add(len).ok_or(Errno::FileTooLarge)?;
         Self::check_file_size(ctx, end)?;
@@ -419,7 +469,13 @@ impl Tree {
         Ok(())
     }
 
-    pub(crate) fn set_times(&mut self, ctx: &mut Ctx<'_>, ino: Ino, atime: SetTime, mtime: SetTime) -> Result<()> {
+    pub(crate) fn set_times(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        ino: Ino,
+        atime: SetTime,
+        mtime: SetTime,
+    ) -> Result<()> {
         if atime == SetTime::Keep && mtime == SetTime::Keep {
             // Still checks that the inode exists.
             self.view(ctx.base, ino)?;
@@ -440,7 +496,13 @@ impl Tree {
 
     /// The bytes of `[offset, offset + len)` (cut at end of file and at
     /// `Limits::max_io`) as shared slices.
-    pub(crate) fn read_at(&self, ctx: &Ctx<'_>, ino: Ino, offset: u64, len: u64) -> Result<Vec<Bytes>> {
+    pub(crate) fn read_at(
+        &self,
+        ctx: &Ctx<'_>,
+        ino: Ino,
+        offset: u64,
+        len: u64,
+    ) -> Result<Vec<Bytes>> {
         let mut out = Vec::new();
         self.read(ctx.base, ino, offset, len.min(ctx.limits.max_io), &mut out)?;
         Ok(out)

@@ -240,7 +240,10 @@ mod tests {
     fn go(path: &str, follow: bool) -> Result<(Option<String>, Option<Kind>)> {
         let (tree, base) = setup();
         let found = resolve(&tree, &base, &Limits::default(), tree.root(), path, follow)?;
-        Ok((found.name.map(|n| n.into_owned()), found.target.map(|t| t.1)))
+        Ok((
+            found.name.map(|n| n.into_owned()),
+            found.target.map(|t| t.1),
+        ))
     }
 
     fn errno(path: &str) -> Errno {
@@ -249,7 +252,10 @@ mod tests {
 
     #[test]
     fn plain_paths() {
-        assert_eq!(go("a/b/file", true).unwrap(), (Some("file".into()), Some(Kind::File)));
+        assert_eq!(
+            go("a/b/file", true).unwrap(),
+            (Some("file".into()), Some(Kind::File))
+        );
         assert_eq!(go("a//b/./file", true).unwrap().1, Some(Kind::File));
         assert_eq!(go("a/b/new", true).unwrap(), (Some("new".into()), None));
         assert_eq!(go("a/b/..", true).unwrap(), (None, Some(Kind::Dir)));

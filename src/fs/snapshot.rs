@@ -26,7 +26,9 @@ pub struct Snapshot {
 
 impl std::fmt::Debug for Snapshot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Snapshot").field("usage", &self.tree.usage()).finish_non_exhaustive()
+        f.debug_struct("Snapshot")
+            .field("usage", &self.tree.usage())
+            .finish_non_exhaustive()
     }
 }
 

@@ -19,11 +19,17 @@ pub struct Timestamp {
 
 impl Timestamp {
     /// The epoch itself.
-    pub const ZERO: Timestamp = Timestamp { seconds: 0, nanoseconds: 0 };
+    pub const ZERO: Timestamp = Timestamp {
+        seconds: 0,
+        nanoseconds: 0,
+    };
 
     /// Builds a timestamp, or `None` if `nanoseconds` is out of range.
     pub fn new(seconds: u64, nanoseconds: u32) -> Option<Timestamp> {
-        (nanoseconds < 1_000_000_000).then_some(Timestamp { seconds, nanoseconds })
+        (nanoseconds < 1_000_000_000).then_some(Timestamp {
+            seconds,
+            nanoseconds,
+        })
     }
 
     /// Builds a timestamp from nanoseconds since the epoch.

@@ -147,9 +147,7 @@ impl Tree {
                 body: Body::Symlink(target),
                 ..
             }) => Ok(target.clone()),
-            View::Base(b) if b.kind == Kind::Symlink => {
-                Ok(b.target.clone().ok_or(Errno::Io)?)
-            }
+            View::Base(b) if b.kind == Kind::Symlink => Ok(b.target.clone().ok_or(Errno::Io)?),
             _ => Err(Errno::Invalid.into()),
         }
     }
@@ -171,7 +169,9 @@ impl Tree {
             View::Base(b) if b.kind == Kind::File => {
                 FileData::lower(b.size).read(ino, base, offset, len, out)
             }
-            View::Upper(Node { body: Body::Dir(_), .. }) => Err(Errno::IsDirectory.into()),
+            View::Upper(Node {
+                body: Body::Dir(_), ..
+            }) => Err(Errno::IsDirectory.into()),
             View::Base(b) if b.kind == Kind::Dir => Err(Errno::IsDirectory.into()),
             _ => Err(Errno::Invalid.into()),
         }
@@ -196,7 +196,11 @@ impl Tree {
             View::Base(b) if b.kind == Kind::Dir => (None, true),
             View::Base(_) => return Err(Errno::NotDirectory.into()),
         };
-        let lower: Arc<[DirEntry]> = if lower { base.list(dir)? } else { Arc::from([]) };
+        let lower: Arc<[DirEntry]> = if lower {
+            base.list(dir)?
+        } else {
+            Arc::from([])
+        };
         let start = match after {
             Some(after) => lower.partition_point(|e| &*e.name <= after),
             None => 0,
@@ -254,7 +258,11 @@ impl Tree {
         Ok(Arc::make_mut(&mut node.0))
     }
 
-    pub(crate) fn file_mut(&mut self, base: &dyn Base, ino: Ino) -> Result<(&mut FileData, &mut Times)> {
+    pub(crate) fn file_mut(
+        &mut self,
+        base: &dyn Base,
+        ino: Ino,
+    ) -> Result<(&mut FileData, &mut Times)> {
         let node = self.node_mut(base, ino)?;
         match &mut node.body {
             Body::File(f) => Ok((f, &mut node.times)),
@@ -264,7 +272,12 @@ impl Tree {
     }
 
     /// Creates a new inode (charged to the fork) and returns its number.
-    pub(crate) fn create(&mut self, ctx: &mut Ctx<'_>, body: Body, link: (Ino, Name)) -> Result<Ino> {
+    pub(crate) fn create(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        body: Body,
+        link: (Ino, Name),
+    ) -> Result<Ino> {
         self.usage.add_inode(ctx.limits)?;
         let ino = ctx.alloc();
         let node = Node {

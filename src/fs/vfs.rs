@@ -20,8 +20,8 @@ use super::error::{Errno, Result};
 use super::limits::{Limits, Usage};
 use super::node::{DirEntry, Ino, Kind, Stat};
 use super::ops::OpenFlags;
-use super::time::{Clock, SetTime, SystemClock};
 use super::snapshot::{Reader, Snapshot};
+use super::time::{Clock, SetTime, SystemClock};
 use super::tree::{Ctx, Tree};
 
 /// Names one fork of a [`Vfs`].
@@ -260,7 +260,9 @@ impl Vfs {
 
     /// Removes an empty directory.
     pub fn remove_dir_at(&mut self, fork: ForkId, dir: Ino, path: &str) -> Result<()> {
-        self.apply(fork, |tree, ctx, _| tree.remove_directory_at(ctx, dir, path))
+        self.apply(fork, |tree, ctx, _| {
+            tree.remove_directory_at(ctx, dir, path)
+        })
     }
 
     /// Removes a name of a file or symlink.
@@ -270,13 +272,31 @@ impl Vfs {
 
     /// Moves `old_path` (relative to `old_dir`) to `new_path` (relative to
     /// `new_dir`) atomically, replacing what is there under POSIX rules.
-    pub fn rename_at(&mut self, fork: ForkId, old_dir: Ino, old_path: &str, new_dir: Ino, new_path: &str) -> Result<()> {
-        self.apply(fork, |tree, ctx, _| tree.rename_at(ctx, old_dir, old_path, new_dir, new_path))
+    pub fn rename_at(
+        &mut self,
+        fork: ForkId,
+        old_dir: Ino,
+        old_path: &str,
+        new_dir: Ino,
+        new_path: &str,
+    ) -> Result<()> {
+        self.apply(fork, |tree, ctx, _| {
+            tree.rename_at(ctx, old_dir, old_path, new_dir, new_path)
+        })
     }
 
     /// Adds a hard link `new_path` to the file at `old_path` (not followed).
-    pub fn link_at(&mut self, fork: ForkId, old_dir: Ino, old_path: &str, new_dir: Ino, new_path: &str) -> Result<()> {
-        self.apply(fork, |tree, ctx, _| tree.link_at(ctx, old_dir, old_path, new_dir, new_path))
+    pub fn link_at(
+        &mut self,
+        fork: ForkId,
+        old_dir: Ino,
+        old_path: &str,
+        new_dir: Ino,
+        new_path: &str,
+    ) -> Result<()> {
+        self.apply(fork, |tree, ctx, _| {
+            tree.link_at(ctx, old_dir, old_path, new_dir, new_path)
+        })
     }
 
     /// Creates a symlink at `path` pointing at `target`.
@@ -315,7 +335,9 @@ impl Vfs {
     /// Makes `len` bytes at `offset` read as zeros without storing them
     /// where possible; returns the count.
     pub fn write_zeroes(&mut self, fork: ForkId, ino: Ino, offset: u64, len: u64) -> Result<u64> {
-        self.apply(fork, |tree, ctx, _| tree.write_zeroes(ctx, ino, offset, len))
+        self.apply(fork, |tree, ctx, _| {
+            tree.write_zeroes(ctx, ino, offset, len)
+        })
     }
 
     /// Truncates or extends a file.
@@ -324,12 +346,24 @@ impl Vfs {
     }
 
     /// Sets the access and modification times of an open object.
-    pub fn set_times(&mut self, fork: ForkId, ino: Ino, atime: SetTime, mtime: SetTime) -> Result<()> {
+    pub fn set_times(
+        &mut self,
+        fork: ForkId,
+        ino: Ino,
+        atime: SetTime,
+        mtime: SetTime,
+    ) -> Result<()> {
         self.apply(fork, |tree, ctx, _| tree.set_times(ctx, ino, atime, mtime))
     }
 
     /// Up to `max` entries of directory `dir` after the name `after`, in name order.
-    pub fn read_dir(&self, fork: ForkId, dir: Ino, after: Option<&str>, max: usize) -> Result<Vec<DirEntry>> {
+    pub fn read_dir(
+        &self,
+        fork: ForkId,
+        dir: Ino,
+        after: Option<&str>,
+        max: usize,
+    ) -> Result<Vec<DirEntry>> {
         self.reader(fork)?.read_dir(dir, after, max)
     }
 
@@ -379,7 +413,9 @@ impl Vfs {
         }
         let parent = self.fork_ref(parent_id)?;
         let merged = diff::merge(&*self.base, &f.origin, &parent.tree, &child_tree)?;
-        if merged.usage.bytes > self.limits.max_bytes || merged.usage.inodes > self.limits.max_inodes {
+        if merged.usage.bytes > self.limits.max_bytes
+            || merged.usage.inodes > self.limits.max_inodes
+        {
             return Err(Errno::InsufficientSpace.into());
         }
         self.forks.remove(&fork);
@@ -403,6 +439,11 @@ impl Vfs {
         Ok(())
     }
 
+    /// The fork `fork` was forked from (`None` for the root fork).
+    pub fn parent(&self, fork: ForkId) -> Result<Option<ForkId>> {
+        Ok(self.fork_ref(fork)?.parent)
+    }
+
     /// The ids of all live forks.
     pub fn forks(&self) -> Vec<ForkId> {
         let mut ids: Vec<ForkId> = self.forks.keys().copied().collect();
@@ -412,7 +453,11 @@ impl Vfs {
 
     /// What the fork holds, to compare with [`Vfs::limits`].
     pub fn usage(&self, fork: ForkId) -> Result<Usage> {
-        Ok(self.fork_ref(fork)?.tree.usage())
+        let f = self.fork_ref(fork)?;
+        Ok(Usage {
+            open: f.open_total,
+            ..f.tree.usage()
+        })
     }
 
     // ---- host conveniences ----------------------------------------------

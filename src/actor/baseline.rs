@@ -1,0 +1,304 @@
+//! The designs the actor is measured against: the same core behind
+//! `Arc<std::sync::Mutex<_>>` and behind `Arc<tokio::sync::Mutex<_>>`, with
+//! the same async API ([`Client`]), so benches and tests compare like with like.
+//!
+//! - [`StdMutexVfs`] locks around each core call. It cannot hold the lock
+//!   across an `.await`, so on a base miss it unlocks, fetches, and retries.
+//! - [`TokioMutexVfs`] is the design people reach for first in async code: it
+//!   holds the lock for the whole call, fetch included — so one slow fetch
+//!   stalls every other client.
+//!
+//! These exist for comparison only; use [`VfsHandle`](super::VfsHandle).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::backend::Backend;
+use super::{Error, VfsHandle};
+use crate::fs::{
+    self, Base, BaseCache, Errno, ForkId, Ino, Kind, Limits, Need, OpenFlags, Stat, SystemClock,
+    Vfs,
+};
+
+/// The operations the benches drive, implemented by the actor handle and by
+/// both lock designs.
+pub trait Client: Clone + Send + Sync + 'static {
+    /// Opens `path` relative to `dir`; the caller must [`close`](Client::close) it.
+    fn open_at(
+        &self,
+        fork: ForkId,
+        dir: Ino,
+        path: &str,
+        flags: OpenFlags,
+        write: bool,
+    ) -> impl Future<Output = Result<(Ino, Kind), Error>> + Send;
+    /// Releases what `open_at` or `open_root` opened.
+    fn close(&self, fork: ForkId, ino: Ino) -> impl Future<Output = ()> + Send;
+    /// Opens the root directory of `fork`.
+    fn open_root(&self, fork: ForkId) -> impl Future<Output = Result<Ino, Error>> + Send;
+    /// Reads up to `len` bytes at `offset`.
+    fn read(
+        &self,
+        fork: ForkId,
+        ino: Ino,
+        offset: u64,
+        len: u64,
+    ) -> impl Future<Output = Result<Vec<Bytes>, Error>> + Send;
+    /// Writes `data` at `offset`.
+    fn write(
+        &self,
+        fork: ForkId,
+        ino: Ino,
+        offset: u64,
+        data: Bytes,
+    ) -> impl Future<Output = Result<usize, Error>> + Send;
+    /// Metadata of an open object.
+    fn stat(&self, fork: ForkId, ino: Ino) -> impl Future<Output = Result<Stat, Error>> + Send;
+    /// Metadata of `path` relative to `dir`.
+    fn stat_at(
+        &self,
+        fork: ForkId,
+        dir: Ino,
+        path: &str,
+    ) -> impl Future<Output = Result<Stat, Error>> + Send;
+    /// Removes a file.
+    fn unlink_file_at(
+        &self,
+        fork: ForkId,
+        dir: Ino,
+        path: &str,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+}
+
+impl Client for VfsHandle {
+    async fn open_at(
+        &self,
+        fork: ForkId,
+        dir: Ino,
+        path: &str,
+        flags: OpenFlags,
+        write: bool,
+    ) -> Result<(Ino, Kind), Error> {
+        let file = VfsHandle::open_at(self, fork, dir, path, true, flags, write).await?;
+        let kind = file.kind();
+        Ok((file.into_raw().1, kind))
+    }
+    async fn close(&self, fork: ForkId, ino: Ino) {
+        self.release(fork, ino);
+    }
+    async fn open_root(&self, fork: ForkId) -> Result<Ino, Error> {
+        Ok(VfsHandle::open_root(self, fork).await?.into_raw().1)
+    }
+    async fn read(
+        &self,
+        fork: ForkId,
+        ino: Ino,
+        offset: u64,
+        len: u64,
+    ) -> Result<Vec<Bytes>, Error> {
+        VfsHandle::read(self, fork, ino, offset, len).await
+    }
+    async fn write(
+        &self,
+        fork: ForkId,
+        ino: Ino,
+        offset: u64,
+        data: Bytes,
+    ) -> Result<usize, Error> {
+        VfsHandle::write(self, fork, ino, offset, data).await
+    }
+    async fn stat(&self, fork: ForkId, ino: Ino) -> Result<Stat, Error> {
+        VfsHandle::stat(self, fork, ino).await
+    }
+    async fn stat_at(&self, fork: ForkId, dir: Ino, path: &str) -> Result<Stat, Error> {
+        VfsHandle::stat_at(self, fork, dir, path, true).await
+    }
+    async fn unlink_file_at(&self, fork: ForkId, dir: Ino, path: &str) -> Result<(), Error> {
+        VfsHandle::unlink_file_at(self, fork, dir, path).await
+    }
+}
+
+/// Where a lock design gets missing base data from.
+#[derive(Clone)]
+struct Lower {
+    backend: Arc<dyn Backend>,
+    cache: Arc<BaseCache>,
+    deadline: Duration,
+}
+
+impl Lower {
+    async fn fill(&self, need: &Need) -> Result<(), Error> {
+        if self.cache.has(need) {
+            return Err(Errno::Io.into()); // fetched, yet still missing: a broken backend
+        }
+        let loaded = tokio::time::timeout(self.deadline, self.backend.fetch(need))
+            .await
+            .unwrap_or(Err(Errno::Io))?;
+        self.cache.insert(loaded);
+        Ok(())
+    }
+}
+
+/// Builds the core for a lock design from the same options the actor takes.
+fn core(
+    image: Option<Arc<dyn Base>>,
+    backend: Option<Arc<dyn Backend>>,
+    limits: Limits,
+) -> (Vfs, Option<Lower>) {
+    match (image, backend) {
+        (_, Some(backend)) => {
+            let cache = Arc::new(BaseCache::new(backend.root()));
+            let lower = Lower {
+                backend,
+                cache: cache.clone(),
+                deadline: Duration::from_secs(30),
+            };
+            (Vfs::with(cache, limits, Arc::new(SystemClock)), Some(lower))
+        }
+        (image, None) => {
+            let base = image.unwrap_or_else(|| Arc::new(fs::MemBase::empty()));
+            (Vfs::with(base, limits, Arc::new(SystemClock)), None)
+        }
+    }
+}
+
+/// The core behind `Arc<std::sync::Mutex<Vfs>>`.
+#[derive(Clone)]
+pub struct StdMutexVfs {
+    vfs: Arc<std::sync::Mutex<Vfs>>,
+    lower: Option<Lower>,
+}
+
+impl StdMutexVfs {
+    /// Over a fully loaded image.
+    pub fn new(image: impl Base, limits: Limits) -> StdMutexVfs {
+        let (vfs, lower) = core(Some(Arc::new(image)), None, limits);
+        StdMutexVfs {
+            vfs: Arc::new(std::sync::Mutex::new(vfs)),
+            lower,
+        }
+    }
+
+    /// Over a backend fetched on demand.
+    pub fn with_backend(backend: impl Backend, limits: Limits) -> StdMutexVfs {
+        let (vfs, lower) = core(None, Some(Arc::new(backend)), limits);
+        StdMutexVfs {
+            vfs: Arc::new(std::sync::Mutex::new(vfs)),
+            lower,
+        }
+    }
+
+    /// Runs `op` under the lock; on a base miss, unlocks, fetches, retries.
+    pub async fn with<T>(&self, mut op: impl FnMut(&mut Vfs) -> fs::Result<T>) -> Result<T, Error> {
+        loop {
+            let result = op(&mut self.vfs.lock().expect("a panic poisoned the lock"));
+            match (result, &self.lower) {
+                (Err(fs::Error::NeedsBase(need)), Some(lower)) => lower.fill(&need).await?,
+                (result, _) => return result.map_err(Error::from),
+            }
+        }
+    }
+}
+
+/// The core behind `Arc<tokio::sync::Mutex<Vfs>>`, lock held across fetches.
+#[derive(Clone)]
+pub struct TokioMutexVfs {
+    vfs: Arc<tokio::sync::Mutex<Vfs>>,
+    lower: Option<Lower>,
+}
+
+impl TokioMutexVfs {
+    /// Over a fully loaded image.
+    pub fn new(image: impl Base, limits: Limits) -> TokioMutexVfs {
+        let (vfs, lower) = core(Some(Arc::new(image)), None, limits);
+        TokioMutexVfs {
+            vfs: Arc::new(tokio::sync::Mutex::new(vfs)),
+            lower,
+        }
+    }
+
+    /// Over a backend fetched on demand.
+    pub fn with_backend(backend: impl Backend, limits: Limits) -> TokioMutexVfs {
+        let (vfs, lower) = core(None, Some(Arc::new(backend)), limits);
+        TokioMutexVfs {
+            vfs: Arc::new(tokio::sync::Mutex::new(vfs)),
+            lower,
+        }
+    }
+
+    /// Runs `op` holding the lock for the whole call, fetches included.
+    pub async fn with<T>(&self, mut op: impl FnMut(&mut Vfs) -> fs::Result<T>) -> Result<T, Error> {
+        let mut vfs = self.vfs.lock().await;
+        loop {
+            match (op(&mut vfs), &self.lower) {
+                (Err(fs::Error::NeedsBase(need)), Some(lower)) => lower.fill(&need).await?,
+                (result, _) => return result.map_err(Error::from),
+            }
+        }
+    }
+}
+
+/// Implements [`Client`] for a lock design in terms of its `with`.
+macro_rules! lock_client {
+    ($t:ty) => {
+        impl Client for $t {
+            async fn open_at(
+                &self,
+                fork: ForkId,
+                dir: Ino,
+                path: &str,
+                flags: OpenFlags,
+                write: bool,
+            ) -> Result<(Ino, Kind), Error> {
+                self.with(|vfs| vfs.open_at(fork, dir, path, true, flags, write))
+                    .await
+            }
+            async fn close(&self, fork: ForkId, ino: Ino) {
+                let _ = self.with(|vfs| Ok(vfs.release(fork, ino))).await;
+            }
+            async fn open_root(&self, fork: ForkId) -> Result<Ino, Error> {
+                self.with(|vfs| vfs.open_root(fork)).await
+            }
+            async fn read(
+                &self,
+                fork: ForkId,
+                ino: Ino,
+                offset: u64,
+                len: u64,
+            ) -> Result<Vec<Bytes>, Error> {
+                self.with(|vfs| vfs.reader(fork)?.read(ino, offset, len))
+                    .await
+            }
+            async fn write(
+                &self,
+                fork: ForkId,
+                ino: Ino,
+                offset: u64,
+                data: Bytes,
+            ) -> Result<usize, Error> {
+                self.with(|vfs| vfs.write(fork, ino, offset, &data)).await
+            }
+            async fn stat(&self, fork: ForkId, ino: Ino) -> Result<Stat, Error> {
+                self.with(|vfs| vfs.reader(fork)?.stat(ino)).await
+            }
+            async fn stat_at(&self, fork: ForkId, dir: Ino, path: &str) -> Result<Stat, Error> {
+                self.with(|vfs| vfs.reader(fork)?.stat_at(dir, path, true))
+                    .await
+            }
+            async fn unlink_file_at(
+                &self,
+                fork: ForkId,
+                dir: Ino,
+                path: &str,
+            ) -> Result<(), Error> {
+                self.with(|vfs| vfs.unlink_file_at(fork, dir, path)).await
+            }
+        }
+    };
+}
+
+lock_client!(StdMutexVfs);
+lock_client!(TokioMutexVfs);

@@ -1,0 +1,623 @@
+//! [`VfsHandle`]: the cheap, cloneable front of the actor, and
+//! [`VfsBuilder`], which starts one.
+//!
+//! Mutations travel to the actor as requests and come back on a oneshot.
+//! Reads do not travel at all: they run on the snapshot the actor published
+//! after its last batch (lock-free, on the caller's thread), and only fall
+//! back to a round trip when that snapshot lacks base data still to be
+//! fetched. Because the actor publishes before it replies, a caller always
+//! reads its own writes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot};
+
+use super::Error;
+use super::backend::Backend;
+use super::request::{Answer, Op, Request};
+use super::task::{Actor, Fetcher, Shared};
+use crate::fs::{
+    self, Base, BaseCache, Change, Clock, DirEntry, ForkId, Ino, Kind, Limits, MemBase, OpenFlags,
+    Reader, SetTime, Snapshot, Stat, SystemClock, Usage, Vfs,
+};
+
+/// An object held open. Dropping it releases the handle in the actor (so an
+/// unlinked file goes away with its last `OpenFile`), even when the caller
+/// was cancelled while the reply was on its way.
+#[derive(Debug)]
+pub struct OpenFile {
+    fork: ForkId,
+    ino: Ino,
+    kind: Kind,
+    releases: Option<mpsc::UnboundedSender<(ForkId, Ino)>>,
+}
+
+impl OpenFile {
+    pub(crate) fn new(
+        fork: ForkId,
+        ino: Ino,
+        kind: Kind,
+        releases: mpsc::UnboundedSender<(ForkId, Ino)>,
+    ) -> OpenFile {
+        OpenFile {
+            fork,
+            ino,
+            kind,
+            releases: Some(releases),
+        }
+    }
+
+    /// The fork it was opened in.
+    pub fn fork(&self) -> ForkId {
+        self.fork
+    }
+
+    /// The object's inode number.
+    pub fn ino(&self) -> Ino {
+        self.ino
+    }
+
+    /// File, directory or symlink.
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// Disarms the guard: the caller now owns the handle and must give it
+    /// back with [`VfsHandle::release`].
+    pub fn into_raw(mut self) -> (ForkId, Ino) {
+        self.releases = None;
+        (self.fork, self.ino)
+    }
+}
+
+impl Drop for OpenFile {
+    fn drop(&mut self) {
+        if let Some(releases) = self.releases.take() {
+            // If the actor is gone, so is everything there was to release.
+            let _ = releases.send((self.fork, self.ino));
+        }
+    }
+}
+
+/// A handle on a running filesystem actor. Cloning is cheap; every clone
+/// talks to the same actor. When the last handle is dropped the actor
+/// stops; [`VfsHandle::shutdown`] stops it explicitly.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), strata::actor::Error> {
+/// use strata::actor::VfsBuilder;
+/// use strata::fs::{ForkId, MemBase};
+///
+/// let base = MemBase::builder().file("motd", &b"hello"[..]).build();
+/// let vfs = VfsBuilder::new().image(base).spawn();
+/// let guest = vfs.fork(ForkId::ROOT).await?;
+/// vfs.write_file(guest, "motd", b"changed").await?;
+/// assert_eq!(vfs.read_file(ForkId::ROOT, "motd").await?, b"hello");
+/// assert_eq!(vfs.read_file(guest, "motd").await?, b"changed");
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct VfsHandle {
+    requests: mpsc::Sender<Request>,
+    releases: mpsc::UnboundedSender<(ForkId, Ino)>,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for VfsHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VfsHandle")
+            .field("stopped", &self.requests.is_closed())
+            .finish()
+    }
+}
+
+/// Unpacks the expected variant of an [`Answer`].
+macro_rules! expect {
+    ($answer:expr, $pattern:pat => $value:expr) => {
+        match $answer? {
+            $pattern => Ok($value),
+            other => unreachable!("the actor answered {other:?}"),
+        }
+    };
+}
+
+impl VfsHandle {
+    async fn call(&self, op: Op) -> Result<Answer, Error> {
+        let (reply, answer) = oneshot::channel();
+        self.requests
+            .send(Request { op, reply })
+            .await
+            .map_err(|_| Error::Stopped)?;
+        answer.await.map_err(|_| Error::Stopped)?
+    }
+
+    /// Runs a read on the latest published snapshot of `fork`; `None` if the
+    /// snapshot lacks base data (the caller then asks the actor).
+    fn read_now<T>(
+        &self,
+        fork: ForkId,
+        read: impl FnOnce(Reader<'_>) -> fs::Result<T>,
+    ) -> Option<Result<T, Error>> {
+        if self.requests.is_closed() {
+            return Some(Err(Error::Stopped));
+        }
+        let published = self.shared.published.load();
+        let Some(snapshot) = published.get(&fork) else {
+            return Some(Err(Error::Errno(fs::Errno::BadDescriptor)));
+        };
+        match read(snapshot.reader()) {
+            Err(fs::Error::NeedsBase(_)) => None,
+            other => Some(other.map_err(Error::from)),
+        }
+    }
+
+    /// The latest published state of `fork`, to read from on any thread.
+    /// It does not follow later changes.
+    pub fn snapshot(&self, fork: ForkId) -> Result<Snapshot, Error> {
+        if self.requests.is_closed() {
+            return Err(Error::Stopped);
+        }
+        self.shared
+            .published
+            .load()
+            .get(&fork)
+            .cloned()
+            .ok_or(Error::Errno(fs::Errno::BadDescriptor))
+    }
+
+    /// Gives back a handle taken with [`OpenFile::into_raw`].
+    pub fn release(&self, fork: ForkId, ino: Ino) {
+        let _ = self.releases.send((fork, ino));
+    }
+
+    /// Whether the actor has stopped (every call now fails with `Stopped`).
+    pub fn is_stopped(&self) -> bool {
+        self.requests.is_closed()
+    }
+
+    /// Stops the actor: queued and waiting requests are answered `Stopped`,
+    /// and so is every later call on any handle. Returns once it has stopped.
+    pub async fn shutdown(&self) {
+        let _ = self.call(Op::Shutdown).await;
+    }
+
+    // ---- opening ---------------------------------------------------------
+
+    /// Opens the root directory of `fork`.
+    pub async fn open_root(&self, fork: ForkId) -> Result<OpenFile, Error> {
+        expect!(self.call(Op::OpenRoot { fork }).await, Answer::Opened(f) => f)
+    }
+
+    /// Opens (and with `flags.create`, maybe creates) `path` relative to the
+    /// open directory `dir`.
+    pub async fn open_at(
+        &self,
+        fork: ForkId,
+        dir: Ino,
+        path: &str,
+        follow: bool,
+        flags: OpenFlags,
+        write: bool,
+    ) -> Result<OpenFile, Error> {
+        let op = Op::OpenAt {
+            fork,
+            dir,
+            path: path.into(),
+            follow,
+            flags,
+            write,
+        };
+        expect!(self.call(op).await, Answer::Opened(f) => f)
+    }
+
+    // ---- reads: served from the published snapshot ------------------------
+
+    /// Metadata of an open object.
+    pub async fn stat(&self, fork: ForkId, ino: Ino) -> Result<Stat, Error> {
+        match self.read_now(fork, |r| r.stat(ino)) {
+            Some(result) => result,
+            None => expect!(self.call(Op::Stat { fork, ino }).await, Answer::Stat(s) => s),
+        }
+    }
+
+    /// Metadata of `path` relative to `dir`.
+    pub async fn stat_at(
+        &self,
+        fork: ForkId,
+        dir: Ino,
+        path: &str,
+        follow: bool,
+    ) -> Result<Stat, Error> {
+        match self.read_now(fork, |r| r.stat_at(dir, path, follow)) {
+            Some(result) => result,
+            None => {
+                let op = Op::StatAt {
+                    fork,
+                    dir,
+                    path: path.into(),
+                    follow,
+                };
+                expect!(self.call(op).await, Answer::Stat(s) => s)
+            }
+        }
+    }
+
+    /// Up to `len` bytes at `offset` of an open file, as slices shared with
+    /// the file's chunks.
+    pub async fn read(
+        &self,
+        fork: ForkId,
+        ino: Ino,
+        offset: u64,
+        len: u64,
+    ) -> Result<Vec<Bytes>, Error> {
+        match self.read_now(fork, |r| r.read(ino, offset, len)) {
+            Some(result) => result,
+            None => {
+                expect!(self.call(Op::Read { fork, ino, offset, len }).await, Answer::Bytes(b) => b)
+            }
+        }
+    }
+
+    /// Up to `max` entries of the open directory `dir` after the name `after`.
+    pub async fn read_dir(
+        &self,
+        fork: ForkId,
+        dir: Ino,
+        after: Option<&str>,
+        max: usize,
+    ) -> Result<Vec<DirEntry>, Error> {
+        match self.read_now(fork, |r| r.read_dir(dir, after, max)) {
+            Some(result) => result,
+            None => {
+                let op = Op::ReadDir {
+                    fork,
+                    dir,
+                    after: after.map(str::to_owned),
+                    max,
+                };
+                expect!(self.call(op).await, Answer::Entries(e) => e)
+            }
+        }
+    }
+
+    /// The target of the symlink at `path`.
+    pub async fn readlink_at(&self, fork: ForkId, dir: Ino, path: &str) -> Result<String, Error> {
+        match self.read_now(fork, |r| r.readlink_at(dir, path)) {
+            Some(result) => result,
+            None => {
+                let op = Op::ReadlinkAt {
+                    fork,
+                    dir,
+                    path: path.into(),
+                };
+                expect!(self.call(op).await, Answer::Text(t) => t)
+            }
+        }
+    }
+
+    /// The whole contents of the file at `path` from the fork's root.
+    pub async fn read_file(&self, fork: ForkId, path: &str) -> Result<Vec<u8>, Error> {
+        if let Some(result) = self.read_now(fork, |r| r.read_file(path)) {
+            return result;
+        }
+        // Base data is missing: open it through the actor, which fetches it.
+        let root = self.open_root(fork).await?;
+        let file = self
+            .open_at(fork, root.ino(), path, true, OpenFlags::default(), false)
+            .await?;
+        let size = self.stat(fork, file.ino()).await?.size;
+        Ok(self.read(fork, file.ino(), 0, size).await?.concat())
+    }
+
+    // ---- writes ---------------------------------------------------------
+
+    /// Writes `data` at `offset`; returns the count written.
+    pub async fn write(
+        &self,
+        fork: ForkId,
+        ino: Ino,
+        offset: u64,
+        data: Bytes,
+    ) -> Result<usize, Error> {
+        expect!(self.call(Op::Write { fork, ino, offset, data }).await, Answer::Count(n) => n as usize)
+    }
+
+    /// Writes `data` at the end of the file; returns the offset and count.
+    pub async fn append(&self, fork: ForkId, ino: Ino, data: Bytes) -> Result<(u64, usize), Error> {
+        expect!(self.call(Op::Append { fork, ino, data }).await, Answer::Appended(at, n) => (at, n))
+    }
+
+    /// Makes `len` bytes at `offset` read as zeros; returns the count.
+    pub async fn write_zeroes(
+        &self,
+        fork: ForkId,
+        ino: Ino,
+        offset: u64,
+        len: u64,
+    ) -> Result<u64, Error> {
+        expect!(self.call(Op::WriteZeroes { fork, ino, offset, len }).await, Answer::Count(n) => n)
+    }
+
+    /// Truncates or extends a file.
+    pub async fn set_size(&self, fork: ForkId, ino: Ino, size: u64) -> Result<(), Error> {
+        expect!(self.call(Op::SetSize { fork, ino, size }).await, Answer::Unit => ())
+    }
+
+    /// Sets access and modification times of an open object.
+    pub async fn set_times(
+        &self,
+        fork: ForkId,
+        ino: Ino,
+        atime: SetTime,
+        mtime: SetTime,
+    ) -> Result<(), Error> {
+        expect!(self.call(Op::SetTimes { fork, ino, atime, mtime }).await, Answer::Unit => ())
+    }
+
+    /// Sets access and modification times of `path`.
+    pub async fn set_times_at(
+        &self,
+        fork: ForkId,
+        dir: Ino,
+        path: &str,
+        follow: bool,
+        atime: SetTime,
+        mtime: SetTime,
+    ) -> Result<(), Error> {
+        let op = Op::SetTimesAt {
+            fork,
+            dir,
+            path: path.into(),
+            follow,
+            atime,
+            mtime,
+        };
+        expect!(self.call(op).await, Answer::Unit => ())
+    }
+
+    /// Creates a directory.
+    pub async fn create_dir_at(&self, fork: ForkId, dir: Ino, path: &str) -> Result<(), Error> {
+        let op = Op::CreateDirAt {
+            fork,
+            dir,
+            path: path.into(),
+        };
+        expect!(self.call(op).await, Answer::Unit => ())
+    }
+
+    /// Removes an empty directory.
+    pub async fn remove_dir_at(&self, fork: ForkId, dir: Ino, path: &str) -> Result<(), Error> {
+        let op = Op::RemoveDirAt {
+            fork,
+            dir,
+            path: path.into(),
+        };
+        expect!(self.call(op).await, Answer::Unit => ())
+    }
+
+    /// Removes a name of a file or symlink.
+    pub async fn unlink_file_at(&self, fork: ForkId, dir: Ino, path: &str) -> Result<(), Error> {
+        let op = Op::UnlinkFileAt {
+            fork,
+            dir,
+            path: path.into(),
+        };
+        expect!(self.call(op).await, Answer::Unit => ())
+    }
+
+    /// Moves `old_path` to `new_path` atomically.
+    pub async fn rename_at(
+        &self,
+        fork: ForkId,
+        old_dir: Ino,
+        old_path: &str,
+        new_dir: Ino,
+        new_path: &str,
+    ) -> Result<(), Error> {
+        let op = Op::RenameAt {
+            fork,
+            old_dir,
+            old_path: old_path.into(),
+            new_dir,
+            new_path: new_path.into(),
+        };
+        expect!(self.call(op).await, Answer::Unit => ())
+    }
+
+    /// Adds a hard link.
+    pub async fn link_at(
+        &self,
+        fork: ForkId,
+        old_dir: Ino,
+        old_path: &str,
+        new_dir: Ino,
+        new_path: &str,
+    ) -> Result<(), Error> {
+        let op = Op::LinkAt {
+            fork,
+            old_dir,
+            old_path: old_path.into(),
+            new_dir,
+            new_path: new_path.into(),
+        };
+        expect!(self.call(op).await, Answer::Unit => ())
+    }
+
+    /// Creates a symlink at `path` pointing at `target`.
+    pub async fn symlink_at(
+        &self,
+        fork: ForkId,
+        target: &str,
+        dir: Ino,
+        path: &str,
+    ) -> Result<(), Error> {
+        let op = Op::SymlinkAt {
+            fork,
+            target: target.into(),
+            dir,
+            path: path.into(),
+        };
+        expect!(self.call(op).await, Answer::Unit => ())
+    }
+
+    /// Creates or replaces the file at `path` (from the fork's root) with `data`.
+    pub async fn write_file(&self, fork: ForkId, path: &str, data: &[u8]) -> Result<(), Error> {
+        let root = self.open_root(fork).await?;
+        let flags = OpenFlags {
+            create: true,
+            truncate: true,
+            ..OpenFlags::default()
+        };
+        let file = self
+            .open_at(fork, root.ino(), path, true, flags, true)
+            .await?;
+        let data = Bytes::copy_from_slice(data);
+        let mut offset = 0;
+        while offset < data.len() {
+            offset += self
+                .write(fork, file.ino(), offset as u64, data.slice(offset..))
+                .await?;
+        }
+        Ok(())
+    }
+
+    // ---- forks ------------------------------------------------------------
+
+    /// A new O(1) copy-on-write fork of `parent`.
+    pub async fn fork(&self, parent: ForkId) -> Result<ForkId, Error> {
+        expect!(self.call(Op::Fork { parent }).await, Answer::Fork(f) => f)
+    }
+
+    /// The paths `fork` changed since it was made.
+    pub async fn diff(&self, fork: ForkId) -> Result<Vec<Change>, Error> {
+        expect!(self.call(Op::Diff { fork }).await, Answer::Changes(c) => c)
+    }
+
+    /// Folds `fork` into its parent and closes it, or reports the
+    /// conflicting paths and applies nothing.
+    pub async fn commit(&self, fork: ForkId) -> Result<(), Error> {
+        expect!(self.call(Op::Commit { fork }).await, Answer::Unit => ())
+    }
+
+    /// Throws `fork` away.
+    pub async fn discard(&self, fork: ForkId) -> Result<(), Error> {
+        expect!(self.call(Op::Discard { fork }).await, Answer::Unit => ())
+    }
+
+    /// What `fork` holds now, against the limits.
+    pub async fn usage(&self, fork: ForkId) -> Result<Usage, Error> {
+        expect!(self.call(Op::Usage { fork }).await, Answer::Usage(u) => u)
+    }
+}
+
+/// Where the base layer comes from.
+enum Lower {
+    /// A fully loaded image, read directly.
+    Image(Arc<dyn Base>),
+    /// A backend fetched from on demand through a cache.
+    Backend(Arc<dyn Backend>),
+}
+
+/// Configures and starts a filesystem actor.
+pub struct VfsBuilder {
+    lower: Lower,
+    limits: Limits,
+    clock: Arc<dyn Clock>,
+    deadline: Duration,
+    queue: usize,
+}
+
+impl Default for VfsBuilder {
+    fn default() -> Self {
+        VfsBuilder::new()
+    }
+}
+
+impl VfsBuilder {
+    /// An empty in-memory filesystem with default limits and the system clock.
+    pub fn new() -> VfsBuilder {
+        VfsBuilder {
+            lower: Lower::Image(Arc::new(MemBase::empty())),
+            limits: Limits::default(),
+            clock: Arc::new(SystemClock),
+            deadline: Duration::from_secs(30),
+            queue: 1024,
+        }
+    }
+
+    /// Uses a fully loaded image as the base.
+    pub fn image(mut self, base: impl Base) -> Self {
+        self.lower = Lower::Image(Arc::new(base));
+        self
+    }
+
+    /// Fetches the base on demand from `backend`.
+    pub fn backend(mut self, backend: impl Backend) -> Self {
+        self.lower = Lower::Backend(Arc::new(backend));
+        self
+    }
+
+    /// Limits for every fork.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The clock for timestamps.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// How long a request may wait for base data before it fails with `Io`.
+    pub fn deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = deadline;
+        self
+    }
+
+    /// How many requests may queue before callers wait (backpressure).
+    pub fn queue(mut self, queue: usize) -> Self {
+        self.queue = queue.max(1);
+        self
+    }
+
+    /// Spawns the actor on the current tokio runtime.
+    ///
+    /// # Panics
+    /// Outside a tokio runtime.
+    pub fn spawn(self) -> VfsHandle {
+        let (base, fetcher): (Arc<dyn Base>, _) = match self.lower {
+            Lower::Image(base) => (base, None),
+            Lower::Backend(backend) => {
+                let cache = Arc::new(BaseCache::new(backend.root()));
+                let fetcher = Fetcher::new(backend, cache.clone(), self.deadline);
+                (cache, Some(fetcher))
+            }
+        };
+        let vfs = Vfs::with(base, self.limits, self.clock);
+        let (requests, receiver) = mpsc::channel(self.queue);
+        let shared = Arc::new(Shared {
+            published: ArcSwap::from_pointee(imbl::HashMap::new()),
+        });
+        let (releases, released) = mpsc::unbounded_channel();
+        let actor = Actor::new(
+            vfs,
+            receiver,
+            (releases.clone(), released),
+            shared.clone(),
+            fetcher,
+        );
+        tokio::spawn(actor.run());
+        VfsHandle {
+            requests,
+            releases,
+            shared,
+        }
+    }
+}

@@ -1,0 +1,518 @@
+//! The actor under concurrency, shutdown, crashes, cancellation and slow
+//! backends. No test here measures speed; timeouts only turn a hang into a
+//! failure.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::future::{BoxFuture, FutureExt};
+use strata::actor::baseline::{Client, StdMutexVfs, TokioMutexVfs};
+use strata::actor::{Backend, Delayed, Error, HostDir, VfsBuilder, VfsHandle};
+use strata::fs::{Errno, ForkId, Ino, Kind, Limits, Loaded, MemBase, Need, OpenFlags};
+use tokio::time::timeout;
+
+const CREATE: OpenFlags = OpenFlags {
+    create: true,
+    directory: false,
+    exclusive: false,
+    truncate: false,
+};
+
+/// Fails the test instead of hanging it.
+async fn bounded<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
+    timeout(Duration::from_secs(20), f)
+        .await
+        .unwrap_or_else(|_| panic!("{what} hung"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn many_tasks_hammering_one_actor_end_consistent() {
+    let vfs = VfsBuilder::new().spawn();
+    let fork = ForkId::ROOT;
+    let root = vfs.open_root(fork).await.unwrap();
+    vfs.create_dir_at(fork, root.ino(), "shared").await.unwrap();
+    let log = vfs
+        .open_at(fork, root.ino(), "shared/log", true, CREATE, true)
+        .await
+        .unwrap();
+    let (tasks, rounds) = (64, 50);
+    let mut joins = Vec::new();
+    for t in 0..tasks {
+        let (vfs, root, log) = (vfs.clone(), root.ino(), log.ino());
+        joins.push(tokio::spawn(async move {
+            vfs.create_dir_at(fork, root, &format!("t{t}"))
+                .await
+                .unwrap();
+            for r in 0..rounds {
+                let f = vfs
+                    .open_at(fork, root, &format!("t{t}/f{r}"), true, CREATE, true)
+                    .await
+                    .unwrap();
+                let data = Bytes::from(format!("task {t} round {r}"));
+                vfs.write(fork, f.ino(), 0, data.clone()).await.unwrap();
+                // Read-your-writes through the published snapshot.
+                assert_eq!(
+                    vfs.read(fork, f.ino(), 0, 100).await.unwrap().concat(),
+                    data
+                );
+                vfs.append(fork, log, Bytes::from_static(b"x"))
+                    .await
+                    .unwrap();
+                if r % 2 == 1 {
+                    vfs.unlink_file_at(fork, root, &format!("t{t}/f{}", r - 1))
+                        .await
+                        .unwrap();
+                }
+            }
+        }));
+    }
+    for j in joins {
+        bounded("a client task", j).await.unwrap();
+    }
+    assert_eq!(
+        vfs.stat(fork, log.ino()).await.unwrap().size,
+        tasks * rounds
+    );
+    for t in 0..tasks {
+        let dir = vfs
+            .open_at(
+                fork,
+                root.ino(),
+                &format!("t{t}"),
+                true,
+                OpenFlags::default(),
+                false,
+            )
+            .await
+            .unwrap();
+        let names: Vec<String> = vfs
+            .read_dir(fork, dir.ino(), None, 1000)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.name.to_string())
+            .collect();
+        let want: Vec<String> = (0..rounds)
+            .filter(|r| r % 2 == 1)
+            .map(|r| format!("f{r}"))
+            .collect();
+        let mut names_sorted = names.clone();
+        names_sorted.sort();
+        let mut want_sorted = want.clone();
+        want_sorted.sort();
+        assert_eq!(names_sorted, want_sorted, "task {t}");
+        for r in (0..rounds).filter(|r| r % 2 == 1) {
+            let got = vfs.read_file(fork, &format!("t{t}/f{r}")).await.unwrap();
+            assert_eq!(got, format!("task {t} round {r}").into_bytes());
+        }
+    }
+}
+
+#[tokio::test]
+async fn calls_after_shutdown_fail_at_once() {
+    let vfs = VfsBuilder::new().spawn();
+    let root = vfs.open_root(ForkId::ROOT).await.unwrap();
+    let other = vfs.clone();
+    bounded("shutdown", vfs.shutdown()).await;
+    assert!(other.is_stopped());
+    assert_eq!(
+        bounded("stat", other.stat(ForkId::ROOT, root.ino())).await,
+        Err(Error::Stopped)
+    );
+    assert_eq!(
+        bounded("fork", other.fork(ForkId::ROOT)).await,
+        Err(Error::Stopped)
+    );
+    assert_eq!(
+        bounded("write_file", other.write_file(ForkId::ROOT, "x", b"y")).await,
+        Err(Error::Stopped)
+    );
+    assert_eq!(other.snapshot(ForkId::ROOT).unwrap_err(), Error::Stopped);
+    // A second shutdown is harmless.
+    bounded("shutdown again", other.shutdown()).await;
+}
+
+#[tokio::test]
+async fn dropping_the_last_handle_stops_the_actor() {
+    let vfs = VfsBuilder::new().spawn();
+    let root = vfs.open_root(ForkId::ROOT).await.unwrap();
+    drop(vfs);
+    // The `OpenFile` outliving the actor drops quietly.
+    tokio::task::yield_now().await;
+    drop(root);
+}
+
+/// A backend that panics when asked for anything: a bug in backend code.
+struct Panicking;
+
+impl Backend for Panicking {
+    fn root(&self) -> Ino {
+        Ino(1)
+    }
+    fn fetch(&self, _: &Need) -> BoxFuture<'static, Result<Loaded, Errno>> {
+        panic!("backend bug");
+    }
+}
+
+#[tokio::test]
+async fn calls_after_the_actor_crashed_fail_at_once() {
+    let vfs = VfsBuilder::new().backend(Panicking).spawn();
+    // Looking a name up needs the root's metadata; the backend panics inside
+    // the actor, and the actor dies: that caller and every later one see `Stopped`.
+    assert_eq!(
+        bounded("stat_at", vfs.stat_at(ForkId::ROOT, Ino(1), "x", true)).await,
+        Err(Error::Stopped)
+    );
+    assert_eq!(
+        bounded("fork", vfs.fork(ForkId::ROOT)).await,
+        Err(Error::Stopped)
+    );
+    assert_eq!(
+        bounded("stat", vfs.stat(ForkId::ROOT, Ino(1))).await,
+        Err(Error::Stopped)
+    );
+    assert!(vfs.is_stopped());
+}
+
+/// A backend that fails inside its future (contained: the actor lives on).
+struct FailingInside;
+
+impl Backend for FailingInside {
+    fn root(&self) -> Ino {
+        Ino(1)
+    }
+    fn fetch(&self, _: &Need) -> BoxFuture<'static, Result<Loaded, Errno>> {
+        async { panic!("backend bug inside the fetch") }.boxed()
+    }
+}
+
+#[tokio::test]
+async fn a_panicking_fetch_is_an_io_error_not_a_crash() {
+    let vfs = VfsBuilder::new().backend(FailingInside).spawn();
+    assert_eq!(
+        bounded("stat_at", vfs.stat_at(ForkId::ROOT, Ino(1), "x", true)).await,
+        Err(Error::Errno(Errno::Io))
+    );
+    assert!(!vfs.is_stopped());
+    assert!(bounded("fork", vfs.fork(ForkId::ROOT)).await.is_ok());
+}
+
+/// A backend that never answers.
+struct Silent;
+
+impl Backend for Silent {
+    fn root(&self) -> Ino {
+        Ino(1)
+    }
+    fn fetch(&self, _: &Need) -> BoxFuture<'static, Result<Loaded, Errno>> {
+        futures::future::pending().boxed()
+    }
+}
+
+#[tokio::test]
+async fn a_backend_that_never_answers_costs_a_deadline_not_the_actor() {
+    let vfs = VfsBuilder::new()
+        .backend(Silent)
+        .deadline(Duration::from_millis(100))
+        .spawn();
+    let stuck = tokio::spawn({
+        let vfs = vfs.clone();
+        async move {
+            vfs.stat_at(ForkId::ROOT, Ino(1), "x", true)
+                .await
+                .map(|_| ())
+        }
+    });
+    // Meanwhile the actor serves requests that need no base data.
+    let fork = bounded("fork", vfs.fork(ForkId::ROOT)).await.unwrap();
+    bounded("discard", vfs.discard(fork)).await.unwrap();
+    assert_eq!(
+        bounded("the stuck call", stuck).await.unwrap(),
+        Err(Error::Errno(Errno::Io))
+    );
+}
+
+fn image() -> MemBase {
+    let mut b = MemBase::builder();
+    for i in 0..20 {
+        b = b.file(
+            &format!("data/f{i}"),
+            format!("contents of file {i}").into_bytes(),
+        );
+    }
+    b.build()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_requests_complete_while_one_waits_for_a_slow_backend() {
+    let vfs = VfsBuilder::new()
+        .backend(Delayed::new(image(), Duration::from_millis(300)))
+        .spawn();
+    let fork = ForkId::ROOT;
+    // Warm up the path to an upper-layer file so it needs no fetches later.
+    let root = bounded("open_root", vfs.open_root(fork)).await.unwrap();
+    let scratch = bounded(
+        "create",
+        vfs.open_at(fork, root.ino(), "scratch", true, CREATE, true),
+    )
+    .await
+    .unwrap();
+    let order = Arc::new(AtomicUsize::new(0));
+    let slow = tokio::spawn({
+        let (vfs, order) = (vfs.clone(), order.clone());
+        async move {
+            // data/, data/f7, its chunk: each a 300 ms fetch.
+            let got = vfs.read_file(fork, "data/f7").await.unwrap();
+            (got, order.fetch_add(1, Ordering::SeqCst))
+        }
+    });
+    tokio::task::yield_now().await;
+    let mut fast_done = Vec::new();
+    for i in 0..100u64 {
+        vfs.write(fork, scratch.ino(), i, Bytes::from_static(b"z"))
+            .await
+            .unwrap();
+        fast_done.push(order.fetch_add(1, Ordering::SeqCst));
+    }
+    let (got, slow_done) = bounded("the slow read", slow).await.unwrap();
+    assert_eq!(got, b"contents of file 7");
+    assert!(
+        fast_done.iter().all(|&done| done < slow_done),
+        "the 100 writes finished while the slow read was parked"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_misses_share_one_fetch() {
+    struct Counting(MemBase, Arc<AtomicUsize>);
+    impl Backend for Counting {
+        fn root(&self) -> Ino {
+            Backend::root(&self.0)
+        }
+        fn fetch(&self, need: &Need) -> BoxFuture<'static, Result<Loaded, Errno>> {
+            self.1.fetch_add(1, Ordering::SeqCst);
+            let answer = self.0.fetch(need);
+            async move {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                answer.await
+            }
+            .boxed()
+        }
+    }
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let vfs = VfsBuilder::new()
+        .backend(Counting(image(), fetches.clone()))
+        .spawn();
+    let reads: Vec<_> = (0..32)
+        .map(|_| {
+            let vfs = vfs.clone();
+            tokio::spawn(async move { vfs.read_file(ForkId::ROOT, "data/f3").await })
+        })
+        .collect();
+    for r in reads {
+        assert_eq!(
+            bounded("read", r).await.unwrap().unwrap(),
+            b"contents of file 3"
+        );
+    }
+    // root node, lookup data, lookup f3 (with its node), chunk 0 — each once.
+    assert_eq!(fetches.load(Ordering::SeqCst), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_callers_leak_no_handles_and_corrupt_nothing() {
+    let vfs = VfsBuilder::new()
+        .backend(Delayed::new(image(), Duration::from_millis(20)))
+        .spawn();
+    let fork = bounded("fork", vfs.fork(ForkId::ROOT)).await.unwrap();
+    let root = bounded("open_root", vfs.open_root(fork)).await.unwrap();
+    for i in 0..20u64 {
+        // Give up on each open at a different point: queued, parked, replied.
+        let (path, new) = (format!("data/f{}", i % 20), format!("new{i}"));
+        let open = vfs.open_at(fork, root.ino(), &path, true, OpenFlags::default(), false);
+        let _ = timeout(Duration::from_millis(i * 3), open).await;
+        let write = vfs.write_file(fork, &new, b"payload");
+        let _ = timeout(Duration::from_millis(i), write).await;
+    }
+    // Let in-flight work and releases drain, then check.
+    bounded("drain", async {
+        loop {
+            if vfs.usage(fork).await.unwrap().open == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    // Every file that exists is whole: a cancelled write either happened or not.
+    let dir = vfs.open_root(fork).await.unwrap();
+    for entry in vfs.read_dir(fork, dir.ino(), None, 100).await.unwrap() {
+        if entry.name.starts_with("new") {
+            let data = vfs.read_file(fork, &entry.name).await.unwrap();
+            assert!(
+                data.is_empty() || data == b"payload",
+                "{}: {:?}",
+                entry.name,
+                data
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_unlinked_open_file_survives_until_its_openfile_drops() {
+    let vfs = VfsBuilder::new().spawn();
+    let fork = ForkId::ROOT;
+    let root = vfs.open_root(fork).await.unwrap();
+    let file = vfs
+        .open_at(fork, root.ino(), "tmp", true, CREATE, true)
+        .await
+        .unwrap();
+    vfs.write(fork, file.ino(), 0, Bytes::from_static(b"still here"))
+        .await
+        .unwrap();
+    vfs.unlink_file_at(fork, root.ino(), "tmp").await.unwrap();
+    assert_eq!(
+        vfs.read(fork, file.ino(), 0, 100).await.unwrap().concat(),
+        b"still here"
+    );
+    assert_eq!(vfs.usage(fork).await.unwrap().bytes, 10);
+    drop(file);
+    bounded("release", async {
+        while vfs.usage(fork).await.unwrap().bytes != 0 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_directory_is_read_lazily_and_never_written() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    std::fs::write(dir.path().join("sub/hello.txt"), b"hello from the host").unwrap();
+    let big: Vec<u8> = (0..200_000u32).map(|i| i as u8).collect();
+    std::fs::write(dir.path().join("big.bin"), &big).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", dir.path().join("escape")).unwrap();
+    let vfs = VfsBuilder::new()
+        .backend(HostDir::new(dir.path()).unwrap())
+        .spawn();
+    let fork = vfs.fork(ForkId::ROOT).await.unwrap();
+    assert_eq!(
+        vfs.read_file(fork, "sub/hello.txt").await.unwrap(),
+        b"hello from the host"
+    );
+    assert_eq!(vfs.read_file(fork, "big.bin").await.unwrap(), big);
+    assert_eq!(
+        vfs.read_file(fork, "escape").await,
+        Err(Error::Errno(Errno::NotPermitted))
+    );
+    let root = vfs.open_root(fork).await.unwrap();
+    let names: Vec<(String, Kind)> = vfs
+        .read_dir(fork, root.ino(), None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.name.to_string(), e.kind))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("big.bin".into(), Kind::File),
+            ("escape".into(), Kind::Symlink),
+            ("sub".into(), Kind::Dir)
+        ]
+    );
+    // Writes land in the overlay; the host directory is untouched.
+    vfs.write_file(fork, "sub/hello.txt", b"changed")
+        .await
+        .unwrap();
+    vfs.unlink_file_at(fork, root.ino(), "big.bin")
+        .await
+        .unwrap();
+    vfs.write_file(fork, "new.txt", b"new").await.unwrap();
+    assert_eq!(
+        vfs.read_file(fork, "sub/hello.txt").await.unwrap(),
+        b"changed"
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("sub/hello.txt")).unwrap(),
+        b"hello from the host"
+    );
+    assert_eq!(std::fs::read(dir.path().join("big.bin")).unwrap(), big);
+    assert!(!dir.path().join("new.txt").exists());
+    let paths: Vec<String> = vfs
+        .diff(fork)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.path)
+        .collect();
+    assert_eq!(paths, ["/big.bin", "/new.txt", "/sub/hello.txt"]);
+}
+
+/// The same small workload through the actor and both lock designs.
+async fn workload(client: impl Client) -> Vec<String> {
+    let fork = ForkId::ROOT;
+    let mut seen = Vec::new();
+    let root = client.open_root(fork).await.unwrap();
+    for i in 0..10 {
+        let (ino, _) = client
+            .open_at(fork, root, &format!("f{i}"), CREATE, true)
+            .await
+            .unwrap();
+        client
+            .write(fork, ino, 0, Bytes::from(vec![i as u8; 4096]))
+            .await
+            .unwrap();
+        let data = client.read(fork, ino, 0, 8192).await.unwrap().concat();
+        seen.push(format!("{} {}", data.len(), data[0]));
+        seen.push(format!(
+            "{:?}",
+            client
+                .stat_at(fork, root, &format!("f{i}"))
+                .await
+                .unwrap()
+                .size
+        ));
+        client.close(fork, ino).await;
+        if i % 3 == 0 {
+            client
+                .unlink_file_at(fork, root, &format!("f{i}"))
+                .await
+                .unwrap();
+        }
+    }
+    seen.push(format!("{:?}", client.stat_at(fork, root, "f3").await));
+    seen.push(format!(
+        "{:?}",
+        client.stat(fork, root).await.map(|s| s.kind)
+    ));
+    seen
+}
+
+#[tokio::test]
+async fn the_lock_baselines_behave_like_the_actor() {
+    let actor = workload(VfsBuilder::new().spawn()).await;
+    let std_mutex = workload(StdMutexVfs::new(MemBase::empty(), Limits::default())).await;
+    let tokio_mutex = workload(TokioMutexVfs::new(MemBase::empty(), Limits::default())).await;
+    assert_eq!(actor, std_mutex);
+    assert_eq!(actor, tokio_mutex);
+    let lazy = workload(TokioMutexVfs::with_backend(
+        Delayed::new(image(), Duration::from_millis(1)),
+        Limits::default(),
+    ))
+    .await;
+    assert_eq!(actor, lazy);
+    assert_eq!(actor[0], "4096 0");
+}
+
+#[allow(dead_code)]
+fn assert_send_sync<T: Send + Sync + Clone>() {}
+
+#[test]
+fn handles_are_send_sync_and_clone() {
+    assert_send_sync::<VfsHandle>();
+}
