@@ -47,17 +47,21 @@ impl<B: Backend + ?Sized> Backend for Arc<B> {
 
 /// Wraps a backend and makes every fetch take `delay` longer: a stand-in for
 /// remote storage in tests and benchmarks. (Tokio's timers tick in whole
-/// milliseconds, so delays are rounded up to them.)
+/// milliseconds, so delays are rounded up to them.) The inner backend is
+/// asked only after the delay, on the fetch's task, as a remote call would be.
 #[derive(Debug)]
 pub struct Delayed<B> {
-    inner: B,
+    inner: Arc<B>,
     delay: Duration,
 }
 
 impl<B: Backend> Delayed<B> {
     /// `inner`, `delay` slower per fetch.
     pub fn new(inner: B, delay: Duration) -> Delayed<B> {
-        Delayed { inner, delay }
+        Delayed {
+            inner: Arc::new(inner),
+            delay,
+        }
     }
 }
 
@@ -67,11 +71,10 @@ impl<B: Backend> Backend for Delayed<B> {
     }
 
     fn fetch(&self, need: &Need) -> BoxFuture<'static, Result<Loaded, Errno>> {
-        let fetch = self.inner.fetch(need);
-        let delay = self.delay;
+        let (inner, need, delay) = (self.inner.clone(), need.clone(), self.delay);
         async move {
             tokio::time::sleep(delay).await;
-            fetch.await
+            inner.fetch(&need).await
         }
         .boxed()
     }

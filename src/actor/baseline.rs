@@ -121,6 +121,10 @@ impl Client for VfsHandle {
     }
 }
 
+/// Base fetches one call may need before giving up (a backend that keeps
+/// not delivering what it is asked for would otherwise loop forever).
+const MAX_FILLS: usize = 64;
+
 /// Where a lock design gets missing base data from.
 #[derive(Clone)]
 struct Lower {
@@ -132,12 +136,12 @@ struct Lower {
 impl Lower {
     async fn fill(&self, need: &Need) -> Result<(), Error> {
         if self.cache.has(need) {
-            return Err(Errno::Io.into()); // fetched, yet still missing: a broken backend
+            return Ok(()); // another client fetched it meanwhile
         }
         let loaded = tokio::time::timeout(self.deadline, self.backend.fetch(need))
             .await
             .unwrap_or(Err(Errno::Io))?;
-        self.cache.insert(loaded);
+        self.cache.insert([&loaded]);
         Ok(())
     }
 }
@@ -193,13 +197,14 @@ impl StdMutexVfs {
 
     /// Runs `op` under the lock; on a base miss, unlocks, fetches, retries.
     pub async fn with<T>(&self, mut op: impl FnMut(&mut Vfs) -> fs::Result<T>) -> Result<T, Error> {
-        loop {
+        for _ in 0..MAX_FILLS {
             let result = op(&mut self.vfs.lock().expect("a panic poisoned the lock"));
             match (result, &self.lower) {
                 (Err(fs::Error::NeedsBase(need)), Some(lower)) => lower.fill(&need).await?,
                 (result, _) => return result.map_err(Error::from),
             }
         }
+        Err(Errno::Io.into())
     }
 }
 
@@ -232,12 +237,13 @@ impl TokioMutexVfs {
     /// Runs `op` holding the lock for the whole call, fetches included.
     pub async fn with<T>(&self, mut op: impl FnMut(&mut Vfs) -> fs::Result<T>) -> Result<T, Error> {
         let mut vfs = self.vfs.lock().await;
-        loop {
+        for _ in 0..MAX_FILLS {
             match (op(&mut vfs), &self.lower) {
                 (Err(fs::Error::NeedsBase(need)), Some(lower)) => lower.fill(&need).await?,
                 (result, _) => return result.map_err(Error::from),
             }
         }
+        Err(Errno::Io.into())
     }
 }
 

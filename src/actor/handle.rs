@@ -146,11 +146,11 @@ impl VfsHandle {
         if self.requests.is_closed() {
             return Some(Err(Error::Stopped));
         }
-        let published = self.shared.published.load();
-        let Some(snapshot) = published.get(&fork) else {
+        let forks = self.shared.forks.load();
+        let Some(cell) = forks.get(&fork) else {
             return Some(Err(Error::Errno(fs::Errno::BadDescriptor)));
         };
-        match read(snapshot.reader()) {
+        match read(cell.load().reader()) {
             Err(fs::Error::NeedsBase(_)) => None,
             other => Some(other.map_err(Error::from)),
         }
@@ -162,12 +162,10 @@ impl VfsHandle {
         if self.requests.is_closed() {
             return Err(Error::Stopped);
         }
-        self.shared
-            .published
-            .load()
-            .get(&fork)
-            .cloned()
-            .ok_or(Error::Errno(fs::Errno::BadDescriptor))
+        match self.shared.forks.load().get(&fork) {
+            Some(cell) => Ok(Snapshot::clone(&cell.load())),
+            None => Err(Error::Errno(fs::Errno::BadDescriptor)),
+        }
     }
 
     /// Gives back a handle taken with [`OpenFile::into_raw`].
@@ -603,7 +601,7 @@ impl VfsBuilder {
         let vfs = Vfs::with(base, self.limits, self.clock);
         let (requests, receiver) = mpsc::channel(self.queue);
         let shared = Arc::new(Shared {
-            published: ArcSwap::from_pointee(imbl::HashMap::new()),
+            forks: ArcSwap::from_pointee(imbl::HashMap::new()),
         });
         let (releases, released) = mpsc::unbounded_channel();
         let actor = Actor::new(

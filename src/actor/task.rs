@@ -28,10 +28,13 @@ use crate::fs::{self, BaseCache, CommitError, Errno, ForkId, Loaded, Need, Snaps
 /// Most requests taken off the queue per wake-up.
 const BATCH: usize = 256;
 
-/// What the actor shares with every handle.
+/// What the actor shares with every handle: the latest snapshot of every
+/// fork, for reads without a round trip.
+///
+/// Each fork has its own cell, so publishing a change is one pointer swap
+/// for that fork; the map of cells changes only when forks come and go.
 pub(crate) struct Shared {
-    /// The latest snapshot of every fork, for reads without a round trip.
-    pub published: ArcSwap<imbl::HashMap<ForkId, Snapshot>>,
+    pub forks: ArcSwap<imbl::HashMap<ForkId, Arc<ArcSwap<Snapshot>>>>,
 }
 
 /// How a request failed, before it is turned into an [`Error`].
@@ -81,7 +84,8 @@ pub(crate) struct Actor {
     releases: mpsc::UnboundedReceiver<Release>,
     release_sender: mpsc::UnboundedSender<Release>,
     shared: Arc<Shared>,
-    snapshots: imbl::HashMap<ForkId, Snapshot>,
+    /// The actor's copy of the published cells.
+    cells: imbl::HashMap<ForkId, Arc<ArcSwap<Snapshot>>>,
     dirty: Vec<ForkId>,
     replies: Vec<(Reply, Result<Answer, Error>)>,
     fetcher: Option<Fetcher>,
@@ -105,7 +109,7 @@ impl Actor {
             release_sender: releases.0,
             releases: releases.1,
             shared,
-            snapshots: imbl::HashMap::new(),
+            cells: imbl::HashMap::new(),
             dirty: vec![ForkId::ROOT],
             replies: Vec::new(),
             fetcher,
@@ -122,8 +126,10 @@ impl Actor {
             tokio::select! {
                 biased;
                 Some(release) = self.releases.recv() => {
-                    self.vfs.release(release.0, release.1);
-                    self.mark(release.0);
+                    self.release(release);
+                    while let Ok(release) = self.releases.try_recv() {
+                        self.release(release);
+                    }
                 }
                 Some(done) = join_next(&mut self.fetcher), if fetching => self.fetched(done),
                 received = self.requests.recv_many(&mut batch, BATCH) => {
@@ -154,16 +160,19 @@ impl Actor {
             let _ = request.reply.send(Err(Error::Stopped));
             return;
         }
-        self.attempt(request, Instant::now());
+        self.attempt(request, None);
     }
 
     /// Runs a request and queues its reply, or parks it on a base miss.
-    fn attempt(&mut self, request: Request, since: Instant) {
+    /// `since` is when it first started waiting for base data, if it has.
+    fn attempt(&mut self, request: Request, since: Option<Instant>) {
         if request.reply.is_closed() {
             return; // the caller gave up before it ran: don't run it
         }
         match self.execute(&request.op) {
-            Err(Failure::Fs(fs::Error::NeedsBase(need))) => self.park(need, request, since),
+            Err(Failure::Fs(fs::Error::NeedsBase(need))) => {
+                self.park(need, request, since.unwrap_or_else(Instant::now))
+            }
             outcome => {
                 let result = outcome.map_err(|failure| match failure {
                     Failure::Fs(e) => Error::Errno(e.errno().unwrap_or(Errno::Io)),
@@ -172,6 +181,11 @@ impl Actor {
                 self.replies.push((request.reply, result));
             }
         }
+    }
+
+    fn release(&mut self, (fork, ino): Release) {
+        self.vfs.release(fork, ino);
+        self.mark(fork);
     }
 
     fn mark(&mut self, fork: ForkId) {
@@ -327,48 +341,67 @@ impl Actor {
         fetcher.waiting.insert(need, vec![parked]);
     }
 
-    /// A fetch finished (or failed, timed out, or panicked): fill the cache
-    /// and run its waiters again.
-    fn fetched(&mut self, (id, result): (Id, Result<Loaded, Errno>)) {
+    /// Fetches finished (or failed, timed out, or panicked): fill the cache
+    /// with all of them at once and run their waiters again.
+    fn fetched(&mut self, first: (Id, Result<Loaded, Errno>)) {
         let Some(fetcher) = &mut self.fetcher else {
             return;
         };
-        let Some(need) = fetcher.needs.remove(&id) else {
-            return;
-        };
-        let waiters = fetcher.waiting.remove(&need).unwrap_or_default();
-        let result = result.and_then(|loaded| {
-            fetcher.cache.insert(loaded);
-            if fetcher.cache.has(&need) {
-                Ok(())
-            } else {
-                Err(Errno::Io)
-            }
-        });
-        for Parked { request, since } in waiters {
-            match result {
-                Err(errno) => {
-                    let _ = request.reply.send(Err(Error::Errno(errno)));
+        let mut done = vec![first];
+        while let Some(next) = fetcher.tasks.try_join_next_with_id() {
+            done.push(match next {
+                Ok((id, result)) => (id, result),
+                Err(e) => (e.id(), Err(Errno::Io)),
+            });
+        }
+        fetcher
+            .cache
+            .insert(done.iter().filter_map(|(_, r)| r.as_ref().ok()));
+        let mut rerun = Vec::new();
+        for (id, result) in done {
+            let Some(need) = fetcher.needs.remove(&id) else {
+                continue;
+            };
+            let waiters = fetcher.waiting.remove(&need).unwrap_or_default();
+            // A fetch that did not deliver what was asked for is a failure.
+            let result = result.and_then(|_| {
+                if fetcher.cache.has(&need) {
+                    Ok(())
+                } else {
+                    Err(Errno::Io)
                 }
-                Ok(()) => self.attempt(request, since),
+            });
+            for parked in waiters {
+                match result {
+                    Err(errno) => {
+                        let _ = parked.request.reply.send(Err(Error::Errno(errno)));
+                    }
+                    Ok(()) => rerun.push(parked),
+                }
             }
+        }
+        for Parked { request, since } in rerun {
+            self.attempt(request, Some(since));
         }
     }
 
     /// Publishes a new snapshot of every fork changed since the last one.
     fn publish(&mut self) {
-        if self.dirty.is_empty() {
-            return;
-        }
+        let mut forks_changed = false;
         for fork in self.dirty.drain(..) {
-            match self.vfs.snapshot(fork) {
-                Ok(snapshot) => self.snapshots.insert(fork, snapshot),
-                Err(_) => self.snapshots.remove(&fork),
-            };
+            match (self.vfs.snapshot(fork), self.cells.get(&fork)) {
+                (Ok(snapshot), Some(cell)) => cell.store(Arc::new(snapshot)),
+                (Ok(snapshot), None) => {
+                    self.cells
+                        .insert(fork, Arc::new(ArcSwap::from_pointee(snapshot)));
+                    forks_changed = true;
+                }
+                (Err(_), _) => forks_changed |= self.cells.remove(&fork).is_some(),
+            }
         }
-        self.shared
-            .published
-            .store(Arc::new(self.snapshots.clone()));
+        if forks_changed {
+            self.shared.forks.store(Arc::new(self.cells.clone()));
+        }
     }
 
     /// Sends the replies of this round — after `publish`, so that readers
@@ -396,7 +429,7 @@ impl Actor {
             }
         }
         // Handles read snapshots only while the actor lives.
-        self.shared.published.store(Arc::new(imbl::HashMap::new()));
+        self.shared.forks.store(Arc::new(imbl::HashMap::new()));
         for reply in self.shutdown.drain(..) {
             let _ = reply.send(Ok(Answer::Unit));
         }

@@ -66,23 +66,32 @@ impl BaseCache {
         }
     }
 
-    /// Adds fetched data. Meant for one writer (the actor); readers on other
-    /// threads see the new version from their next call on.
-    pub fn insert(&self, loaded: Loaded) {
-        let mut next = Cached::clone(&self.cached.load());
-        for (ino, node) in loaded.nodes {
-            next.nodes.insert(ino, node);
-        }
-        for (dir, name, entry) in loaded.lookups {
-            next.lookups.entry(dir).or_default().insert(name, entry);
-        }
-        for (dir, entries) in loaded.lists {
-            next.lists.insert(dir, entries);
-        }
-        for (ino, index, bytes) in loaded.chunks {
-            next.chunks.insert((ino, index), bytes);
-        }
-        self.cached.store(Arc::new(next));
+    /// Adds fetched data (one bundle or several at once: one new version of
+    /// the cache per call). Readers on other threads see it from their next
+    /// call on. Concurrent writers are safe (compare-and-swap), though the
+    /// actor is normally the only one.
+    pub fn insert<'a>(&self, loaded: impl IntoIterator<Item = &'a Loaded> + Clone) {
+        self.cached.rcu(|current| {
+            let mut next = Cached::clone(current);
+            for loaded in loaded.clone() {
+                for (ino, node) in &loaded.nodes {
+                    next.nodes.insert(*ino, node.clone());
+                }
+                for (dir, name, entry) in &loaded.lookups {
+                    next.lookups
+                        .entry(*dir)
+                        .or_default()
+                        .insert(name.clone(), entry.clone());
+                }
+                for (dir, entries) in &loaded.lists {
+                    next.lists.insert(*dir, entries.clone());
+                }
+                for (ino, index, bytes) in &loaded.chunks {
+                    next.chunks.insert((*ino, *index), bytes.clone());
+                }
+            }
+            next
+        });
     }
 
     /// Whether the cache can now answer `need`.
