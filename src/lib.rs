@@ -10,12 +10,14 @@
 //! Data flows one way: guest → WASI bindings → handle → channel → actor →
 //! core, and back. Each layer only knows the one below it.
 //!
-//! - [`fs`]: the pure filesystem core — inodes, copy-on-write chunked file
+//! - [`fs`] — the pure filesystem core — inodes, copy-on-write chunked file
 //!   data, path resolution and confinement, the base layer, fork / diff /
 //!   commit, limits. No tokio, no wasmtime.
-//! - [`actor`]: the task that owns the core, the cloneable [`actor::VfsHandle`]
+//! - [`actor`] — the task that owns the core, the cloneable [`actor::VfsHandle`]
 //!   that talks to it over channels, and the backends the base is fetched
 //!   from (in memory, a host directory, a latency-injecting wrapper).
+//! - [`wasi`] — `wasi:filesystem@0.2` (with `wasi:io` streams and pollables)
+//!   implemented on the handle for wasmtime components.
 //!
 //! See `ARCHITECTURE.md` for the design and its trade-offs.
 
@@ -23,3 +25,4 @@
 
 pub mod actor;
 pub mod fs;
+pub mod wasi;

@@ -136,9 +136,10 @@ impl VfsHandle {
         answer.await.map_err(|_| Error::Stopped)?
     }
 
-    /// Runs a read on the latest published snapshot of `fork`; `None` if the
-    /// snapshot lacks base data (the caller then asks the actor).
-    fn read_now<T>(
+    /// Runs `read` on the latest published snapshot of `fork`, right here on
+    /// the caller's thread; `None` if the snapshot lacks base data still to be
+    /// fetched (then ask the actor, with the async method).
+    pub fn read_snapshot<T>(
         &self,
         fork: ForkId,
         read: impl FnOnce(Reader<'_>) -> fs::Result<T>,
@@ -171,6 +172,16 @@ impl VfsHandle {
     /// Gives back a handle taken with [`OpenFile::into_raw`].
     pub fn release(&self, fork: ForkId, ino: Ino) {
         let _ = self.releases.send((fork, ino));
+    }
+
+    /// Whether `other` talks to the same actor.
+    pub fn same_actor(&self, other: &VfsHandle) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
+    }
+
+    /// A number identifying the actor, stable for its life.
+    pub fn id(&self) -> usize {
+        Arc::as_ptr(&self.shared) as usize
     }
 
     /// Whether the actor has stopped (every call now fails with `Stopped`).
@@ -217,7 +228,7 @@ impl VfsHandle {
 
     /// Metadata of an open object.
     pub async fn stat(&self, fork: ForkId, ino: Ino) -> Result<Stat, Error> {
-        match self.read_now(fork, |r| r.stat(ino)) {
+        match self.read_snapshot(fork, |r| r.stat(ino)) {
             Some(result) => result,
             None => expect!(self.call(Op::Stat { fork, ino }).await, Answer::Stat(s) => s),
         }
@@ -231,7 +242,7 @@ impl VfsHandle {
         path: &str,
         follow: bool,
     ) -> Result<Stat, Error> {
-        match self.read_now(fork, |r| r.stat_at(dir, path, follow)) {
+        match self.read_snapshot(fork, |r| r.stat_at(dir, path, follow)) {
             Some(result) => result,
             None => {
                 let op = Op::StatAt {
@@ -254,7 +265,7 @@ impl VfsHandle {
         offset: u64,
         len: u64,
     ) -> Result<Vec<Bytes>, Error> {
-        match self.read_now(fork, |r| r.read(ino, offset, len)) {
+        match self.read_snapshot(fork, |r| r.read(ino, offset, len)) {
             Some(result) => result,
             None => {
                 expect!(self.call(Op::Read { fork, ino, offset, len }).await, Answer::Bytes(b) => b)
@@ -270,7 +281,7 @@ impl VfsHandle {
         after: Option<&str>,
         max: usize,
     ) -> Result<Vec<DirEntry>, Error> {
-        match self.read_now(fork, |r| r.read_dir(dir, after, max)) {
+        match self.read_snapshot(fork, |r| r.read_dir(dir, after, max)) {
             Some(result) => result,
             None => {
                 let op = Op::ReadDir {
@@ -286,7 +297,7 @@ impl VfsHandle {
 
     /// The target of the symlink at `path`.
     pub async fn readlink_at(&self, fork: ForkId, dir: Ino, path: &str) -> Result<String, Error> {
-        match self.read_now(fork, |r| r.readlink_at(dir, path)) {
+        match self.read_snapshot(fork, |r| r.readlink_at(dir, path)) {
             Some(result) => result,
             None => {
                 let op = Op::ReadlinkAt {
@@ -301,7 +312,7 @@ impl VfsHandle {
 
     /// The whole contents of the file at `path` from the fork's root.
     pub async fn read_file(&self, fork: ForkId, path: &str) -> Result<Vec<u8>, Error> {
-        if let Some(result) = self.read_now(fork, |r| r.read_file(path)) {
+        if let Some(result) = self.read_snapshot(fork, |r| r.read_file(path)) {
             return result;
         }
         // Base data is missing: open it through the actor, which fetches it.

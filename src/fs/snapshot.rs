@@ -76,6 +76,11 @@ impl<'a> Reader<'a> {
         self.tree.usage()
     }
 
+    /// The limits the fork is held to.
+    pub fn limits(&self) -> &'a Limits {
+        self.limits
+    }
+
     /// Metadata of an object.
     pub fn stat(&self, ino: Ino) -> Result<Stat> {
         self.tree.stat(self.base, ino)

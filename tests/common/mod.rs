@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod guest;
+
 use std::collections::BTreeMap;
 
 use strata::fs::{ForkId, Ino, Kind, Vfs};

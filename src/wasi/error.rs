@@ -1,0 +1,109 @@
+//! The one place where Strata's errors become WASI error codes.
+//!
+//! Every other file in `src/wasi` returns [`FsError`] and lets `?` convert.
+//! The table is one-to-one because the core's [`Errno`] is named after
+//! `error-code`, with one exception `wasi:filesystem@0.2` cannot express:
+//! running out of open handles (`EMFILE`) has no p2 code, and is reported as
+//! `quota` — the nearest meaning (a per-guest resource limit was reached).
+
+use wasmtime::component::ResourceTableError;
+
+use super::bindings::types::ErrorCode;
+use crate::actor;
+use crate::fs::Errno;
+
+/// A filesystem call's failure: an error code for the guest, or a trap.
+#[derive(Debug)]
+pub enum FsError {
+    /// Reported to the guest as `error-code`.
+    Code(ErrorCode),
+    /// Aborts the guest (a host bug or a misuse the ABI forbids).
+    Trap(wasmtime::Error),
+}
+
+/// Results of filesystem host calls.
+pub type FsResult<T> = Result<T, FsError>;
+
+impl From<ErrorCode> for FsError {
+    fn from(code: ErrorCode) -> Self {
+        FsError::Code(code)
+    }
+}
+
+impl From<Errno> for FsError {
+    fn from(errno: Errno) -> Self {
+        FsError::Code(error_code(errno))
+    }
+}
+
+impl From<actor::Error> for FsError {
+    fn from(e: actor::Error) -> Self {
+        match e {
+            actor::Error::Errno(errno) => errno.into(),
+            // A commit conflict never comes out of a guest-facing call.
+            actor::Error::Conflict(_) => FsError::Code(ErrorCode::Io),
+            actor::Error::Stopped => FsError::Code(ErrorCode::Io),
+        }
+    }
+}
+
+impl From<ResourceTableError> for FsError {
+    fn from(e: ResourceTableError) -> Self {
+        FsError::Trap(e.into())
+    }
+}
+
+impl From<wasmtime::Error> for FsError {
+    fn from(e: wasmtime::Error) -> Self {
+        FsError::Trap(e)
+    }
+}
+
+/// The error code a guest sees for an [`Errno`].
+pub fn error_code(errno: Errno) -> ErrorCode {
+    match errno {
+        Errno::Access => ErrorCode::Access,
+        Errno::BadDescriptor => ErrorCode::BadDescriptor,
+        Errno::Busy => ErrorCode::Busy,
+        Errno::Exist => ErrorCode::Exist,
+        Errno::FileTooLarge => ErrorCode::FileTooLarge,
+        Errno::Invalid => ErrorCode::Invalid,
+        Errno::Io => ErrorCode::Io,
+        Errno::IsDirectory => ErrorCode::IsDirectory,
+        Errno::Loop => ErrorCode::Loop,
+        Errno::TooManyLinks => ErrorCode::TooManyLinks,
+        Errno::NameTooLong => ErrorCode::NameTooLong,
+        Errno::NoEntry => ErrorCode::NoEntry,
+        Errno::InsufficientSpace => ErrorCode::InsufficientSpace,
+        Errno::NotDirectory => ErrorCode::NotDirectory,
+        Errno::NotEmpty => ErrorCode::NotEmpty,
+        Errno::Unsupported => ErrorCode::Unsupported,
+        Errno::Overflow => ErrorCode::Overflow,
+        Errno::NotPermitted => ErrorCode::NotPermitted,
+        Errno::CrossDevice => ErrorCode::CrossDevice,
+        Errno::TooManyOpen => ErrorCode::Quota,
+    }
+}
+
+/// The error a stream reports for a failed operation: the WASI error code
+/// travels inside, and `filesystem-error-code` reads it back out.
+pub fn stream_error(e: impl Into<FsError>) -> wasmtime_wasi::p2::StreamError {
+    match e.into() {
+        FsError::Code(code) => wasmtime_wasi::p2::StreamError::LastOperationFailed(
+            wasmtime::Error::new(StreamFailure(code)),
+        ),
+        FsError::Trap(e) => wasmtime_wasi::p2::StreamError::Trap(e),
+    }
+}
+
+/// An error code carried by a stream's `error` resource.
+#[derive(Debug)]
+pub(crate) struct StreamFailure(pub ErrorCode);
+
+impl std::fmt::Display for StreamFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "filesystem error: {:?}", self.0)
+    }
+}
+
+impl std::error::Error for StreamFailure {}

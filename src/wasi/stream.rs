@@ -1,0 +1,489 @@
+//! File streams: `read-via-stream`, `write-via-stream`, `append-via-stream`.
+//!
+//! Each stream holds its own cursor — never the descriptor's — so any number
+//! of streams on one descriptor move independently. A stream holds the open
+//! file too, so it keeps working after the descriptor is dropped.
+//!
+//! Readiness: a read first tries the actor's published snapshot, on the
+//! caller's thread; for in-memory data that answers at once and the stream's
+//! pollable is ready immediately. Only when base data must still be fetched
+//! does the stream hand the read to the actor in the background and become
+//! genuinely pending. Background work reports through a [`Slot`]: a value
+//! plus a `tokio::sync::Notify`, waited on with interest registered before
+//! the value is checked, so a completion cannot slip between the two.
+//! Blocking variants (`blocking-read`, `blocking-write-and-flush`) simply
+//! await the actor, with no background task at all.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use tokio::sync::Notify;
+use wasmtime_wasi::OpenMode;
+use wasmtime_wasi::p2::{InputStream, OutputStream, Pollable, StreamError, StreamResult};
+
+use super::ctx::Mount;
+use super::descriptor::Descriptor;
+use super::error::stream_error;
+use crate::actor::{self, OpenFile};
+use crate::fs::Errno;
+
+/// A value produced in the background, and the means to wait for it.
+pub(crate) struct Slot<T> {
+    value: Mutex<Option<T>>,
+    notify: Notify,
+}
+
+impl<T: Send + 'static> Slot<T> {
+    /// Runs `work` on its own task; its result lands in the returned slot.
+    fn spawn(work: impl std::future::Future<Output = T> + Send + 'static) -> Arc<Slot<T>> {
+        let slot = Arc::new(Slot {
+            value: Mutex::new(None),
+            notify: Notify::new(),
+        });
+        let filler = slot.clone();
+        tokio::spawn(async move {
+            let value = work.await;
+            *filler.value.lock().expect("slot lock") = Some(value);
+            filler.notify.notify_waiters();
+        });
+        slot
+    }
+
+    fn take(&self) -> Option<T> {
+        self.value.lock().expect("slot lock").take()
+    }
+
+    fn is_filled(&self) -> bool {
+        self.value.lock().expect("slot lock").is_some()
+    }
+
+    /// Waits until the value is there (without taking it).
+    async fn filled(&self) {
+        let notified = self.notify.notified();
+        tokio::pin!(notified);
+        // Register interest first, then look: a fill between the two still
+        // wakes us.
+        notified.as_mut().enable();
+        if self.is_filled() {
+            return;
+        }
+        notified.await;
+    }
+}
+
+/// A read handed to the actor, and its outcome.
+type ReadSlot = Slot<Result<Vec<Bytes>, actor::Error>>;
+
+/// How much a stream reads from the snapshot when polled for readiness
+/// before the guest asked for a size.
+const READ_AHEAD: u64 = 64 * 1024;
+
+/// `read-via-stream`: reads from its own cursor.
+pub(crate) struct FileInputStream {
+    mount: Mount,
+    file: Arc<OpenFile>,
+    readable: bool,
+    position: u64,
+    /// Read but not yet handed out.
+    buffered: VecDeque<Bytes>,
+    /// A read waiting for base data.
+    pending: Option<Arc<ReadSlot>>,
+    closed: bool,
+}
+
+impl FileInputStream {
+    pub fn new(d: &Descriptor, position: u64) -> FileInputStream {
+        FileInputStream {
+            mount: d.mount.clone(),
+            file: d.file.clone(),
+            readable: d.mode.contains(OpenMode::READ),
+            position,
+            buffered: VecDeque::new(),
+            pending: None,
+            closed: false,
+        }
+    }
+
+    /// Takes in a finished read: data to buffer, or end of file.
+    fn accept(&mut self, pieces: Vec<Bytes>) {
+        if pieces.iter().all(Bytes::is_empty) {
+            self.closed = true;
+        }
+        self.buffered
+            .extend(pieces.into_iter().filter(|p| !p.is_empty()));
+    }
+
+    /// Fills the buffer from the snapshot, or starts a background read.
+    /// Returns an error the guest should see.
+    fn fill(&mut self, len: u64) -> StreamResult<()> {
+        if let Some(slot) = &self.pending {
+            match slot.take() {
+                Some(Ok(pieces)) => {
+                    self.pending = None;
+                    self.accept(pieces);
+                }
+                Some(Err(e)) => {
+                    self.pending = None;
+                    return Err(stream_error(e));
+                }
+                None => return Ok(()), // still waiting
+            }
+            return Ok(());
+        }
+        let (vfs, fork, ino, position) = (
+            &self.mount.vfs,
+            self.mount.fork,
+            self.file.ino(),
+            self.position,
+        );
+        match vfs.read_snapshot(fork, |r| r.read(ino, position, len)) {
+            Some(Ok(pieces)) => self.accept(pieces),
+            Some(Err(e)) => return Err(stream_error(e)),
+            None => {
+                let vfs = vfs.clone();
+                self.pending = Some(Slot::spawn(async move {
+                    vfs.read(fork, ino, position, len).await
+                }));
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands out up to `size` buffered bytes, advancing the cursor.
+    fn take(&mut self, size: usize) -> Bytes {
+        let Some(front) = self.buffered.front_mut() else {
+            return Bytes::new();
+        };
+        let piece = front.split_to(size.min(front.len()));
+        if front.is_empty() {
+            self.buffered.pop_front();
+        }
+        self.position += piece.len() as u64;
+        piece
+    }
+
+    fn check_readable(&self) -> StreamResult<()> {
+        if self.readable {
+            Ok(())
+        } else {
+            Err(stream_error(Errno::BadDescriptor))
+        }
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl InputStream for FileInputStream {
+    fn read(&mut self, size: usize) -> StreamResult<Bytes> {
+        self.check_readable()?;
+        if size == 0 {
+            return Ok(Bytes::new());
+        }
+        if self.buffered.is_empty() {
+            if self.closed {
+                return Err(StreamError::Closed);
+            }
+            self.fill(size as u64)?;
+        }
+        if self.buffered.is_empty() && self.closed {
+            return Err(StreamError::Closed);
+        }
+        Ok(self.take(size))
+    }
+
+    async fn blocking_read(&mut self, size: usize) -> StreamResult<Bytes> {
+        self.check_readable()?;
+        if size > 0 && self.buffered.is_empty() && !self.closed {
+            if let Some(slot) = &self.pending {
+                slot.filled().await;
+                self.fill(size as u64)?;
+            } else {
+                let (vfs, fork, ino) = (&self.mount.vfs, self.mount.fork, self.file.ino());
+                let pieces = vfs
+                    .read(fork, ino, self.position, size as u64)
+                    .await
+                    .map_err(stream_error)?;
+                self.accept(pieces);
+            }
+        }
+        self.read(size)
+    }
+
+    fn skip(&mut self, nelem: usize) -> StreamResult<usize> {
+        self.check_readable()?;
+        if nelem == 0 {
+            return Ok(0);
+        }
+        if !self.buffered.is_empty() {
+            return Ok(self.take(nelem).len());
+        }
+        // Skipping needs only the file's size, not its data.
+        let (fork, ino) = (self.mount.fork, self.file.ino());
+        match self.mount.vfs.read_snapshot(fork, |r| r.stat(ino)) {
+            Some(Ok(stat)) if self.pending.is_none() => {
+                if self.closed || self.position >= stat.size {
+                    self.closed = true;
+                    return Err(StreamError::Closed);
+                }
+                let n = (nelem as u64).min(stat.size - self.position);
+                self.position += n;
+                Ok(n as usize)
+            }
+            Some(Err(e)) => Err(stream_error(e)),
+            _ => Ok(self.read(nelem)?.len()),
+        }
+    }
+
+    async fn cancel(&mut self) {
+        self.pending = None;
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl Pollable for FileInputStream {
+    async fn ready(&mut self) {
+        if !self.buffered.is_empty() || self.closed || !self.readable {
+            return;
+        }
+        if self.pending.is_none() && self.fill(READ_AHEAD).is_err() {
+            return; // the error is ready to be reported
+        }
+        if let Some(slot) = &self.pending {
+            slot.filled().await;
+        }
+    }
+}
+
+/// Where an output stream writes.
+#[derive(Clone, Copy, Debug)]
+enum Target {
+    At(u64),
+    Append,
+}
+
+enum WriteState {
+    Ready,
+    /// A write in flight; its result (the new position) lands in the slot.
+    Busy(Arc<Slot<Result<Option<u64>, actor::Error>>>),
+    /// The last write failed; the next call reports it.
+    Failed(StreamError),
+    Closed,
+}
+
+/// `write-via-stream` and `append-via-stream`: writes at its own cursor (or
+/// at the end of the file).
+pub(crate) struct FileOutputStream {
+    mount: Mount,
+    file: Arc<OpenFile>,
+    writable: bool,
+    target: Target,
+    state: WriteState,
+}
+
+impl FileOutputStream {
+    pub fn at(d: &Descriptor, position: u64) -> FileOutputStream {
+        FileOutputStream::new(d, Target::At(position))
+    }
+
+    pub fn append(d: &Descriptor) -> FileOutputStream {
+        FileOutputStream::new(d, Target::Append)
+    }
+
+    fn new(d: &Descriptor, target: Target) -> FileOutputStream {
+        FileOutputStream {
+            mount: d.mount.clone(),
+            file: d.file.clone(),
+            writable: d.mode.contains(OpenMode::WRITE),
+            target,
+            state: WriteState::Ready,
+        }
+    }
+
+    /// Writes `data` (or `zeroes` bytes of zeros) where this stream writes;
+    /// returns the new cursor for positioned streams.
+    fn work(
+        &self,
+        data: Bytes,
+        zeroes: u64,
+    ) -> impl std::future::Future<Output = Result<Option<u64>, actor::Error>> + Send + 'static {
+        let (vfs, fork, ino, target) = (
+            self.mount.vfs.clone(),
+            self.mount.fork,
+            self.file.ino(),
+            self.target,
+        );
+        async move {
+            match target {
+                Target::At(mut at) => {
+                    if zeroes > 0 {
+                        at += vfs.write_zeroes(fork, ino, at, zeroes).await?;
+                    }
+                    let mut data = data;
+                    while !data.is_empty() {
+                        let n = vfs.write(fork, ino, at, data.clone()).await?;
+                        data = data.slice(n..);
+                        at += n as u64;
+                    }
+                    Ok(Some(at))
+                }
+                Target::Append => {
+                    let mut data = data;
+                    if zeroes > 0 {
+                        // Appended zeros are still zeros; they are rare enough
+                        // to build, and bounded by `check-write`.
+                        data = Bytes::from(vec![0u8; zeroes as usize]);
+                    }
+                    while !data.is_empty() {
+                        let (_, n) = vfs.append(fork, ino, data.clone()).await?;
+                        data = data.slice(n..);
+                    }
+                    Ok(None)
+                }
+            }
+        }
+    }
+
+    /// Moves a finished write's result into the state.
+    fn settle(&mut self) {
+        if let WriteState::Busy(slot) = &self.state
+            && let Some(result) = slot.take()
+        {
+            self.state = match result {
+                Ok(position) => {
+                    if let (Some(p), Target::At(_)) = (position, self.target) {
+                        self.target = Target::At(p);
+                    }
+                    WriteState::Ready
+                }
+                Err(e) => WriteState::Failed(stream_error(e)),
+            };
+        }
+    }
+
+    /// Reports a recorded failure once, then the stream is closed.
+    fn failure(&mut self) -> StreamResult<()> {
+        match std::mem::replace(&mut self.state, WriteState::Closed) {
+            WriteState::Failed(e) => Err(e),
+            WriteState::Closed => Err(StreamError::Closed),
+            other => {
+                self.state = other;
+                Ok(())
+            }
+        }
+    }
+
+    fn start(&mut self, data: Bytes, zeroes: u64) -> StreamResult<()> {
+        self.settle();
+        match self.state {
+            WriteState::Ready => {}
+            WriteState::Busy(_) => {
+                return Err(StreamError::trap(
+                    "write not permitted: check-write not called first",
+                ));
+            }
+            _ => return self.failure(),
+        }
+        if !self.writable {
+            self.state = WriteState::Failed(stream_error(Errno::BadDescriptor));
+            return Ok(());
+        }
+        self.state = WriteState::Busy(Slot::spawn(self.work(data, zeroes)));
+        Ok(())
+    }
+
+    /// How much one write may carry: the per-call limit, and no more than
+    /// the fork's remaining space (at least one byte, so that a full fork
+    /// reports `insufficient-space` instead of waiting forever).
+    fn budget(&self) -> usize {
+        let fork = self.mount.fork;
+        let budget = self
+            .mount
+            .vfs
+            .read_snapshot(fork, |r| {
+                Ok((
+                    r.limits().max_io,
+                    r.limits().max_bytes.saturating_sub(r.usage().bytes),
+                ))
+            })
+            .and_then(Result::ok)
+            .map(|(max_io, room)| max_io.min(room.max(1)))
+            .unwrap_or(64 * 1024);
+        budget.min(16 << 20) as usize
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl OutputStream for FileOutputStream {
+    fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
+        if bytes.len() > self.budget() {
+            return Err(StreamError::trap("write larger than check-write allows"));
+        }
+        self.start(bytes, 0)
+    }
+
+    fn write_zeroes(&mut self, nelem: usize) -> StreamResult<()> {
+        if nelem > self.budget() {
+            return Err(StreamError::trap(
+                "cannot write more zeroes than check-write allows",
+            ));
+        }
+        self.start(Bytes::new(), nelem as u64)
+    }
+
+    fn flush(&mut self) -> StreamResult<()> {
+        // Writes go straight to the filesystem; a flush only reports errors.
+        self.settle();
+        match self.state {
+            WriteState::Ready | WriteState::Busy(_) => Ok(()),
+            _ => self.failure(),
+        }
+    }
+
+    fn check_write(&mut self) -> StreamResult<usize> {
+        self.settle();
+        match self.state {
+            WriteState::Ready => Ok(self.budget()),
+            WriteState::Busy(_) => Ok(0),
+            _ => self.failure().map(|()| 0),
+        }
+    }
+
+    async fn blocking_write_and_flush(&mut self, bytes: Bytes) -> StreamResult<()> {
+        self.ready().await;
+        self.settle();
+        match self.state {
+            WriteState::Ready => {}
+            _ => return self.failure(),
+        }
+        if !self.writable {
+            return Err(stream_error(Errno::BadDescriptor));
+        }
+        match self.work(bytes, 0).await {
+            Ok(position) => {
+                if let (Some(p), Target::At(_)) = (position, self.target) {
+                    self.target = Target::At(p);
+                }
+                Ok(())
+            }
+            Err(e) => {
+                self.state = WriteState::Closed;
+                Err(stream_error(e))
+            }
+        }
+    }
+
+    async fn cancel(&mut self) {
+        // Let a write in flight finish: dropping the stream must not lose it.
+        self.ready().await;
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl Pollable for FileOutputStream {
+    async fn ready(&mut self) {
+        if let WriteState::Busy(slot) = &self.state {
+            slot.filled().await;
+        }
+        self.settle();
+    }
+}

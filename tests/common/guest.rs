@@ -1,0 +1,186 @@
+//! Building and running guest programs for the tests.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use strata::wasi::{Mount, StrataCtx, StrataCtxView, StrataView};
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Config, Engine, Store};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+/// Builds the guests (installing toolchains if needed) once per test binary
+/// and returns the path of `name`'s module. Without a toolchain, guest tests
+/// are skipped locally — and fail under `CI=true`.
+pub fn guest(name: &str) -> Option<PathBuf> {
+    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let built = BUILT.get_or_init(|| {
+        let status = std::process::Command::new(root.join("scripts/build-guests"))
+            .status()
+            .map_err(|e| e.to_string())?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("scripts/build-guests: {status}"))
+        }
+    });
+    match built {
+        Ok(()) => Some(root.join("guests/build").join(format!("{name}.wasm"))),
+        Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("cannot build guests: {e}")
+        }
+        Err(e) => {
+            eprintln!("skipping: cannot build guests ({e})");
+            None
+        }
+    }
+}
+
+pub fn engine() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| Engine::new(&Config::new()).expect("engine"))
+}
+
+/// A wasip1 module turned into a component with the preview1 command adapter.
+pub fn component_from_module(path: &Path) -> Component {
+    let module = std::fs::read(path).expect("read guest");
+    let bytes = wit_component::ComponentEncoder::default()
+        .module(&module)
+        .expect("module")
+        .validate(true)
+        .adapter(
+            wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME,
+            wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_COMMAND_ADAPTER,
+        )
+        .expect("adapter")
+        .encode()
+        .expect("encode");
+    Component::new(engine(), &bytes).expect("compile component")
+}
+
+/// Store data for a guest on Strata.
+pub struct OnStrata {
+    wasi: WasiCtx,
+    strata: StrataCtx,
+    table: ResourceTable,
+}
+
+impl WasiView for OnStrata {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl StrataView for OnStrata {
+    fn strata(&mut self) -> StrataCtxView<'_> {
+        StrataCtxView {
+            ctx: &mut self.strata,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// Store data for a guest on wasmtime-wasi's own host filesystem.
+pub struct OnHost {
+    wasi: WasiCtx,
+    table: ResourceTable,
+}
+
+impl WasiView for OnHost {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// What a guest run produced.
+#[derive(Debug)]
+pub struct Run {
+    pub ok: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+fn wasi(args: &[&str], stdout: &MemoryOutputPipe, stderr: &MemoryOutputPipe) -> WasiCtxBuilder {
+    let mut b = WasiCtxBuilder::new();
+    b.args(args).stdout(stdout.clone()).stderr(stderr.clone());
+    b
+}
+
+fn finish(
+    result: wasmtime::Result<Result<(), ()>>,
+    stdout: MemoryOutputPipe,
+    stderr: MemoryOutputPipe,
+) -> Run {
+    let text = |p: MemoryOutputPipe| String::from_utf8_lossy(&p.contents()).into_owned();
+    Run {
+        ok: matches!(result, Ok(Ok(()))),
+        stdout: text(stdout),
+        stderr: text(stderr) + &result.err().map(|e| format!("{e:?}")).unwrap_or_default(),
+    }
+}
+
+/// Runs a component with `mount` preopened at `/`.
+pub async fn run_on_strata(
+    component: &Component,
+    mount: Mount,
+    perms: FsPerms,
+    args: &[&str],
+) -> Run {
+    let (stdout, stderr) = (
+        MemoryOutputPipe::new(1 << 20),
+        MemoryOutputPipe::new(1 << 20),
+    );
+    let data = OnStrata {
+        wasi: wasi(args, &stdout, &stderr).build(),
+        strata: StrataCtx::builder().preopen(mount, "/", perms).build(),
+        table: ResourceTable::new(),
+    };
+    let mut store = Store::new(engine(), data);
+    let mut linker = Linker::new(engine());
+    strata::wasi::add_to_linker_async(&mut linker).expect("link");
+    let result = async {
+        let command =
+            wasmtime_wasi::p2::bindings::Command::instantiate_async(&mut store, component, &linker)
+                .await?;
+        command.wasi_cli_run().call_run(&mut store).await
+    }
+    .await;
+    finish(result, stdout, stderr)
+}
+
+/// Runs a component with the host directory `dir` preopened at `/`, through
+/// wasmtime-wasi's own filesystem: the reference Strata is compared with.
+pub async fn run_on_host(component: &Component, dir: &Path, args: &[&str]) -> Run {
+    let (stdout, stderr) = (
+        MemoryOutputPipe::new(1 << 20),
+        MemoryOutputPipe::new(1 << 20),
+    );
+    let mut builder = wasi(args, &stdout, &stderr);
+    builder
+        .preopened_dir(dir, "/", FsPerms::ReadWrite)
+        .expect("preopen");
+    let data = OnHost {
+        wasi: builder.build(),
+        table: ResourceTable::new(),
+    };
+    let mut store = Store::new(engine(), data);
+    let mut linker = Linker::new(engine());
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker).expect("link");
+    let result = async {
+        let command =
+            wasmtime_wasi::p2::bindings::Command::instantiate_async(&mut store, component, &linker)
+                .await?;
+        command.wasi_cli_run().call_run(&mut store).await
+    }
+    .await;
+    finish(result, stdout, stderr)
+}
