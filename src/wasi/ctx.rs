@@ -7,8 +7,8 @@ use std::sync::Arc;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{FsPerms, WasiView};
 
-use crate::actor::{OpenFile, VfsHandle};
-use crate::fs::ForkId;
+use crate::actor::{self, OpenFile, VfsHandle};
+use crate::fs::{Errno, ForkId, Kind, OpenFlags};
 
 /// One filesystem as a guest sees it: which actor, which fork.
 #[derive(Clone, Debug)]
@@ -31,13 +31,20 @@ impl Mount {
 #[derive(Debug)]
 pub(crate) struct Preopen {
     pub mount: Mount,
-    /// Path of the directory inside the fork (`""` for its root).
-    pub dir: String,
+    pub dir: Arc<OpenFile>,
     /// Where the guest sees it.
     pub guest_path: String,
     pub perms: FsPerms,
-    /// Opened on first use (opening needs the actor).
-    pub opened: Option<Arc<OpenFile>>,
+}
+
+/// A preopen as configured, before its directory is opened.
+#[derive(Debug)]
+struct PreopenSpec {
+    mount: Mount,
+    /// Path of the directory inside the fork (`""` for its root).
+    dir: String,
+    guest_path: String,
+    perms: FsPerms,
 }
 
 /// Strata's per-guest state: the preopened directories.
@@ -66,12 +73,14 @@ impl StrataCtx {
 /// let fork = vfs.fork(ForkId::ROOT).await.unwrap();
 /// let ctx = StrataCtx::builder()
 ///     .preopen(Mount { vfs, fork }, "/", FsPerms::ReadWrite)
-///     .build();
+///     .build()
+///     .await
+///     .unwrap();
 /// # let _ = ctx; }
 /// ```
 #[derive(Debug, Default)]
 pub struct StrataCtxBuilder {
-    preopens: Vec<Preopen>,
+    preopens: Vec<PreopenSpec>,
 }
 
 impl StrataCtxBuilder {
@@ -89,21 +98,46 @@ impl StrataCtxBuilder {
         guest_path: &str,
         perms: FsPerms,
     ) -> Self {
-        self.preopens.push(Preopen {
+        self.preopens.push(PreopenSpec {
             mount,
             dir: dir.trim_matches('/').to_owned(),
             guest_path: guest_path.to_owned(),
             perms,
-            opened: None,
         });
         self
     }
 
-    /// Finishes the context.
-    pub fn build(self) -> StrataCtx {
-        StrataCtx {
-            preopens: self.preopens,
+    /// Opens the preopened directories (which takes the actor) and finishes
+    /// the context. Fails if a directory does not exist or is not one.
+    pub async fn build(self) -> Result<StrataCtx, actor::Error> {
+        let mut preopens = Vec::new();
+        for spec in self.preopens {
+            let (vfs, fork) = (&spec.mount.vfs, spec.mount.fork);
+            let root = vfs.open_root(fork).await?;
+            let dir = if spec.dir.is_empty() {
+                root
+            } else {
+                vfs.open_at(
+                    fork,
+                    root.ino(),
+                    &spec.dir,
+                    true,
+                    OpenFlags::default(),
+                    false,
+                )
+                .await?
+            };
+            if dir.kind() != Kind::Dir {
+                return Err(actor::Error::Errno(Errno::NotDirectory));
+            }
+            preopens.push(Preopen {
+                mount: spec.mount,
+                dir: Arc::new(dir),
+                guest_path: spec.guest_path,
+                perms: spec.perms,
+            });
         }
+        Ok(StrataCtx { preopens })
     }
 }
 

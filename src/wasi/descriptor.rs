@@ -34,7 +34,7 @@ pub struct Descriptor {
 }
 
 impl Descriptor {
-    fn is_dir(&self) -> bool {
+    pub(crate) fn is_dir(&self) -> bool {
         self.file.kind() == Kind::Dir
     }
 
@@ -65,8 +65,39 @@ impl Descriptor {
         }
     }
 
-    fn ino(&self) -> crate::fs::Ino {
+    pub(crate) fn ino(&self) -> crate::fs::Ino {
         self.file.ino()
+    }
+
+    pub(crate) fn kind(&self) -> Kind {
+        self.file.kind()
+    }
+
+    /// The identity of object `ino` in this descriptor's filesystem, as p1
+    /// reports inode numbers (the low half of `metadata-hash`).
+    pub(crate) fn identity(&self, ino: crate::fs::Ino) -> u64 {
+        metadata_hash(&self.mount, ino).lower
+    }
+
+    /// For `fd_read`: a file opened for reading (`bad-descriptor` otherwise,
+    /// as a read on a write-only fd is `EBADF`).
+    pub(crate) fn readable_file(&self) -> FsResult<&Descriptor> {
+        let d = self.file()?;
+        if d.mode.contains(OpenMode::READ) {
+            Ok(d)
+        } else {
+            Err(ErrorCode::BadDescriptor.into())
+        }
+    }
+
+    /// For `fd_write`: a file opened for writing under a writable preopen.
+    pub(crate) fn writable_file(&self) -> FsResult<&Descriptor> {
+        let d = self.file()?.writable()?;
+        if d.mode.contains(OpenMode::WRITE) {
+            Ok(d)
+        } else {
+            Err(ErrorCode::BadDescriptor.into())
+        }
     }
 }
 
@@ -127,53 +158,30 @@ fn follows(flags: PathFlags) -> bool {
     flags.contains(PathFlags::SYMLINK_FOLLOW)
 }
 
-impl preopens::Host for StrataCtxView<'_> {
-    async fn get_directories(&mut self) -> wasmtime::Result<Vec<(Resource<Descriptor>, String)>> {
+impl StrataCtxView<'_> {
+    /// Puts a descriptor for each preopened directory in the table.
+    pub(crate) fn preopened(&mut self) -> wasmtime::Result<Vec<(Resource<Descriptor>, String)>> {
         let mut out = Vec::new();
-        for preopen in &mut self.ctx.preopens {
-            let file = match &preopen.opened {
-                Some(file) => file.clone(),
-                None => {
-                    let vfs = &preopen.mount.vfs;
-                    let fork = preopen.mount.fork;
-                    let root = vfs.open_root(fork).await.map_err(wasmtime::Error::new)?;
-                    let file = if preopen.dir.is_empty() {
-                        root
-                    } else {
-                        let dir = vfs
-                            .open_at(
-                                fork,
-                                root.ino(),
-                                &preopen.dir,
-                                true,
-                                OpenFlags::default(),
-                                false,
-                            )
-                            .await
-                            .map_err(wasmtime::Error::new)?;
-                        if dir.kind() != Kind::Dir {
-                            wasmtime::bail!("preopen {}: not a directory", preopen.dir);
-                        }
-                        dir
-                    };
-                    let file = Arc::new(file);
-                    preopen.opened = Some(file.clone());
-                    file
-                }
-            };
+        for preopen in &self.ctx.preopens {
             let mode = match preopen.perms {
                 FsPerms::ReadOnly => OpenMode::READ,
                 FsPerms::ReadWrite => OpenMode::READ | OpenMode::WRITE,
             };
             let descriptor = Descriptor {
                 mount: preopen.mount.clone(),
-                file,
+                file: preopen.dir.clone(),
                 mode,
                 perms: preopen.perms,
             };
             out.push((self.table.push(descriptor)?, preopen.guest_path.clone()));
         }
         Ok(out)
+    }
+}
+
+impl preopens::Host for StrataCtxView<'_> {
+    async fn get_directories(&mut self) -> wasmtime::Result<Vec<(Resource<Descriptor>, String)>> {
+        self.preopened()
     }
 }
 

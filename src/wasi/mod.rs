@@ -15,6 +15,7 @@ mod ctx;
 mod descriptor;
 mod error;
 mod linker;
+pub mod p1;
 mod readdir;
 mod stream;
 

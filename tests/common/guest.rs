@@ -141,7 +141,11 @@ pub async fn run_on_strata(
     );
     let data = OnStrata {
         wasi: wasi(args, &stdout, &stderr).build(),
-        strata: StrataCtx::builder().preopen(mount, "/", perms).build(),
+        strata: StrataCtx::builder()
+            .preopen(mount, "/", perms)
+            .build()
+            .await
+            .expect("preopen"),
         table: ResourceTable::new(),
     };
     let mut store = Store::new(engine(), data);
@@ -182,5 +186,75 @@ pub async fn run_on_host(component: &Component, dir: &Path, args: &[&str]) -> Ru
         command.wasi_cli_run().call_run(&mut store).await
     }
     .await;
+    finish(result, stdout, stderr)
+}
+
+/// Store data for a p1 module on Strata.
+pub struct P1OnStrata {
+    p1: strata::wasi::p1::P1Ctx,
+}
+
+/// Runs `_start` of a p1 module; exit code 0 (or returning) is success.
+async fn run_module<T: Send + 'static>(
+    mut store: Store<T>,
+    linker: &wasmtime::Linker<T>,
+    module: &wasmtime::Module,
+) -> wasmtime::Result<Result<(), ()>> {
+    let instance = linker.instantiate_async(&mut store, module).await?;
+    let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
+    match start.call_async(&mut store, ()).await {
+        Ok(()) => Ok(Ok(())),
+        Err(e) => match e.downcast_ref::<wasmtime_wasi::I32Exit>() {
+            Some(exit) if exit.0 == 0 => Ok(Ok(())),
+            Some(_) => Ok(Err(())),
+            None => Err(e),
+        },
+    }
+}
+
+/// Compiles a core module.
+pub fn module(path: &Path) -> wasmtime::Module {
+    wasmtime::Module::from_file(engine(), path).expect("compile module")
+}
+
+/// Runs a wasip1 module natively on Strata with `mount` preopened at `/`.
+pub async fn run_p1_on_strata(
+    module: &wasmtime::Module,
+    mount: Mount,
+    perms: FsPerms,
+    args: &[&str],
+) -> Run {
+    let (stdout, stderr) = (
+        MemoryOutputPipe::new(1 << 20),
+        MemoryOutputPipe::new(1 << 20),
+    );
+    let strata = StrataCtx::builder()
+        .preopen(mount, "/", perms)
+        .build()
+        .await
+        .expect("preopen");
+    let p1 = strata::wasi::p1::P1Ctx::new(wasi(args, &stdout, &stderr).build(), strata);
+    let store = Store::new(engine(), P1OnStrata { p1 });
+    let mut linker = wasmtime::Linker::new(engine());
+    strata::wasi::p1::add_to_linker_async(&mut linker, |t: &mut P1OnStrata| &mut t.p1)
+        .expect("link");
+    let result = run_module(store, &linker, module).await;
+    finish(result, stdout, stderr)
+}
+
+/// Runs a wasip1 module on wasmtime-wasi's own p1 over the host directory `dir`.
+pub async fn run_p1_on_host(module: &wasmtime::Module, dir: &Path, args: &[&str]) -> Run {
+    let (stdout, stderr) = (
+        MemoryOutputPipe::new(1 << 20),
+        MemoryOutputPipe::new(1 << 20),
+    );
+    let mut builder = wasi(args, &stdout, &stderr);
+    builder
+        .preopened_dir(dir, "/", FsPerms::ReadWrite)
+        .expect("preopen");
+    let store = Store::new(engine(), builder.build_p1());
+    let mut linker = wasmtime::Linker::new(engine());
+    wasmtime_wasi::p1::add_to_linker_async(&mut linker, |t| t).expect("link");
+    let result = run_module(store, &linker, module).await;
     finish(result, stdout, stderr)
 }
