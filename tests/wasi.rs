@@ -35,6 +35,12 @@ async fn c_guest_as_component_matches_wasmtime_wasi() {
     println!("{}", on_strata.stdout);
     assert_eq!(on_strata.stdout, on_host.stdout);
     assert!(on_strata.stdout.ends_with("done\n"));
+    let snapshot = vfs.snapshot(fork).unwrap();
+    let left = common::contents(&common::snapshot_of(
+        snapshot.reader(),
+        snapshot.reader().root(),
+    ));
+    assert_eq!(left, common::host_tree(dir.path()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -63,4 +69,70 @@ async fn c_guest_as_p1_module_matches_wasmtime_wasi() {
     assert_eq!(on_strata.stdout, on_host.stdout);
     assert!(on_strata.stdout.contains("rename a.txt b.txt: ok"));
     assert!(on_strata.stdout.ends_with("done\n"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_std_fs_guest_with_a_growing_heap_runs_as_p1_module() {
+    let Some(path) = guest("stdfs") else { return };
+    let module = common::guest::module(&path);
+
+    let vfs = VfsBuilder::new().image(MemBase::empty()).spawn();
+    let fork = vfs.fork(ForkId::ROOT).await.unwrap();
+    let on_strata = common::guest::run_p1_on_strata(
+        &module,
+        Mount {
+            vfs: vfs.clone(),
+            fork,
+        },
+        FsPerms::ReadWrite,
+        &["stdfs", "/"],
+    )
+    .await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let on_host = common::guest::run_p1_on_host(&module, dir.path(), &["stdfs", "/"]).await;
+
+    assert!(on_host.ok, "reference run failed: {}", on_host.stderr);
+    assert!(on_strata.ok, "strata run failed: {}", on_strata.stderr);
+    println!("{}", on_strata.stdout);
+    assert_eq!(on_strata.stdout, on_host.stdout);
+    assert!(
+        on_strata
+            .stdout
+            .contains("read back 3 MiB: equal=true len=3145728")
+    );
+    assert!(on_strata.stdout.ends_with("done\n"));
+    // What the guest left behind is the same in both worlds.
+    let snapshot = vfs.snapshot(fork).unwrap();
+    let left = common::contents(&common::snapshot_of(
+        snapshot.reader(),
+        snapshot.reader().root(),
+    ));
+    assert_eq!(left, common::host_tree(dir.path()));
+    assert!(left.contains_key("/work/copy.txt"));
+
+    // `remove_dir_all` lists a directory while deleting from it. Strata's p1
+    // directory cookies resume by name, so it removes everything. (On
+    // wasmtime-wasi's p1 the cookies count entries, shift as entries go, and
+    // the same call can leave some behind with ENOTEMPTY, depending on the
+    // host filesystem's order.)
+    let cleanup = common::guest::run_p1_on_strata(
+        &module,
+        Mount {
+            vfs: vfs.clone(),
+            fork,
+        },
+        FsPerms::ReadWrite,
+        &["stdfs", "/", "cleanup"],
+    )
+    .await;
+    assert!(cleanup.ok, "{}", cleanup.stderr);
+    assert_eq!(
+        cleanup.stdout,
+        "remove_dir_all work: ok ()\nmetadata work: NotFound\ndone\n"
+    );
+    assert!(
+        vfs.diff(fork).await.unwrap().is_empty(),
+        "the fork is back to empty"
+    );
 }

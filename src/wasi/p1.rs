@@ -15,7 +15,7 @@
 //! under wasmtime. File reads and writes bypass the p2 layer: data goes
 //! straight between the file's `Bytes` chunks and guest memory, one copy.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet, btree_map};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, btree_map};
 use std::mem::{self, size_of};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -61,6 +61,9 @@ pub struct P1Ctx {
     strata: StrataCtx,
     adapter: WasiP1Adapter,
     hostcall_fuel: usize,
+    /// Per directory fd: the cookies of its last `fd_readdir`, and the name
+    /// each resumes after.
+    readdir: HashMap<u32, BTreeMap<u64, String>>,
 }
 
 impl P1Ctx {
@@ -73,6 +76,7 @@ impl P1Ctx {
             strata,
             adapter: WasiP1Adapter::new(),
             hostcall_fuel: 0,
+            readdir: HashMap::new(),
         }
     }
 
@@ -965,6 +969,7 @@ impl wasi_snapshot_preview1::WasiSnapshotPreview1 for P1Ctx {
         _memory: &mut GuestMemory<'_>,
         fd: types::Fd,
     ) -> Result<(), types::Error> {
+        self.readdir.remove(&u32::from(fd));
         let desc = {
             let fd = fd.into();
             let mut st = self.transact()?;
@@ -1446,6 +1451,10 @@ impl wasi_snapshot_preview1::WasiSnapshotPreview1 for P1Ctx {
         st.descriptors.free.insert(from);
         st.descriptors.free.remove(&to);
         st.descriptors.used.insert(to, desc);
+        drop(st);
+        if let Some(cookies) = self.readdir.remove(&from) {
+            self.readdir.insert(to, cookies);
+        }
         Ok(())
     }
 
@@ -1506,6 +1515,13 @@ impl wasi_snapshot_preview1::WasiSnapshotPreview1 for P1Ctx {
             .map(|File { position, .. }| position.load(Ordering::Relaxed))?;
         Ok(pos)
     }
+    /// Lists a directory into the guest's buffer, from `cookie` on.
+    ///
+    /// Unlike a cookie that counts entries (wasmtime-wasi's, which shifts
+    /// when entries are deleted mid-listing and makes e.g. `remove_dir_all`
+    /// skip some), a cookie handed out here resumes after the *name* it was
+    /// issued for, so a listing that deletes as it goes sees every entry
+    /// that exists throughout exactly once.
     async fn fd_readdir(
         &mut self,
         memory: &mut GuestMemory<'_>,
@@ -1514,41 +1530,55 @@ impl wasi_snapshot_preview1::WasiSnapshotPreview1 for P1Ctx {
         buf_len: types::Size,
         cookie: types::Dircookie,
     ) -> Result<types::Size, types::Error> {
+        let fd_number = u32::from(fd);
         let fd = self.get_dir_fd(fd)?;
+        let resume = self
+            .readdir
+            .get(&fd_number)
+            .and_then(|c| c.get(&cookie))
+            .cloned();
         let d = self.table.get(&fd)?;
         let dir_ino = d.identity(d.ino());
-        let cookie = cookie.try_into().map_err(|_| types::Errno::Overflow)?;
 
-        let head = [
+        let mut out: Vec<(types::Dirent, String)> = Vec::new();
+        let dot = |d_next, name: &str| {
             (
                 types::Dirent {
-                    d_next: 1u64,
-                    d_ino: dir_ino,
+                    d_next,
+                    d_ino: dir_ino, // `..` too, as wasmtime-wasi reports it
                     d_type: types::Filetype::Directory,
-                    d_namlen: 1u32,
+                    d_namlen: name.len() as u32,
                 },
-                ".".into(),
+                name.to_string(),
+            )
+        };
+        if cookie == 0 {
+            out.push(dot(1, "."));
+        }
+        if cookie <= 1 {
+            out.push(dot(2, ".."));
+        }
+        // Where the real entries start, and which `d_next` the first gets.
+        let (after, skip) = match (cookie, resume) {
+            (0..=2, _) => (None, 0),
+            (_, Some(name)) => (Some(name), 0),
+            // A cookie we did not issue (or from an older listing): count.
+            (c, None) => (
+                None,
+                usize::try_from(c - 2).map_err(|_| types::Errno::Overflow)?,
             ),
-            (
-                types::Dirent {
-                    d_next: 2u64,
-                    d_ino: dir_ino, // NOTE: as wasmtime-wasi: the directory's own inode
-                    d_type: types::Filetype::Directory,
-                    d_namlen: 2u32,
-                },
-                "..".into(),
-            ),
-        ];
-
-        // The listing carries each entry's inode: no stat per entry.
+        };
+        // Each entry takes at least a dirent header: no need for more.
+        let want = skip + (buf_len / types::Dirent::guest_size()) as usize + 1;
         let entries = d
             .mount
             .vfs
-            .read_dir(d.mount.fork, d.ino(), None, usize::MAX)
+            .read_dir(d.mount.fork, d.ino(), after.as_deref(), want)
             .await
             .map_err(FsError::from)?;
-        let mut dir = Vec::new();
-        for (entry, d_next) in entries.into_iter().zip(3u64..) {
+        let first = cookie.max(2) + 1;
+        let mut cookies = BTreeMap::new();
+        for (entry, d_next) in entries.into_iter().skip(skip).zip(first..) {
             let d_type = super::descriptor::descriptor_type(entry.kind)
                 .try_into()
                 .map_err(types::Error::trap)?;
@@ -1557,7 +1587,8 @@ impl wasi_snapshot_preview1::WasiSnapshotPreview1 for P1Ctx {
                 .len()
                 .try_into()
                 .map_err(|_| types::Errno::Overflow)?;
-            dir.push((
+            cookies.insert(d_next, entry.name.to_string());
+            out.push((
                 types::Dirent {
                     d_next,
                     d_ino: d.identity(entry.ino),
@@ -1565,13 +1596,14 @@ impl wasi_snapshot_preview1::WasiSnapshotPreview1 for P1Ctx {
                     d_namlen,
                 },
                 entry.name.to_string(),
-            ))
+            ));
         }
+        self.readdir.insert(fd_number, cookies);
 
         let mut buf = buf;
         let mut cap = buf_len;
         let mut dirent = vec![0; types::Dirent::guest_size() as usize];
-        for (ref entry, path) in head.into_iter().chain(dir.into_iter()).skip(cookie) {
+        for (ref entry, path) in out {
             let mut path = path.into_bytes();
             dirent[0..8].copy_from_slice(entry.d_next.to_le_bytes().as_slice());
             dirent[8..16].copy_from_slice(entry.d_ino.to_le_bytes().as_slice());
@@ -1596,6 +1628,7 @@ impl wasi_snapshot_preview1::WasiSnapshotPreview1 for P1Ctx {
         }
         Ok(buf_len.checked_sub(cap).unwrap())
     }
+
     async fn path_create_directory(
         &mut self,
         memory: &mut GuestMemory<'_>,

@@ -6,7 +6,7 @@ pub mod guest;
 
 use std::collections::BTreeMap;
 
-use strata::fs::{ForkId, Ino, Kind, Vfs};
+use strata::fs::{ForkId, Ino, Kind, Reader, Vfs};
 
 /// One object as a snapshot records it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,10 +24,15 @@ pub type Snapshot = BTreeMap<String, (u64, Entry)>;
 
 /// Everything reachable from `dir` in `fork`, by path.
 pub fn snapshot(vfs: &Vfs, fork: ForkId, dir: Ino) -> Snapshot {
+    snapshot_of(vfs.reader(fork).unwrap(), dir)
+}
+
+/// Everything reachable from `dir` in a fork, by path.
+pub fn snapshot_of(reader: Reader<'_>, dir: Ino) -> Snapshot {
     let mut out = Snapshot::new();
     let mut work = vec![(String::new(), dir)];
     while let Some((prefix, dir)) = work.pop() {
-        for entry in vfs.read_dir(fork, dir, None, usize::MAX).unwrap() {
+        for entry in reader.read_dir(dir, None, usize::MAX).unwrap() {
             let path = format!("{prefix}/{}", entry.name);
             let value = match entry.kind {
                 Kind::Dir => {
@@ -35,16 +40,46 @@ pub fn snapshot(vfs: &Vfs, fork: ForkId, dir: Ino) -> Snapshot {
                     Entry::Dir
                 }
                 Kind::File => {
-                    let stat = vfs.stat(fork, entry.ino).unwrap();
-                    let data = vfs.read(fork, entry.ino, 0, stat.size).unwrap().concat();
+                    let stat = reader.stat(entry.ino).unwrap();
+                    let data = reader.read(entry.ino, 0, stat.size).unwrap().concat();
                     Entry::File(data, stat.nlink)
                 }
                 Kind::Symlink => Entry::Symlink(
-                    vfs.readlink_at(fork, dir, &entry.name)
+                    reader
+                        .readlink_at(dir, &entry.name)
                         .unwrap_or_else(|_| "<absolute>".into()),
                 ),
             };
             out.insert(path, (entry.ino.0, value));
+        }
+    }
+    out
+}
+
+/// Everything under a host directory, by path, in the same form.
+pub fn host_tree(dir: &std::path::Path) -> BTreeMap<String, Entry> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = BTreeMap::new();
+    let mut work = vec![(String::new(), dir.to_path_buf())];
+    while let Some((prefix, dir)) = work.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let entry = entry.unwrap();
+            let path = format!("{prefix}/{}", entry.file_name().to_string_lossy());
+            let meta = std::fs::symlink_metadata(entry.path()).unwrap();
+            let value = if meta.is_dir() {
+                work.push((path.clone(), entry.path()));
+                Entry::Dir
+            } else if meta.file_type().is_symlink() {
+                Entry::Symlink(
+                    std::fs::read_link(entry.path())
+                        .unwrap()
+                        .to_string_lossy()
+                        .into_owned(),
+                )
+            } else {
+                Entry::File(std::fs::read(entry.path()).unwrap(), meta.nlink())
+            };
+            out.insert(path, value);
         }
     }
     out
