@@ -46,8 +46,13 @@ pub fn engine() -> &'static Engine {
 
 /// A wasip1 module turned into a component with the preview1 command adapter.
 pub fn component_from_module(path: &Path) -> Component {
+    Component::new(engine(), component_bytes(path)).expect("compile component")
+}
+
+/// The component encoding of a wasip1 module (preview1 command adapter).
+pub fn component_bytes(path: &Path) -> Vec<u8> {
     let module = std::fs::read(path).expect("read guest");
-    let bytes = wit_component::ComponentEncoder::default()
+    wit_component::ComponentEncoder::default()
         .module(&module)
         .expect("module")
         .validate(true)
@@ -57,8 +62,7 @@ pub fn component_from_module(path: &Path) -> Component {
         )
         .expect("adapter")
         .encode()
-        .expect("encode");
-    Component::new(engine(), &bytes).expect("compile component")
+        .expect("encode")
 }
 
 /// Store data for a guest on Strata.

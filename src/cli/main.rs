@@ -1,0 +1,246 @@
+//! `strata`: run a WebAssembly program on Strata's virtual filesystem.
+//!
+//! ```text
+//! strata run [--dir HOST[::GUEST]]... [--env K=V]... MODULE_OR_COMPONENT [ARGS]...
+//! ```
+//!
+//! Conventions follow `wasmtime run`. Each `--dir` mounts a host directory
+//! as the read-only *base* of its own in-memory overlay: the guest may write
+//! anywhere, the host directory is never modified, and everything the guest
+//! wrote is dropped at exit. Mounts are separate filesystems, so a rename
+//! between them fails with `cross-device`. Core modules (wasip1) run on
+//! Strata's native preview1; components run on `wasi:cli/run`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use strata::actor::{HostDir, VfsBuilder};
+use strata::fs::ForkId;
+use strata::wasi::p1::P1Ctx;
+use strata::wasi::{Mount, StrataCtx, StrataCtxBuilder, StrataCtxView, StrataView};
+use wasmtime::component::{Component, ResourceTable};
+use wasmtime::{Config, Engine, Linker, Module, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+#[derive(Parser)]
+#[command(
+    name = "strata",
+    version,
+    about = "Run WebAssembly guests on a virtual filesystem"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a wasip1 module or a WASI component.
+    Run(Run),
+}
+
+#[derive(Parser)]
+struct Run {
+    /// Mount a host directory (read-only base of an in-memory overlay) at
+    /// GUEST (default: the same path).
+    #[arg(long = "dir", value_name = "HOST[::GUEST]")]
+    dirs: Vec<String>,
+    /// Set an environment variable for the guest.
+    #[arg(long = "env", value_name = "NAME=VALUE")]
+    envs: Vec<String>,
+    /// Most linear memory the guest may grow to, in MiB.
+    #[arg(long, default_value_t = 1024)]
+    max_memory_mib: usize,
+    /// The program: a wasip1 module or a component (binary or text).
+    program: PathBuf,
+    /// Arguments for the program.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    args: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    let Command::Run(run) = Cli::parse().command;
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(&format!("cannot start the runtime: {e}")),
+    };
+    match runtime.block_on(run.execute()) {
+        Ok(code) => code,
+        Err(message) => fail(&message),
+    }
+}
+
+/// The first line of an error: the CLI reports failures in one line.
+fn first_line(e: &impl std::fmt::Display) -> String {
+    e.to_string().lines().next().unwrap_or_default().to_owned()
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("strata: {message}");
+    ExitCode::from(2)
+}
+
+/// What a program is, judging by its header.
+enum Program {
+    Module(Module),
+    Component(Component),
+}
+
+/// Everything a guest's store holds.
+struct Guest {
+    wasi: WasiCtx,
+    strata: StrataCtx,
+    table: ResourceTable,
+    p1: Option<P1Ctx>,
+    limits: StoreLimits,
+}
+
+impl WasiView for Guest {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl StrataView for Guest {
+    fn strata(&mut self) -> StrataCtxView<'_> {
+        StrataCtxView {
+            ctx: &mut self.strata,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl Run {
+    fn load(&self, engine: &Engine) -> Result<Program, String> {
+        let path = self.program.display();
+        let bytes = std::fs::read(&self.program).map_err(|e| format!("{path}: {e}"))?;
+        // Binary layer field: 0 for core modules, 1 for components.
+        let component = bytes.starts_with(b"\0asm") && bytes.get(6) == Some(&1);
+        let text = !bytes.starts_with(b"\0asm");
+        if component {
+            return Component::new(engine, &bytes)
+                .map(Program::Component)
+                .map_err(|e| format!("{path}: not a valid component: {}", first_line(&e)));
+        }
+        match Module::new(engine, &bytes) {
+            Ok(module) => Ok(Program::Module(module)),
+            Err(_) if text => Component::new(engine, &bytes)
+                .map(Program::Component)
+                .map_err(|_| format!("{path}: not a WebAssembly module or component")),
+            Err(e) => Err(format!("{path}: not a valid module: {}", first_line(&e))),
+        }
+    }
+
+    async fn mounts(&self) -> Result<StrataCtxBuilder, String> {
+        let mut builder = StrataCtx::builder();
+        for dir in &self.dirs {
+            let (host, guest) = dir.split_once("::").unwrap_or((dir, dir));
+            let backend = HostDir::new(host).map_err(|e| format!("--dir {host}: {e}"))?;
+            let vfs = VfsBuilder::new().backend(backend).spawn();
+            builder = builder.preopen(
+                Mount {
+                    vfs,
+                    fork: ForkId::ROOT,
+                },
+                guest,
+                FsPerms::ReadWrite,
+            );
+        }
+        Ok(builder)
+    }
+
+    async fn execute(self) -> Result<ExitCode, String> {
+        let engine = Engine::new(&Config::new()).map_err(|e| e.to_string())?;
+        let program = self.load(&engine)?;
+        let mut wasi = WasiCtxBuilder::new();
+        let name = self
+            .program
+            .file_name()
+            .map_or("program".into(), |n| n.to_string_lossy().into_owned());
+        wasi.arg(&name).args(&self.args).inherit_stdio();
+        for env in &self.envs {
+            let (key, value) = env.split_once('=').unwrap_or((env, ""));
+            wasi.env(key, value);
+        }
+        let strata = self
+            .mounts()
+            .await?
+            .build()
+            .await
+            .map_err(|e| format!("mount: {e}"))?;
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(self.max_memory_mib.saturating_mul(1 << 20))
+            .build();
+
+        let result = match program {
+            Program::Component(component) => {
+                let guest = Guest {
+                    wasi: wasi.build(),
+                    strata,
+                    table: ResourceTable::new(),
+                    p1: None,
+                    limits,
+                };
+                let mut store = Store::new(&engine, guest);
+                store.limiter(|g| &mut g.limits);
+                let mut linker = wasmtime::component::Linker::new(&engine);
+                strata::wasi::add_to_linker_async(&mut linker).map_err(|e| e.to_string())?;
+                match wasmtime_wasi::p2::bindings::Command::instantiate_async(
+                    &mut store, &component, &linker,
+                )
+                .await
+                {
+                    Ok(command) => command
+                        .wasi_cli_run()
+                        .call_run(&mut store)
+                        .await
+                        .map(|r| if r.is_ok() { 0 } else { 1 }),
+                    Err(e) => {
+                        return Err(format!("{}: {}", self.program.display(), first_line(&e)));
+                    }
+                }
+            }
+            Program::Module(module) => {
+                let guest = Guest {
+                    wasi: WasiCtxBuilder::new().build(),
+                    strata: StrataCtx::default(),
+                    table: ResourceTable::new(),
+                    p1: Some(P1Ctx::new(wasi.build(), strata)),
+                    limits,
+                };
+                let mut store = Store::new(&engine, guest);
+                store.limiter(|g| &mut g.limits);
+                let mut linker = Linker::new(&engine);
+                strata::wasi::p1::add_to_linker_async(&mut linker, |g: &mut Guest| {
+                    g.p1.as_mut().expect("p1 context")
+                })
+                .map_err(|e| e.to_string())?;
+                let instance = linker
+                    .instantiate_async(&mut store, &module)
+                    .await
+                    .map_err(|e| format!("{}: {}", self.program.display(), first_line(&e)))?;
+                let start = instance
+                    .get_typed_func::<(), ()>(&mut store, "_start")
+                    .map_err(|_| format!("{}: no `_start` function", self.program.display()))?;
+                start.call_async(&mut store, ()).await.map(|()| 0)
+            }
+        };
+        match result {
+            Ok(code) => Ok(ExitCode::from(code)),
+            Err(e) => match e.downcast_ref::<I32Exit>() {
+                Some(exit) => Ok(ExitCode::from(exit.0.clamp(0, 255) as u8)),
+                None => {
+                    eprintln!("strata: the guest trapped: {e:?}");
+                    Ok(ExitCode::from(134))
+                }
+            },
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! The `strata run` command, as a user runs it.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::guest::guest;
+
+fn strata(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(args)
+        .output()
+        .expect("run strata")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A host directory with some content, and a way to tell if it changed.
+fn host_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    std::fs::write(dir.path().join("sub/host.txt"), b"from the host").unwrap();
+    dir
+}
+
+fn wat(dir: &Path, name: &str, source: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, source).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+#[test]
+fn runs_a_p1_module_on_an_overlay_and_leaves_the_host_dir_alone() {
+    let Some(stdfs) = guest("stdfs") else { return };
+    let dir = host_dir();
+    let before = common::host_tree(dir.path());
+    let mount = format!("{}::/", dir.path().display());
+    let out = strata(&["run", "--dir", &mount, stdfs.to_str().unwrap(), "/"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    // The guest grew its heap by megabytes between file operations.
+    assert!(stdout.contains("read back 3 MiB: equal=true"), "{stdout}");
+    assert!(stdout.ends_with("done\n"));
+    assert_eq!(
+        common::host_tree(dir.path()),
+        before,
+        "the host directory changed"
+    );
+}
+
+#[test]
+fn runs_a_component_on_an_overlay_and_leaves_the_host_dir_alone() {
+    let Some(fsops) = guest("fsops") else { return };
+    let component = common::guest::component_bytes(&fsops);
+    let work = tempfile::tempdir().unwrap();
+    let path = work.path().join("fsops.component.wasm");
+    std::fs::write(&path, component).unwrap();
+    let dir = host_dir();
+    let before = common::host_tree(dir.path());
+    let mount = format!("{}::/", dir.path().display());
+    let out = strata(&["run", "--dir", &mount, path.to_str().unwrap(), "/"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("rename a.txt b.txt: ok"), "{stdout}");
+    assert!(
+        stdout.contains("ls root: ok sub"),
+        "the host's files are visible: {stdout}"
+    );
+    assert_eq!(
+        common::host_tree(dir.path()),
+        before,
+        "the host directory changed"
+    );
+}
+
+#[test]
+fn each_dir_is_its_own_mount() {
+    let Some(mounts) = guest("mounts") else {
+        return;
+    };
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (ma, mb) = (
+        format!("{}::/a", a.path().display()),
+        format!("{}::/b", b.path().display()),
+    );
+    let out = strata(&[
+        "run",
+        "--dir",
+        &ma,
+        "--dir",
+        &mb,
+        mounts.to_str().unwrap(),
+        "/a",
+        "/b",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "rename across mounts: EXDEV\nlink across mounts: EXDEV\nrename within a mount: ok\ndone\n"
+    );
+    assert_eq!(std::fs::read_dir(a.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn the_exit_code_and_traps_come_through() {
+    let work = tempfile::tempdir().unwrap();
+    let exit3 = wat(
+        work.path(),
+        "exit3.wat",
+        r#"(module
+            (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+            (memory (export "memory") 1)
+            (func (export "_start") (call $exit (i32.const 3))))"#,
+    );
+    assert_eq!(strata(&["run", &exit3]).status.code(), Some(3));
+    let trap = wat(
+        work.path(),
+        "trap.wat",
+        r#"(module (memory (export "memory") 1) (func (export "_start") unreachable))"#,
+    );
+    let out = strata(&["run", &trap]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("trapped"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn the_memory_limit_bounds_what_a_guest_can_allocate() {
+    let work = tempfile::tempdir().unwrap();
+    // Grows memory by 64 MiB; exits 7 if refused.
+    let grow = wat(
+        work.path(),
+        "grow.wat",
+        r#"(module
+            (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+            (memory (export "memory") 1)
+            (func (export "_start")
+              (if (i32.eq (memory.grow (i32.const 1024)) (i32.const -1))
+                (then (call $exit (i32.const 7))))))"#,
+    );
+    assert_eq!(
+        strata(&["run", "--max-memory-mib", "16", &grow])
+            .status
+            .code(),
+        Some(7)
+    );
+    assert_eq!(
+        strata(&["run", "--max-memory-mib", "128", &grow])
+            .status
+            .code(),
+        Some(0)
+    );
+}
+
+#[test]
+fn a_missing_or_invalid_program_is_a_one_line_error() {
+    let out = strata(&["run", "/nonexistent/guest.wasm"]);
+    assert!(!out.status.success());
+    assert_eq!(
+        text(&out.stderr).lines().count(),
+        1,
+        "{}",
+        text(&out.stderr)
+    );
+    let work = tempfile::tempdir().unwrap();
+    for (name, bytes) in [
+        ("text.wasm", &b"not wasm at all"[..]),
+        ("bin.wasm", &b"\0asm\x01\0\0\0\xff\xff"[..]),
+    ] {
+        let path = work.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let out = strata(&["run", path.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2));
+        let stderr = text(&out.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.starts_with("strata: "), "{stderr}");
+    }
+}
