@@ -136,3 +136,54 @@ async fn rust_std_fs_guest_with_a_growing_heap_runs_as_p1_module() {
         "the fork is back to empty"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guest_limits_are_answered_with_the_right_errors() {
+    let Some(path) = guest("limits") else { return };
+    let module = common::guest::module(&path);
+    let limits = strata::fs::Limits {
+        max_bytes: 1 << 20,
+        max_inodes: 64,
+        max_file_size: 4 << 20,
+        max_open: 32,
+        ..strata::fs::Limits::default()
+    };
+    let vfs = VfsBuilder::new().limits(limits).spawn();
+    let fork = vfs.fork(ForkId::ROOT).await.unwrap();
+    let run = common::guest::run_p1_on_strata(&module, Mount { vfs, fork }, FsPerms::ReadWrite, &["limits", "/"]).await;
+    assert!(run.ok, "{}", run.stderr);
+    // The preopen holds one handle: 31 remain. The inode count includes the
+    // 8 `h*` files made while opening handles.
+    assert_eq!(
+        run.stdout,
+        "open long name: ENAMETOOLONG\n\
+         open long path: ENAMETOOLONG\n\
+         write until full: ENOSPC after 1048576 bytes\n\
+         ftruncate 1 GiB: EFBIG\n\
+         pwrite at 1 GiB: EFBIG\n\
+         open until refused: EDQUOT after 31\n\
+         create until refused: ENOSPC after 56\n\
+         done\n"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_preopen_refuses_writes_like_wasmtime_wasi() {
+    let Some(path) = guest("fsops") else { return };
+    let module = common::guest::module(&path);
+    let component = component_from_module(&path);
+    let base = MemBase::builder().file("existing.txt", &b"read me"[..]).build();
+    let vfs = VfsBuilder::new().image(base).spawn();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("existing.txt"), b"read me").unwrap();
+
+    let p1 = common::guest::run_p1_on_strata(&module, Mount { vfs: vfs.clone(), fork: ForkId::ROOT }, FsPerms::ReadOnly, &["fsops", "/"]).await;
+    let p1_host = common::guest::run_p1_on_host_with(&module, dir.path(), FsPerms::ReadOnly, &["fsops", "/"]).await;
+    assert_eq!(p1.stdout, p1_host.stdout);
+    assert!(p1.stdout.contains("mkdir dir: EPERM"), "{}", p1.stdout);
+
+    let p2 = run_on_strata(&component, Mount { vfs, fork: ForkId::ROOT }, FsPerms::ReadOnly, &["fsops", "/"]).await;
+    let p2_host = common::guest::run_on_host_with(&component, dir.path(), FsPerms::ReadOnly, &["fsops", "/"]).await;
+    assert_eq!(p2.stdout, p2_host.stdout);
+    assert!(p2.stdout.contains("ls root: ok existing.txt"), "{}", p2.stdout);
+}

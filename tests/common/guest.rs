@@ -168,13 +168,18 @@ pub async fn run_on_strata(
 /// Runs a component with the host directory `dir` preopened at `/`, through
 /// wasmtime-wasi's own filesystem: the reference Strata is compared with.
 pub async fn run_on_host(component: &Component, dir: &Path, args: &[&str]) -> Run {
+    run_on_host_with(component, dir, FsPerms::ReadWrite, args).await
+}
+
+/// [`run_on_host`] with the preopen's permissions.
+pub async fn run_on_host_with(component: &Component, dir: &Path, perms: FsPerms, args: &[&str]) -> Run {
     let (stdout, stderr) = (
         MemoryOutputPipe::new(1 << 20),
         MemoryOutputPipe::new(1 << 20),
     );
     let mut builder = wasi(args, &stdout, &stderr);
     builder
-        .preopened_dir(dir, "/", FsPerms::ReadWrite)
+        .preopened_dir(dir, "/", perms)
         .expect("preopen");
     let data = OnHost {
         wasi: builder.build(),
@@ -248,13 +253,18 @@ pub async fn run_p1_on_strata(
 
 /// Runs a wasip1 module on wasmtime-wasi's own p1 over the host directory `dir`.
 pub async fn run_p1_on_host(module: &wasmtime::Module, dir: &Path, args: &[&str]) -> Run {
+    run_p1_on_host_with(module, dir, FsPerms::ReadWrite, args).await
+}
+
+/// [`run_p1_on_host`] with the preopen's permissions.
+pub async fn run_p1_on_host_with(module: &wasmtime::Module, dir: &Path, perms: FsPerms, args: &[&str]) -> Run {
     let (stdout, stderr) = (
         MemoryOutputPipe::new(1 << 20),
         MemoryOutputPipe::new(1 << 20),
     );
     let mut builder = wasi(args, &stdout, &stderr);
     builder
-        .preopened_dir(dir, "/", FsPerms::ReadWrite)
+        .preopened_dir(dir, "/", perms)
         .expect("preopen");
     let store = Store::new(engine(), builder.build_p1());
     let mut linker = wasmtime::Linker::new(engine());

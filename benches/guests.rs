@@ -1,0 +1,289 @@
+//! Real guests through wasmtime: Strata against wasmtime-wasi's own host
+//! filesystem on tmpfs (`/dev/shm`), in the same run.
+//!
+//! - `smallfiles/*`: a C guest (wasip1) doing rounds of create + write 4 KiB,
+//!   read, stat, unlink. Time is per round (four operations).
+//!   wasmtime-wasi runs in its default setting (a `spawn_blocking` hop per
+//!   call) and in its fastest (`allow_blocking_current_thread`).
+//! - `seqread/*`: a C guest reading a 256 MiB file in 64 KiB reads, as a
+//!   wasip1 module and as a component (p2, through the preview1 adapter);
+//!   `memcpy` is single-thread `copy_from_slice` of the same 256 MiB in
+//!   64 KiB pieces into a 64 KiB buffer — the one copy a read must make.
+//!
+//! Run: `cargo bench --bench guests` (guests are built by scripts/build-guests).
+
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use strata::actor::{VfsBuilder, VfsHandle};
+use strata::fs::{ForkId, Limits, MemBase};
+use strata::wasi::p1::P1Ctx;
+use strata::wasi::{Mount, StrataCtx, StrataCtxView, StrataView};
+use wasmtime::component::{Component, ResourceTable};
+use wasmtime::{Config, Engine, Linker, Module, Store};
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+const SEQ_SIZE: usize = 256 << 20;
+
+fn guests() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let status = std::process::Command::new(root.join("scripts/build-guests"))
+        .status()
+        .expect("scripts/build-guests");
+    assert!(status.success(), "building the guests failed");
+    root.join("guests/build")
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn tmpfs_dir() -> tempfile::TempDir {
+    let parent = if Path::new("/dev/shm").is_dir() { "/dev/shm" } else { "/tmp" };
+    tempfile::Builder::new().prefix("strata-bench").tempdir_in(parent).unwrap()
+}
+
+struct OnStrataP1 {
+    p1: P1Ctx,
+}
+
+/// Runs `_start` and checks the guest succeeded.
+async fn run<T: Send + 'static>(mut store: Store<T>, linker: &Linker<T>, module: &Module) {
+    let instance = linker.instantiate_async(&mut store, module).await.expect("instantiate");
+    let start = instance.get_typed_func::<(), ()>(&mut store, "_start").expect("_start");
+    if let Err(e) = start.call_async(&mut store, ()).await {
+        let code = e.downcast_ref::<wasmtime_wasi::I32Exit>().map(|e| e.0);
+        assert_eq!(code, Some(0), "guest failed: {e:?}");
+    }
+}
+
+async fn p1_on_strata(engine: &Engine, module: &Module, mount: Mount, guest_path: &str, args: &[String]) {
+    let wasi = WasiCtxBuilder::new().args(args).build();
+    let strata = StrataCtx::builder()
+        .preopen(mount, guest_path, FsPerms::ReadWrite)
+        .build()
+        .await
+        .unwrap();
+    let store = Store::new(engine, OnStrataP1 { p1: P1Ctx::new(wasi, strata) });
+    let mut linker = Linker::new(engine);
+    strata::wasi::p1::add_to_linker_async(&mut linker, |t: &mut OnStrataP1| &mut t.p1).unwrap();
+    run(store, &linker, module).await;
+}
+
+async fn p1_on_host(engine: &Engine, module: &Module, dir: &Path, guest_path: &str, args: &[String], blocking: bool) {
+    let mut b = WasiCtxBuilder::new();
+    b.args(args)
+        .allow_blocking_current_thread(blocking)
+        .preopened_dir(dir, guest_path, FsPerms::ReadWrite)
+        .unwrap();
+    let store: Store<WasiP1Ctx> = Store::new(engine, b.build_p1());
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p1::add_to_linker_async(&mut linker, |t| t).unwrap();
+    run(store, &linker, module).await;
+}
+
+struct Component2 {
+    wasi: WasiCtx,
+    strata: StrataCtx,
+    table: ResourceTable,
+}
+
+impl WasiView for Component2 {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl StrataView for Component2 {
+    fn strata(&mut self) -> StrataCtxView<'_> {
+        StrataCtxView {
+            ctx: &mut self.strata,
+            table: &mut self.table,
+        }
+    }
+}
+
+async fn run_component(mut store: Store<Component2>, linker: &wasmtime::component::Linker<Component2>, component: &Component) {
+    let command = wasmtime_wasi::p2::bindings::Command::instantiate_async(&mut store, component, linker)
+        .await
+        .expect("instantiate");
+    let result = command.wasi_cli_run().call_run(&mut store).await.expect("run");
+    assert!(result.is_ok(), "guest failed");
+}
+
+async fn p2_on_strata(engine: &Engine, component: &Component, mount: Mount, args: &[String]) {
+    let strata = StrataCtx::builder().preopen(mount, "/data", FsPerms::ReadWrite).build().await.unwrap();
+    let data = Component2 {
+        wasi: WasiCtxBuilder::new().args(args).build(),
+        strata,
+        table: ResourceTable::new(),
+    };
+    let mut linker = wasmtime::component::Linker::new(engine);
+    strata::wasi::add_to_linker_async(&mut linker).unwrap();
+    run_component(Store::new(engine, data), &linker, component).await;
+}
+
+async fn p2_on_host(engine: &Engine, component: &Component, dir: &Path, args: &[String], blocking: bool) {
+    let mut b = WasiCtxBuilder::new();
+    b.args(args)
+        .allow_blocking_current_thread(blocking)
+        .preopened_dir(dir, "/data", FsPerms::ReadWrite)
+        .unwrap();
+    let data = Component2 {
+        wasi: b.build(),
+        strata: StrataCtx::default(),
+        table: ResourceTable::new(),
+    };
+    let mut linker = wasmtime::component::Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker).unwrap();
+    run_component(Store::new(engine, data), &linker, component).await;
+}
+
+fn componentize(path: &Path) -> Vec<u8> {
+    let module = std::fs::read(path).unwrap();
+    wit_component::ComponentEncoder::default()
+        .module(&module)
+        .unwrap()
+        .validate(true)
+        .adapter(
+            wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME,
+            wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_COMMAND_ADAPTER,
+        )
+        .unwrap()
+        .encode()
+        .unwrap()
+}
+
+fn args(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+fn bench_smallfiles(c: &mut Criterion) {
+    let dir = guests();
+    let engine = Engine::new(&Config::new()).unwrap();
+    let module = Module::from_file(&engine, dir.join("smallfiles.wasm")).unwrap();
+    let rt = runtime();
+    let mut group = c.benchmark_group("smallfiles");
+    group.throughput(Throughput::Elements(1));
+
+    let vfs: VfsHandle = rt.block_on(async { VfsBuilder::new().limits(Limits::default()).spawn() });
+    let fork = rt.block_on(vfs.fork(ForkId::ROOT)).unwrap();
+    group.bench_function("strata p1", |b| {
+        b.iter_custom(|iters| {
+            let mount = Mount { vfs: vfs.clone(), fork };
+            let a = args(&["smallfiles", "/work", &iters.to_string()]);
+            rt.block_on(async {
+                let t = Instant::now();
+                p1_on_strata(&engine, &module, mount, "/work", &a).await;
+                t.elapsed()
+            })
+        })
+    });
+    let host = tmpfs_dir();
+    for (name, blocking) in [("wasmtime-wasi p1 (default)", false), ("wasmtime-wasi p1 (blocking)", true)] {
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let a = args(&["smallfiles", "/work", &iters.to_string()]);
+                rt.block_on(async {
+                    let t = Instant::now();
+                    p1_on_host(&engine, &module, host.path(), "/work", &a, blocking).await;
+                    t.elapsed()
+                })
+            })
+        });
+    }
+    group.finish();
+}
+
+fn bench_seqread(c: &mut Criterion) {
+    let dir = guests();
+    let engine = Engine::new(&Config::new()).unwrap();
+    let module = Module::from_file(&engine, dir.join("seqread.wasm")).unwrap();
+    let component = Component::new(&engine, componentize(&dir.join("seqread.wasm"))).unwrap();
+    let rt = runtime();
+    let content: Vec<u8> = (0..SEQ_SIZE).map(|i| (i % 251) as u8).collect();
+
+    let mut group = c.benchmark_group("seqread");
+    group.throughput(Throughput::Bytes(SEQ_SIZE as u64));
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(8));
+
+    // The single-thread copy the guest's reads must at least pay.
+    let mut sink = vec![0u8; 64 << 10];
+    group.bench_function("memcpy 64 KiB pieces", |b| {
+        b.iter(|| {
+            for piece in content.chunks(64 << 10) {
+                sink[..piece.len()].copy_from_slice(piece);
+                black_box(&mut sink);
+            }
+        })
+    });
+
+    let image = MemBase::builder().file("data.bin", Bytes::from(content.clone())).build();
+    let vfs = rt.block_on(async { VfsBuilder::new().image(image).limits(Limits::unlimited()).spawn() });
+    let mount = Mount { vfs: vfs.clone(), fork: ForkId::ROOT };
+    let host = tmpfs_dir();
+    std::fs::write(host.path().join("data.bin"), &content).unwrap();
+    drop(content);
+
+    let reps = |iters: u64| args(&["seqread", "/data/data.bin", &iters.to_string()]);
+    group.bench_function("strata p1", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let t = Instant::now();
+                p1_on_strata(&engine, &module, mount.clone(), "/data", &reps(iters)).await;
+                t.elapsed()
+            })
+        })
+    });
+    for (name, blocking) in [("wasmtime-wasi p1 (default)", false), ("wasmtime-wasi p1 (blocking)", true)] {
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let t = Instant::now();
+                    p1_on_host(&engine, &module, host.path(), "/data", &reps(iters), blocking).await;
+                    t.elapsed()
+                })
+            })
+        });
+    }
+    group.bench_function("strata p2", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let t = Instant::now();
+                p2_on_strata(&engine, &component, mount.clone(), &reps(iters)).await;
+                t.elapsed()
+            })
+        })
+    });
+    for (name, blocking) in [("wasmtime-wasi p2 (default)", false), ("wasmtime-wasi p2 (blocking)", true)] {
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let t = Instant::now();
+                    p2_on_host(&engine, &component, host.path(), &reps(iters), blocking).await;
+                    t.elapsed()
+                })
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(20).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(4));
+    targets = bench_smallfiles, bench_seqread
+}
+criterion_main!(benches);
