@@ -47,8 +47,15 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 fn tmpfs_dir() -> tempfile::TempDir {
-    let parent = if Path::new("/dev/shm").is_dir() { "/dev/shm" } else { "/tmp" };
-    tempfile::Builder::new().prefix("strata-bench").tempdir_in(parent).unwrap()
+    let parent = if Path::new("/dev/shm").is_dir() {
+        "/dev/shm"
+    } else {
+        "/tmp"
+    };
+    tempfile::Builder::new()
+        .prefix("strata-bench")
+        .tempdir_in(parent)
+        .unwrap()
 }
 
 struct OnStrataP1 {
@@ -57,28 +64,51 @@ struct OnStrataP1 {
 
 /// Runs `_start` and checks the guest succeeded.
 async fn run<T: Send + 'static>(mut store: Store<T>, linker: &Linker<T>, module: &Module) {
-    let instance = linker.instantiate_async(&mut store, module).await.expect("instantiate");
-    let start = instance.get_typed_func::<(), ()>(&mut store, "_start").expect("_start");
+    let instance = linker
+        .instantiate_async(&mut store, module)
+        .await
+        .expect("instantiate");
+    let start = instance
+        .get_typed_func::<(), ()>(&mut store, "_start")
+        .expect("_start");
     if let Err(e) = start.call_async(&mut store, ()).await {
         let code = e.downcast_ref::<wasmtime_wasi::I32Exit>().map(|e| e.0);
         assert_eq!(code, Some(0), "guest failed: {e:?}");
     }
 }
 
-async fn p1_on_strata(engine: &Engine, module: &Module, mount: Mount, guest_path: &str, args: &[String]) {
+async fn p1_on_strata(
+    engine: &Engine,
+    module: &Module,
+    mount: Mount,
+    guest_path: &str,
+    args: &[String],
+) {
     let wasi = WasiCtxBuilder::new().args(args).build();
     let strata = StrataCtx::builder()
         .preopen(mount, guest_path, FsPerms::ReadWrite)
         .build()
         .await
         .unwrap();
-    let store = Store::new(engine, OnStrataP1 { p1: P1Ctx::new(wasi, strata) });
+    let store = Store::new(
+        engine,
+        OnStrataP1 {
+            p1: P1Ctx::new(wasi, strata),
+        },
+    );
     let mut linker = Linker::new(engine);
     strata::wasi::p1::add_to_linker_async(&mut linker, |t: &mut OnStrataP1| &mut t.p1).unwrap();
     run(store, &linker, module).await;
 }
 
-async fn p1_on_host(engine: &Engine, module: &Module, dir: &Path, guest_path: &str, args: &[String], blocking: bool) {
+async fn p1_on_host(
+    engine: &Engine,
+    module: &Module,
+    dir: &Path,
+    guest_path: &str,
+    args: &[String],
+    blocking: bool,
+) {
     let mut b = WasiCtxBuilder::new();
     b.args(args)
         .allow_blocking_current_thread(blocking)
@@ -114,16 +144,29 @@ impl StrataView for Component2 {
     }
 }
 
-async fn run_component(mut store: Store<Component2>, linker: &wasmtime::component::Linker<Component2>, component: &Component) {
-    let command = wasmtime_wasi::p2::bindings::Command::instantiate_async(&mut store, component, linker)
+async fn run_component(
+    mut store: Store<Component2>,
+    linker: &wasmtime::component::Linker<Component2>,
+    component: &Component,
+) {
+    let command =
+        wasmtime_wasi::p2::bindings::Command::instantiate_async(&mut store, component, linker)
+            .await
+            .expect("instantiate");
+    let result = command
+        .wasi_cli_run()
+        .call_run(&mut store)
         .await
-        .expect("instantiate");
-    let result = command.wasi_cli_run().call_run(&mut store).await.expect("run");
+        .expect("run");
     assert!(result.is_ok(), "guest failed");
 }
 
 async fn p2_on_strata(engine: &Engine, component: &Component, mount: Mount, args: &[String]) {
-    let strata = StrataCtx::builder().preopen(mount, "/data", FsPerms::ReadWrite).build().await.unwrap();
+    let strata = StrataCtx::builder()
+        .preopen(mount, "/data", FsPerms::ReadWrite)
+        .build()
+        .await
+        .unwrap();
     let data = Component2 {
         wasi: WasiCtxBuilder::new().args(args).build(),
         strata,
@@ -134,7 +177,13 @@ async fn p2_on_strata(engine: &Engine, component: &Component, mount: Mount, args
     run_component(Store::new(engine, data), &linker, component).await;
 }
 
-async fn p2_on_host(engine: &Engine, component: &Component, dir: &Path, args: &[String], blocking: bool) {
+async fn p2_on_host(
+    engine: &Engine,
+    component: &Component,
+    dir: &Path,
+    args: &[String],
+    blocking: bool,
+) {
     let mut b = WasiCtxBuilder::new();
     b.args(args)
         .allow_blocking_current_thread(blocking)
@@ -181,7 +230,10 @@ fn bench_smallfiles(c: &mut Criterion) {
     let fork = rt.block_on(vfs.fork(ForkId::ROOT)).unwrap();
     group.bench_function("strata p1", |b| {
         b.iter_custom(|iters| {
-            let mount = Mount { vfs: vfs.clone(), fork };
+            let mount = Mount {
+                vfs: vfs.clone(),
+                fork,
+            };
             let a = args(&["smallfiles", "/work", &iters.to_string()]);
             rt.block_on(async {
                 let t = Instant::now();
@@ -191,7 +243,10 @@ fn bench_smallfiles(c: &mut Criterion) {
         })
     });
     let host = tmpfs_dir();
-    for (name, blocking) in [("wasmtime-wasi p1 (default)", false), ("wasmtime-wasi p1 (blocking)", true)] {
+    for (name, blocking) in [
+        ("wasmtime-wasi p1 (default)", false),
+        ("wasmtime-wasi p1 (blocking)", true),
+    ] {
         group.bench_function(name, |b| {
             b.iter_custom(|iters| {
                 let a = args(&["smallfiles", "/work", &iters.to_string()]);
@@ -230,9 +285,19 @@ fn bench_seqread(c: &mut Criterion) {
         })
     });
 
-    let image = MemBase::builder().file("data.bin", Bytes::from(content.clone())).build();
-    let vfs = rt.block_on(async { VfsBuilder::new().image(image).limits(Limits::unlimited()).spawn() });
-    let mount = Mount { vfs: vfs.clone(), fork: ForkId::ROOT };
+    let image = MemBase::builder()
+        .file("data.bin", Bytes::from(content.clone()))
+        .build();
+    let vfs = rt.block_on(async {
+        VfsBuilder::new()
+            .image(image)
+            .limits(Limits::unlimited())
+            .spawn()
+    });
+    let mount = Mount {
+        vfs: vfs.clone(),
+        fork: ForkId::ROOT,
+    };
     let host = tmpfs_dir();
     std::fs::write(host.path().join("data.bin"), &content).unwrap();
     drop(content);
@@ -247,12 +312,23 @@ fn bench_seqread(c: &mut Criterion) {
             })
         })
     });
-    for (name, blocking) in [("wasmtime-wasi p1 (default)", false), ("wasmtime-wasi p1 (blocking)", true)] {
+    for (name, blocking) in [
+        ("wasmtime-wasi p1 (default)", false),
+        ("wasmtime-wasi p1 (blocking)", true),
+    ] {
         group.bench_function(name, |b| {
             b.iter_custom(|iters| {
                 rt.block_on(async {
                     let t = Instant::now();
-                    p1_on_host(&engine, &module, host.path(), "/data", &reps(iters), blocking).await;
+                    p1_on_host(
+                        &engine,
+                        &module,
+                        host.path(),
+                        "/data",
+                        &reps(iters),
+                        blocking,
+                    )
+                    .await;
                     t.elapsed()
                 })
             })
@@ -267,7 +343,10 @@ fn bench_seqread(c: &mut Criterion) {
             })
         })
     });
-    for (name, blocking) in [("wasmtime-wasi p2 (default)", false), ("wasmtime-wasi p2 (blocking)", true)] {
+    for (name, blocking) in [
+        ("wasmtime-wasi p2 (default)", false),
+        ("wasmtime-wasi p2 (blocking)", true),
+    ] {
         group.bench_function(name, |b| {
             b.iter_custom(|iters| {
                 rt.block_on(async {

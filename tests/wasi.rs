@@ -150,7 +150,13 @@ async fn guest_limits_are_answered_with_the_right_errors() {
     };
     let vfs = VfsBuilder::new().limits(limits).spawn();
     let fork = vfs.fork(ForkId::ROOT).await.unwrap();
-    let run = common::guest::run_p1_on_strata(&module, Mount { vfs, fork }, FsPerms::ReadWrite, &["limits", "/"]).await;
+    let run = common::guest::run_p1_on_strata(
+        &module,
+        Mount { vfs, fork },
+        FsPerms::ReadWrite,
+        &["limits", "/"],
+    )
+    .await;
     assert!(run.ok, "{}", run.stderr);
     // The preopen holds one handle: 31 remain. The inode count includes the
     // 8 `h*` files made while opening handles.
@@ -172,18 +178,124 @@ async fn a_read_only_preopen_refuses_writes_like_wasmtime_wasi() {
     let Some(path) = guest("fsops") else { return };
     let module = common::guest::module(&path);
     let component = component_from_module(&path);
-    let base = MemBase::builder().file("existing.txt", &b"read me"[..]).build();
+    let base = MemBase::builder()
+        .file("existing.txt", &b"read me"[..])
+        .build();
     let vfs = VfsBuilder::new().image(base).spawn();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("existing.txt"), b"read me").unwrap();
 
-    let p1 = common::guest::run_p1_on_strata(&module, Mount { vfs: vfs.clone(), fork: ForkId::ROOT }, FsPerms::ReadOnly, &["fsops", "/"]).await;
-    let p1_host = common::guest::run_p1_on_host_with(&module, dir.path(), FsPerms::ReadOnly, &["fsops", "/"]).await;
+    let p1 = common::guest::run_p1_on_strata(
+        &module,
+        Mount {
+            vfs: vfs.clone(),
+            fork: ForkId::ROOT,
+        },
+        FsPerms::ReadOnly,
+        &["fsops", "/"],
+    )
+    .await;
+    let p1_host =
+        common::guest::run_p1_on_host_with(&module, dir.path(), FsPerms::ReadOnly, &["fsops", "/"])
+            .await;
     assert_eq!(p1.stdout, p1_host.stdout);
     assert!(p1.stdout.contains("mkdir dir: EPERM"), "{}", p1.stdout);
 
-    let p2 = run_on_strata(&component, Mount { vfs, fork: ForkId::ROOT }, FsPerms::ReadOnly, &["fsops", "/"]).await;
-    let p2_host = common::guest::run_on_host_with(&component, dir.path(), FsPerms::ReadOnly, &["fsops", "/"]).await;
+    let p2 = run_on_strata(
+        &component,
+        Mount {
+            vfs,
+            fork: ForkId::ROOT,
+        },
+        FsPerms::ReadOnly,
+        &["fsops", "/"],
+    )
+    .await;
+    let p2_host =
+        common::guest::run_on_host_with(&component, dir.path(), FsPerms::ReadOnly, &["fsops", "/"])
+            .await;
     assert_eq!(p2.stdout, p2_host.stdout);
-    assert!(p2.stdout.contains("ls root: ok existing.txt"), "{}", p2.stdout);
+    assert!(
+        p2.stdout.contains("ls root: ok existing.txt"),
+        "{}",
+        p2.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn p2_guest_calling_wasi_filesystem_directly_matches_wasmtime_wasi() {
+    let Some(path) = common::guest::p2_guest("p2fs") else {
+        return;
+    };
+    let component = common::guest::p2_component(&path);
+
+    let vfs = VfsBuilder::new().spawn();
+    let fork = vfs.fork(ForkId::ROOT).await.unwrap();
+    let on_strata = run_on_strata(
+        &component,
+        Mount {
+            vfs: vfs.clone(),
+            fork,
+        },
+        FsPerms::ReadWrite,
+        &["p2fs"],
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let on_host = run_on_host(&component, dir.path(), &["p2fs"]).await;
+
+    assert!(on_host.ok, "reference run failed: {}", on_host.stderr);
+    assert!(on_strata.ok, "strata run failed: {}", on_strata.stderr);
+    println!("{}", on_strata.stdout);
+    assert_eq!(on_strata.stdout, on_host.stdout);
+    for line in [
+        "r1 read 5: ok \"hello\"",
+        "r2 read 5: ok \"world\"",
+        "r1 read 1 (own cursor): ok \" \"",
+        "skip 100: ok 11",
+        "read after skip: closed",
+        "size after zeroes: 16",
+        "spliced: 16, g size: 16",
+        "poll ready: file",
+        "is-same-object f f2: 1",
+        "is-same-object f g: 0",
+        "metadata-hash f == f2: 1, == at(f): 1, != g: 1",
+        "stream write on read-only f2: failed, filesystem-error-code bad-descriptor",
+        "done",
+    ] {
+        assert!(on_strata.stdout.contains(line), "missing {line:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_stream_on_a_slow_backend_is_genuinely_pending() {
+    let Some(path) = common::guest::p2_guest("p2fs") else {
+        return;
+    };
+    let component = common::guest::p2_component(&path);
+    let base = MemBase::builder()
+        .file("data/slow.txt", &b"worth the wait"[..])
+        .build();
+    let vfs = VfsBuilder::new()
+        .backend(strata::actor::Delayed::new(
+            base,
+            std::time::Duration::from_millis(200),
+        ))
+        .spawn();
+    let run = run_on_strata(
+        &component,
+        Mount {
+            vfs,
+            fork: ForkId::ROOT,
+        },
+        FsPerms::ReadOnly,
+        &["p2fs"],
+    )
+    .await;
+    assert!(run.ok, "{}", run.stderr);
+    // Not ready until the chunk arrives; then the file, not the 10 s clock.
+    assert_eq!(
+        run.stdout,
+        "file ready at once: 0\npoll ready: file\nread: ok \"worth the wait\"\ndone\n"
+    );
 }

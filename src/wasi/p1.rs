@@ -1312,7 +1312,7 @@ impl wasi_snapshot_preview1::WasiSnapshotPreview1 for P1Ctx {
                 let n = read.len().try_into()?;
                 Ok(n)
             }
-            _ => return Err(types::Errno::Badf.into()),
+            _ => Err(types::Errno::Badf.into()),
         }
     }
 
@@ -1342,7 +1342,7 @@ impl wasi_snapshot_preview1::WasiSnapshotPreview1 for P1Ctx {
                     .await;
                 streams::HostInputStream::drop(&mut self.table, stream)
                     .await
-                    .map_err(|e| types::Error::trap(e))?;
+                    .map_err(types::Error::trap)?;
                 (buf, read?)
             }
             Descriptor::Stdin { .. } => {
@@ -2051,24 +2051,22 @@ impl wasi_snapshot_preview1::WasiSnapshotPreview1 for P1Ctx {
                             let fd = fd.borrowed();
                             let position = position.clone();
                             drop(t);
-                            match self.fs().stat(fd).await? {
-                                filesystem::DescriptorStat { size, .. } => {
-                                    let pos = position.load(Ordering::Relaxed);
-                                    let nbytes = size.saturating_sub(pos);
-                                    types::Event {
-                                        userdata: sub.userdata,
-                                        error: types::Errno::Success,
-                                        type_: types::Eventtype::FdRead,
-                                        fd_readwrite: types::EventFdReadwrite {
-                                            flags: if nbytes == 0 {
-                                                types::Eventrwflags::FD_READWRITE_HANGUP
-                                            } else {
-                                                types::Eventrwflags::empty()
-                                            },
-                                            nbytes: 1,
-                                        },
-                                    }
-                                }
+                            let filesystem::DescriptorStat { size, .. } =
+                                self.fs().stat(fd).await?;
+                            let pos = position.load(Ordering::Relaxed);
+                            let nbytes = size.saturating_sub(pos);
+                            types::Event {
+                                userdata: sub.userdata,
+                                error: types::Errno::Success,
+                                type_: types::Eventtype::FdRead,
+                                fd_readwrite: types::EventFdReadwrite {
+                                    flags: if nbytes == 0 {
+                                        types::Eventrwflags::FD_READWRITE_HANGUP
+                                    } else {
+                                        types::Eventrwflags::empty()
+                                    },
+                                    nbytes: 1,
+                                },
                             }
                         }
                         // TODO: Support sockets

@@ -172,15 +172,18 @@ pub async fn run_on_host(component: &Component, dir: &Path, args: &[&str]) -> Ru
 }
 
 /// [`run_on_host`] with the preopen's permissions.
-pub async fn run_on_host_with(component: &Component, dir: &Path, perms: FsPerms, args: &[&str]) -> Run {
+pub async fn run_on_host_with(
+    component: &Component,
+    dir: &Path,
+    perms: FsPerms,
+    args: &[&str],
+) -> Run {
     let (stdout, stderr) = (
         MemoryOutputPipe::new(1 << 20),
         MemoryOutputPipe::new(1 << 20),
     );
     let mut builder = wasi(args, &stdout, &stderr);
-    builder
-        .preopened_dir(dir, "/", perms)
-        .expect("preopen");
+    builder.preopened_dir(dir, "/", perms).expect("preopen");
     let data = OnHost {
         wasi: builder.build(),
         table: ResourceTable::new(),
@@ -257,18 +260,60 @@ pub async fn run_p1_on_host(module: &wasmtime::Module, dir: &Path, args: &[&str]
 }
 
 /// [`run_p1_on_host`] with the preopen's permissions.
-pub async fn run_p1_on_host_with(module: &wasmtime::Module, dir: &Path, perms: FsPerms, args: &[&str]) -> Run {
+pub async fn run_p1_on_host_with(
+    module: &wasmtime::Module,
+    dir: &Path,
+    perms: FsPerms,
+    args: &[&str],
+) -> Run {
     let (stdout, stderr) = (
         MemoryOutputPipe::new(1 << 20),
         MemoryOutputPipe::new(1 << 20),
     );
     let mut builder = wasi(args, &stdout, &stderr);
-    builder
-        .preopened_dir(dir, "/", perms)
-        .expect("preopen");
+    builder.preopened_dir(dir, "/", perms).expect("preopen");
     let store = Store::new(engine(), builder.build_p1());
     let mut linker = wasmtime::Linker::new(engine());
     wasmtime_wasi::p1::add_to_linker_async(&mut linker, |t| t).expect("link");
     let result = run_module(store, &linker, module).await;
     finish(result, stdout, stderr)
+}
+
+/// A guest built against guests/p2/wit (a reactor core module exporting
+/// `wasi:cli/run`), made into a component: the world's type is embedded,
+/// then the preview1 reactor adapter wraps libc's own imports.
+pub fn p2_component(path: &Path) -> Component {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut resolve = wit_parser::Resolve::default();
+    let (package, _) = resolve
+        .push_dir(root.join("guests/p2/wit"))
+        .expect("guest WIT");
+    let world = resolve
+        .select_world(&[package], Some("p2fs"))
+        .expect("world");
+    let mut module = std::fs::read(path).expect("read guest");
+    wit_component::embed_component_metadata(
+        &mut module,
+        &resolve,
+        world,
+        wit_component::StringEncoding::UTF8,
+    )
+    .expect("embed the world");
+    let bytes = wit_component::ComponentEncoder::default()
+        .module(&module)
+        .expect("module")
+        .validate(true)
+        .adapter(
+            wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME,
+            wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
+        )
+        .expect("adapter")
+        .encode()
+        .expect("encode");
+    Component::new(engine(), &bytes).expect("compile component")
+}
+
+/// The path of a p2 guest's core module.
+pub fn p2_guest(name: &str) -> Option<PathBuf> {
+    guest(&format!("{name}.core"))
 }
