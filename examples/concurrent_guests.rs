@@ -1,30 +1,29 @@
-//! Concurrent guests, each on its own fork of one base image.
+//! Concurrent WebAssembly guests, each on its own fork of one base image.
 //!
-//! Every "guest" here is a tokio task doing real file work through a
-//! `VfsHandle`: it reads the shared input, writes its own output, uses a
-//! scratch directory, renames and deletes. (Until the WASI bindings land,
-//! the guests are host tasks; the filesystem they drive is the real one.)
-//! At the end the example prints each guest's results, the diff of one
-//! guest's fork, commits that fork into the base, and shows that the other
-//! guests never saw any of it.
+//! N copies of a real C program (`guests/c/worker.c`, a wasip1 module built
+//! by `scripts/build-guests`) run at once on one tokio runtime. Each gets
+//! its own O(1) fork of a shared in-memory image and does real file work:
+//! reads the input, writes a report through a scratch file it renames into
+//! place, edits a config file. Afterwards the example prints each guest's
+//! output, the diff of one guest's fork, commits that fork into the base,
+//! and shows that the other guests never saw it — and cannot commit their
+//! own conflicting edit over it.
 //!
 //! Run: `cargo run --example concurrent_guests -- --guests 32`
 
+use std::path::Path;
 use std::time::Instant;
 
-use bytes::Bytes;
 use strata::actor::{Error, VfsBuilder, VfsHandle};
-use strata::fs::{ChangeKind, ForkId, MemBase, OpenFlags};
-
-const CREATE: OpenFlags = OpenFlags {
-    create: true,
-    directory: false,
-    exclusive: false,
-    truncate: true,
-};
+use strata::fs::{ChangeKind, ForkId, MemBase};
+use strata::wasi::p1::P1Ctx;
+use strata::wasi::{Mount, StrataCtx};
+use wasmtime::{Config, Engine, Linker, Module, Store};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
 fn base_image() -> MemBase {
-    let text = "the quick brown fox jumps over the lazy dog\n".repeat(200);
+    let text = "the quick brown fox jumps over the lazy dog\n".repeat(500);
     MemBase::builder()
         .file("etc/app.conf", &b"mode=count\n"[..])
         .file("data/input.txt", text.into_bytes())
@@ -33,71 +32,68 @@ fn base_image() -> MemBase {
         .build()
 }
 
-struct Report {
-    guest: usize,
-    fork: ForkId,
-    words: usize,
-    bytes_written: usize,
-    files_seen: usize,
+/// Builds the guest programs (installing the toolchain if needed).
+fn build_guests() -> Result<(), String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let status = std::process::Command::new(root.join("scripts/build-guests"))
+        .status()
+        .map_err(|e| format!("scripts/build-guests: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("scripts/build-guests: {status}"))
+    }
 }
 
-/// One guest's work: count words in the input, write a report, keep a
-/// scratch file, rename it into place, clean up.
-async fn guest(vfs: VfsHandle, guest: usize) -> Result<Report, Error> {
-    let fork = vfs.fork(ForkId::ROOT).await?;
-    let root = vfs.open_root(fork).await?;
-    let input = vfs.read_file(fork, "data/input.txt").await?;
-    let words = input
-        .split(|b| b.is_ascii_whitespace())
-        .filter(|w| !w.is_empty())
-        .count();
+struct Guest {
+    p1: P1Ctx,
+}
 
-    vfs.create_dir_at(fork, root.ino(), &format!("tmp/g{guest}"))
-        .await?;
-    let scratch = vfs
-        .open_at(
-            fork,
-            root.ino(),
-            &format!("tmp/g{guest}/draft"),
-            true,
-            CREATE,
-            true,
-        )
-        .await?;
-    let mut written = 0;
-    for line in 0..guest % 7 + 1 {
-        let text = Bytes::from(format!("guest {guest} line {line}: {words} words\n"));
-        written += vfs.append(fork, scratch.ino(), text).await?.1;
+/// Runs one worker on its own fork; returns the fork and what it printed.
+async fn run_guest(
+    engine: &Engine,
+    module: &Module,
+    vfs: VfsHandle,
+    id: usize,
+) -> Result<(ForkId, String), String> {
+    let fork = vfs.fork(ForkId::ROOT).await.map_err(|e| e.to_string())?;
+    let stdout = MemoryOutputPipe::new(64 * 1024);
+    let wasi = WasiCtxBuilder::new()
+        .args(&["worker", &id.to_string()])
+        .stdout(stdout.clone())
+        .build();
+    let strata = StrataCtx::builder()
+        .preopen(Mount { vfs, fork }, "/", FsPerms::ReadWrite)
+        .build()
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut store = Store::new(
+        engine,
+        Guest {
+            p1: P1Ctx::new(wasi, strata),
+        },
+    );
+    let mut linker = Linker::new(engine);
+    strata::wasi::p1::add_to_linker_async(&mut linker, |g: &mut Guest| &mut g.p1)
+        .map_err(|e| e.to_string())?;
+    let instance = linker
+        .instantiate_async(&mut store, module)
+        .await
+        .map_err(|e| e.to_string())?;
+    let start = instance
+        .get_typed_func::<(), ()>(&mut store, "_start")
+        .map_err(|e| e.to_string())?;
+    match start.call_async(&mut store, ()).await {
+        Ok(()) => {}
+        Err(e) if e.downcast_ref::<I32Exit>().is_some_and(|x| x.0 == 0) => {}
+        Err(e) => return Err(format!("guest {id}: {e}")),
     }
-    drop(scratch);
-    vfs.rename_at(
+    Ok((
         fork,
-        root.ino(),
-        &format!("tmp/g{guest}/draft"),
-        root.ino(),
-        &format!("out/report-{guest}.txt"),
-    )
-    .await?;
-    vfs.remove_dir_at(fork, root.ino(), &format!("tmp/g{guest}"))
-        .await?;
-    vfs.write_file(
-        fork,
-        "etc/app.conf",
-        format!("mode=count\nguest={guest}\n").as_bytes(),
-    )
-    .await?;
-
-    let out = vfs
-        .open_at(fork, root.ino(), "out", true, OpenFlags::default(), false)
-        .await?;
-    let files_seen = vfs.read_dir(fork, out.ino(), None, 1000).await?.len();
-    Ok(Report {
-        guest,
-        fork,
-        words,
-        bytes_written: written,
-        files_seen,
-    })
+        String::from_utf8_lossy(&stdout.contents())
+            .trim_end()
+            .to_owned(),
+    ))
 }
 
 #[tokio::main]
@@ -106,29 +102,36 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(n) => n.parse()?,
         None => 32,
     };
+    build_guests()?;
+    let engine = Engine::new(&Config::new())?;
+    let module = Module::from_file(
+        &engine,
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("guests/build/worker.wasm"),
+    )?;
     let vfs = VfsBuilder::new().image(base_image()).spawn();
 
     let start = Instant::now();
     let tasks: Vec<_> = (0..guests)
-        .map(|g| tokio::spawn(guest(vfs.clone(), g)))
+        .map(|id| {
+            let (engine, module, vfs) = (engine.clone(), module.clone(), vfs.clone());
+            tokio::spawn(async move { run_guest(&engine, &module, vfs, id).await })
+        })
         .collect();
-    let mut reports = Vec::new();
+    let mut results = Vec::new();
     for task in tasks {
-        reports.push(task.await??);
+        results.push(task.await??);
     }
-    let elapsed = start.elapsed();
-
-    println!("{guests} guests ran concurrently in {elapsed:.2?}, each on its own fork:");
-    for r in &reports {
-        println!(
-            "  guest {:>3} (fork {:>3}): {} words counted, {:>3} bytes written, sees {} file(s) in /out",
-            r.guest, r.fork.0, r.words, r.bytes_written, r.files_seen
-        );
+    println!(
+        "{guests} WebAssembly guests ran concurrently in {:.2?}, each on its own fork of one image:",
+        start.elapsed()
+    );
+    for (id, (fork, out)) in results.iter().enumerate() {
+        println!("  guest {id:>3} (fork {:>3}): {out}", fork.0);
     }
 
-    let first = &reports[0];
-    println!("\ndiff of guest {}'s fork:", first.guest);
-    for change in vfs.diff(first.fork).await? {
+    let (first, _) = results[0];
+    println!("\ndiff of guest 0's fork:");
+    for change in vfs.diff(first).await? {
         let kind = match change.kind {
             ChangeKind::Created => "created ",
             ChangeKind::Modified => "modified",
@@ -137,44 +140,36 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("  {kind} {}", change.path);
     }
 
-    vfs.commit(first.fork).await?;
-    let report = format!("out/report-{}.txt", first.guest);
-    println!("\ncommitted guest {}'s fork into the base:", first.guest);
+    vfs.commit(first).await?;
+    println!("\ncommitted guest 0's fork into the base:");
+    let report = String::from_utf8(vfs.read_file(ForkId::ROOT, "out/report-0.txt").await?)?;
     println!(
-        "  base now has /{report}: {:?}",
-        String::from_utf8(vfs.read_file(ForkId::ROOT, &report).await?)?
-            .lines()
-            .next()
+        "  base /out/report-0.txt: {:?}",
+        report.lines().next().unwrap_or_default()
     );
     println!(
         "  base /etc/app.conf: {:?}",
         String::from_utf8(vfs.read_file(ForkId::ROOT, "etc/app.conf").await?)?
     );
-    if let Some(other) = reports.get(1) {
-        let seen = vfs.read_file(other.fork, &report).await;
+    if let Some((other, _)) = results.get(1) {
+        let seen = vfs.read_file(*other, "out/report-0.txt").await.is_ok();
         println!(
-            "  guest {} (forked before the commit) still sees /{report}: {}",
-            other.guest,
-            if seen.is_ok() { "yes" } else { "no" }
+            "  guest 1, forked before the commit, sees /out/report-0.txt: {}",
+            if seen { "yes" } else { "no" }
         );
         println!(
-            "  guest {} still sees its own /etc/app.conf: {:?}",
-            other.guest,
-            String::from_utf8(vfs.read_file(other.fork, "etc/app.conf").await?)?
+            "  guest 1 still has its own /etc/app.conf: {:?}",
+            String::from_utf8(vfs.read_file(*other, "etc/app.conf").await?)?
         );
-    }
-    // The others' conflicting edits to /etc/app.conf cannot be committed now.
-    if let Some(other) = reports.get(1) {
-        match vfs.commit(other.fork).await {
-            Err(Error::Conflict(paths)) => println!(
-                "  committing guest {} too: refused, conflict on {paths:?}",
-                other.guest
-            ),
-            other_result => println!("  committing guest {} too: {other_result:?}", other.guest),
+        match vfs.commit(*other).await {
+            Err(Error::Conflict(paths)) => {
+                println!("  committing guest 1 as well: refused, conflict on {paths:?}")
+            }
+            other => println!("  committing guest 1 as well: {other:?}"),
         }
     }
-    for r in reports.iter().skip(1) {
-        vfs.discard(r.fork).await?;
+    for (fork, _) in results.iter().skip(1) {
+        vfs.discard(*fork).await?;
     }
     vfs.shutdown().await;
     Ok(())
