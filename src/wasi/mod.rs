@@ -7,7 +7,37 @@
 //!
 //! Embedding takes a store type implementing [`StrataView`] (which extends
 //! wasmtime-wasi's `WasiView`), a [`StrataCtx`] built with the preopens, and
-//! one call to [`add_to_linker_async`].
+//! one call to [`add_to_linker_async`]; core modules (wasip1) run natively
+//! through [`p1`] instead.
+//!
+//! ```no_run
+//! use strata::actor::VfsBuilder;
+//! use strata::fs::{ForkId, MemBase};
+//! use strata::wasi::{Mount, StrataCtx, StrataCtxView, StrataView};
+//! use wasmtime::component::{Component, Linker, ResourceTable};
+//! use wasmtime::{Engine, Store};
+//! use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
+//!
+//! struct Guest { wasi: WasiCtx, strata: StrataCtx, table: ResourceTable }
+//! impl WasiView for Guest {
+//!     fn ctx(&mut self) -> WasiCtxView<'_> { WasiCtxView { ctx: &mut self.wasi, table: &mut self.table } }
+//! }
+//! impl StrataView for Guest {
+//!     fn strata(&mut self) -> StrataCtxView<'_> { StrataCtxView { ctx: &mut self.strata, table: &mut self.table } }
+//! }
+//!
+//! # async fn run(engine: Engine, component: Component) -> wasmtime::Result<()> {
+//! let vfs = VfsBuilder::new().image(MemBase::builder().file("hello.txt", &b"hi"[..]).build()).spawn();
+//! let fork = vfs.fork(ForkId::ROOT).await?;
+//! let strata = StrataCtx::builder().preopen(Mount { vfs, fork }, "/", FsPerms::ReadWrite).build().await?;
+//! let mut linker = Linker::new(&engine);
+//! strata::wasi::add_to_linker_async(&mut linker)?;
+//! let guest = Guest { wasi: WasiCtx::builder().inherit_stdio().build(), strata, table: ResourceTable::new() };
+//! let mut store = Store::new(&engine, guest);
+//! let command = wasmtime_wasi::p2::bindings::Command::instantiate_async(&mut store, &component, &linker).await?;
+//! let _ = command.wasi_cli_run().call_run(&mut store).await?;
+//! # Ok(()) }
+//! ```
 
 #[allow(missing_docs)]
 mod bindings;
