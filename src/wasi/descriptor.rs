@@ -57,6 +57,18 @@ impl Descriptor {
         }
     }
 
+    /// Renames and links stay within one filesystem, under one permission
+    /// (as wasmtime-wasi requires); another mount is `cross-device`.
+    fn same_filesystem(&self, other: &Descriptor) -> FsResult<()> {
+        if self.perms != other.perms {
+            return Err(ErrorCode::NotPermitted.into());
+        }
+        if !self.mount.same_device(&other.mount) {
+            return Err(ErrorCode::CrossDevice.into());
+        }
+        Ok(())
+    }
+
     /// Fails with `not-permitted` under a read-only preopen.
     fn writable(&self) -> FsResult<&Descriptor> {
         match self.perms {
@@ -159,6 +171,17 @@ fn follows(flags: PathFlags) -> bool {
 }
 
 impl StrataCtxView<'_> {
+    /// The two writable directories a rename or a link works between.
+    fn two_dirs(
+        &self,
+        a: &Resource<Descriptor>,
+        b: &Resource<Descriptor>,
+    ) -> FsResult<(&Descriptor, &Descriptor)> {
+        let a = self.table.get(a)?.dir()?.writable()?;
+        let b = self.table.get(b)?.dir()?.writable()?;
+        Ok((a, b))
+    }
+
     /// Puts a descriptor for each preopened directory in the table.
     pub(crate) fn preopened(&mut self) -> wasmtime::Result<Vec<(Resource<Descriptor>, String)>> {
         let mut out = Vec::new();
@@ -399,17 +422,11 @@ impl types::HostDescriptor for StrataCtxView<'_> {
         new_fd: Resource<Descriptor>,
         new_path: String,
     ) -> FsResult<()> {
-        let old = self.table.get(&fd)?.dir()?.writable()?;
-        let new = self.table.get(&new_fd)?.dir()?.writable()?;
+        let (old, new) = self.two_dirs(&fd, &new_fd)?;
         if follows(old_flags) {
             return Err(ErrorCode::Invalid.into());
         }
-        if old.perms != new.perms {
-            return Err(ErrorCode::NotPermitted.into());
-        }
-        if !old.mount.same_device(&new.mount) {
-            return Err(ErrorCode::CrossDevice.into());
-        }
+        new.same_filesystem(old)?;
         let vfs = &old.mount.vfs;
         Ok(vfs
             .link_at(old.mount.fork, old.ino(), &old_path, new.ino(), &new_path)
@@ -507,14 +524,8 @@ impl types::HostDescriptor for StrataCtxView<'_> {
         new_fd: Resource<Descriptor>,
         new_path: String,
     ) -> FsResult<()> {
-        let old = self.table.get(&fd)?.dir()?.writable()?;
-        let new = self.table.get(&new_fd)?.dir()?.writable()?;
-        if old.perms != new.perms {
-            return Err(ErrorCode::NotPermitted.into());
-        }
-        if !old.mount.same_device(&new.mount) {
-            return Err(ErrorCode::CrossDevice.into());
-        }
+        let (old, new) = self.two_dirs(&fd, &new_fd)?;
+        new.same_filesystem(old)?;
         let vfs = &old.mount.vfs;
         Ok(vfs
             .rename_at(old.mount.fork, old.ino(), &old_path, new.ino(), &new_path)
