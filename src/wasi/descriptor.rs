@@ -210,10 +210,7 @@ impl preopens::Host for StrataCtxView<'_> {
 
 impl types::Host for StrataCtxView<'_> {
     fn convert_error_code(&mut self, err: FsError) -> wasmtime::Result<ErrorCode> {
-        match err {
-            FsError::Code(code) => Ok(code),
-            FsError::Trap(e) => Err(e),
-        }
+        err.into_error_code()
     }
 
     async fn filesystem_error_code(

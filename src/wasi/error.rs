@@ -5,6 +5,8 @@
 //! `error-code`, with one exception `wasi:filesystem@0.2` cannot express:
 //! running out of open handles (`EMFILE`) has no p2 code, and is reported as
 //! `quota` — the nearest meaning (a per-guest resource limit was reached).
+//! Preview 1 has the code, so that one error travels as its own variant,
+//! [`FsError::TooManyOpen`], and the p1 layer answers `EMFILE`.
 
 use wasmtime::component::ResourceTableError;
 
@@ -17,6 +19,9 @@ use crate::fs::Errno;
 pub enum FsError {
     /// Reported to the guest as `error-code`.
     Code(ErrorCode),
+    /// Out of open handles (`Limits::max_open`): `quota` for p2, `EMFILE`
+    /// for p1.
+    TooManyOpen,
     /// Aborts the guest (a host bug or a misuse the ABI forbids).
     Trap(wasmtime::Error),
 }
@@ -32,7 +37,21 @@ impl From<ErrorCode> for FsError {
 
 impl From<Errno> for FsError {
     fn from(errno: Errno) -> Self {
-        FsError::Code(error_code(errno))
+        match errno {
+            Errno::TooManyOpen => FsError::TooManyOpen,
+            errno => FsError::Code(error_code(errno)),
+        }
+    }
+}
+
+impl FsError {
+    /// What a p2 guest sees: an `error-code`, or the trap.
+    pub fn into_error_code(self) -> wasmtime::Result<ErrorCode> {
+        match self {
+            FsError::Code(code) => Ok(code),
+            FsError::TooManyOpen => Ok(error_code(Errno::TooManyOpen)),
+            FsError::Trap(e) => Err(e),
+        }
     }
 }
 
@@ -88,11 +107,11 @@ pub fn error_code(errno: Errno) -> ErrorCode {
 /// The error a stream reports for a failed operation: the WASI error code
 /// travels inside, and `filesystem-error-code` reads it back out.
 pub fn stream_error(e: impl Into<FsError>) -> wasmtime_wasi::p2::StreamError {
-    match e.into() {
-        FsError::Code(code) => wasmtime_wasi::p2::StreamError::LastOperationFailed(
-            wasmtime::Error::new(StreamFailure(code)),
-        ),
-        FsError::Trap(e) => wasmtime_wasi::p2::StreamError::Trap(e),
+    match e.into().into_error_code() {
+        Ok(code) => wasmtime_wasi::p2::StreamError::LastOperationFailed(wasmtime::Error::new(
+            StreamFailure(code),
+        )),
+        Err(e) => wasmtime_wasi::p2::StreamError::Trap(e),
     }
 }
 

@@ -642,6 +642,7 @@ impl From<FsError> for types::Error {
     fn from(err: FsError) -> Self {
         match err {
             FsError::Code(code) => types::Errno::from(code).into(),
+            FsError::TooManyOpen => types::Errno::Mfile.into(),
             FsError::Trap(e) => types::Error::trap(e),
         }
     }
