@@ -504,3 +504,28 @@ fn a_one_byte_write_in_a_fork_shares_every_other_chunk() {
         *b"!"
     );
 }
+
+#[test]
+fn a_snapshot_stays_current_until_the_tree_changes() {
+    let (mut vfs, root) = vfs();
+    let f = ForkId::ROOT;
+    let snapshot = vfs.snapshot(f).unwrap();
+    // Opening and closing handles changes nothing a reader can see.
+    let (file, _) = vfs
+        .open_at(f, root, "etc/passwd", true, OpenFlags::default(), true)
+        .unwrap();
+    assert!(vfs.is_current(f, &snapshot));
+    // A failed operation leaves the tree as it was.
+    assert_eq!(err(vfs.create_dir_at(f, root, "etc")), Errno::Exist);
+    assert!(vfs.is_current(f, &snapshot));
+    vfs.write(f, file, 0, b"x").unwrap();
+    assert!(!vfs.is_current(f, &snapshot));
+
+    let snapshot = vfs.snapshot(f).unwrap();
+    vfs.unlink_file_at(f, root, "etc/passwd").unwrap();
+    assert!(!vfs.is_current(f, &snapshot));
+    // Closing the last handle on an unlinked file frees it: a change too.
+    let snapshot = vfs.snapshot(f).unwrap();
+    vfs.release(f, file);
+    assert!(!vfs.is_current(f, &snapshot));
+}

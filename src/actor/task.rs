@@ -386,9 +386,16 @@ impl Actor {
     }
 
     /// Publishes a new snapshot of every fork changed since the last one.
+    /// A fork an operation touched without changing (an open, a close, a
+    /// failed write) keeps its snapshot: readers keep their cached pointer.
     fn publish(&mut self) {
         let mut forks_changed = false;
         for fork in self.dirty.drain(..) {
+            if let Some(cell) = self.cells.get(&fork)
+                && self.vfs.is_current(fork, &cell.load())
+            {
+                continue;
+            }
             match (self.vfs.snapshot(fork), self.cells.get(&fork)) {
                 (Ok(snapshot), Some(cell)) => cell.store(Arc::new(snapshot)),
                 (Ok(snapshot), None) => {

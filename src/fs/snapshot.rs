@@ -37,6 +37,11 @@ impl Snapshot {
         Snapshot { tree, base, limits }
     }
 
+    /// Whether the snapshot shows exactly this version of the tree.
+    pub(crate) fn shows(&self, tree: &Tree) -> bool {
+        self.tree.is_same_version(tree)
+    }
+
     /// Borrows the snapshot for reading.
     pub fn reader(&self) -> Reader<'_> {
         Reader {

@@ -84,6 +84,15 @@ impl Tree {
         self.root
     }
 
+    /// Whether `other` is this very version of the tree (shares its maps):
+    /// true after any operation that changed nothing, in O(1).
+    pub(crate) fn is_same_version(&self, other: &Tree) -> bool {
+        self.nodes.ptr_eq(&other.nodes)
+            && self.orphans.ptr_eq(&other.orphans)
+            && self.usage == other.usage
+            && self.root == other.root
+    }
+
     pub fn usage(&self) -> Usage {
         self.usage
     }

@@ -135,6 +135,12 @@ impl Vfs {
         Ok(Snapshot::new(tree, self.base.clone(), self.limits))
     }
 
+    /// Whether `snapshot` still shows `fork` as it is now (nothing changed
+    /// since it was taken, or only handles were opened and closed).
+    pub fn is_current(&self, fork: ForkId, snapshot: &Snapshot) -> bool {
+        self.fork_ref(fork).is_ok_and(|f| snapshot.shows(&f.tree))
+    }
+
     /// Reads the fork as it is now, without cloning anything.
     pub fn reader(&self, fork: ForkId) -> Result<Reader<'_>> {
         Ok(Reader {
