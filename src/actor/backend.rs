@@ -24,6 +24,18 @@ pub trait Backend: Send + Sync + 'static {
     fn fetch(&self, need: &Need) -> BoxFuture<'static, Result<Loaded, Errno>>;
 }
 
+/// `fetch`, or `Io` once it has taken longer than `deadline`: how every
+/// fetch is awaited, so that a backend that never answers cannot wedge
+/// anything.
+pub(crate) async fn within(
+    deadline: Duration,
+    fetch: BoxFuture<'static, Result<Loaded, Errno>>,
+) -> Result<Loaded, Errno> {
+    tokio::time::timeout(deadline, fetch)
+        .await
+        .unwrap_or(Err(Errno::Io))
+}
+
 /// An in-memory image is a backend that answers at once.
 impl Backend for MemBase {
     fn root(&self) -> Ino {

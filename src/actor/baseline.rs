@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::backend::Backend;
+use super::backend::{self, Backend};
 use super::{Error, VfsHandle};
 use crate::fs::{
     self, Base, BaseCache, Errno, ForkId, Ino, Kind, Limits, Need, OpenFlags, Stat, SystemClock,
@@ -138,22 +138,22 @@ impl Lower {
         if self.cache.has(need) {
             return Ok(()); // another client fetched it meanwhile
         }
-        let loaded = tokio::time::timeout(self.deadline, self.backend.fetch(need))
-            .await
-            .unwrap_or(Err(Errno::Io))?;
+        let loaded = backend::within(self.deadline, self.backend.fetch(need)).await?;
         self.cache.insert([&loaded]);
         Ok(())
     }
 }
 
-/// Builds the core for a lock design from the same options the actor takes.
-fn core(
-    image: Option<Arc<dyn Base>>,
-    backend: Option<Arc<dyn Backend>>,
-    limits: Limits,
-) -> (Vfs, Option<Lower>) {
-    match (image, backend) {
-        (_, Some(backend)) => {
+/// Where a lock design's base comes from: the same choice the actor offers.
+enum Source {
+    Image(Arc<dyn Base>),
+    Backend(Arc<dyn Backend>),
+}
+
+/// Builds the core for a lock design.
+fn core(source: Source, limits: Limits) -> (Vfs, Option<Lower>) {
+    match source {
+        Source::Backend(backend) => {
             let cache = Arc::new(BaseCache::new(backend.root()));
             let lower = Lower {
                 backend,
@@ -162,10 +162,7 @@ fn core(
             };
             (Vfs::with(cache, limits, Arc::new(SystemClock)), Some(lower))
         }
-        (image, None) => {
-            let base = image.unwrap_or_else(|| Arc::new(fs::MemBase::empty()));
-            (Vfs::with(base, limits, Arc::new(SystemClock)), None)
-        }
+        Source::Image(base) => (Vfs::with(base, limits, Arc::new(SystemClock)), None),
     }
 }
 
@@ -177,24 +174,6 @@ pub struct StdMutexVfs {
 }
 
 impl StdMutexVfs {
-    /// Over a fully loaded image.
-    pub fn new(image: impl Base, limits: Limits) -> StdMutexVfs {
-        let (vfs, lower) = core(Some(Arc::new(image)), None, limits);
-        StdMutexVfs {
-            vfs: Arc::new(std::sync::Mutex::new(vfs)),
-            lower,
-        }
-    }
-
-    /// Over a backend fetched on demand.
-    pub fn with_backend(backend: impl Backend, limits: Limits) -> StdMutexVfs {
-        let (vfs, lower) = core(None, Some(Arc::new(backend)), limits);
-        StdMutexVfs {
-            vfs: Arc::new(std::sync::Mutex::new(vfs)),
-            lower,
-        }
-    }
-
     /// Runs `op` under the lock; on a base miss, unlocks, fetches, retries.
     pub async fn with<T>(&self, mut op: impl FnMut(&mut Vfs) -> fs::Result<T>) -> Result<T, Error> {
         for _ in 0..MAX_FILLS {
@@ -216,24 +195,6 @@ pub struct TokioMutexVfs {
 }
 
 impl TokioMutexVfs {
-    /// Over a fully loaded image.
-    pub fn new(image: impl Base, limits: Limits) -> TokioMutexVfs {
-        let (vfs, lower) = core(Some(Arc::new(image)), None, limits);
-        TokioMutexVfs {
-            vfs: Arc::new(tokio::sync::Mutex::new(vfs)),
-            lower,
-        }
-    }
-
-    /// Over a backend fetched on demand.
-    pub fn with_backend(backend: impl Backend, limits: Limits) -> TokioMutexVfs {
-        let (vfs, lower) = core(None, Some(Arc::new(backend)), limits);
-        TokioMutexVfs {
-            vfs: Arc::new(tokio::sync::Mutex::new(vfs)),
-            lower,
-        }
-    }
-
     /// Runs `op` holding the lock for the whole call, fetches included.
     pub async fn with<T>(&self, mut op: impl FnMut(&mut Vfs) -> fs::Result<T>) -> Result<T, Error> {
         let mut vfs = self.vfs.lock().await;
@@ -247,9 +208,29 @@ impl TokioMutexVfs {
     }
 }
 
-/// Implements [`Client`] for a lock design in terms of its `with`.
-macro_rules! lock_client {
-    ($t:ty) => {
+/// Gives a lock design its constructors and implements [`Client`] for it
+/// in terms of its `with`.
+macro_rules! lock_design {
+    ($t:ident, $mutex:path) => {
+        impl $t {
+            /// Over a fully loaded image.
+            pub fn new(image: impl Base, limits: Limits) -> $t {
+                $t::from_core(core(Source::Image(Arc::new(image)), limits))
+            }
+
+            /// Over a backend fetched on demand.
+            pub fn with_backend(backend: impl Backend, limits: Limits) -> $t {
+                $t::from_core(core(Source::Backend(Arc::new(backend)), limits))
+            }
+
+            fn from_core((vfs, lower): (Vfs, Option<Lower>)) -> $t {
+                $t {
+                    vfs: Arc::new(<$mutex>::new(vfs)),
+                    lower,
+                }
+            }
+        }
+
         impl Client for $t {
             async fn open_at(
                 &self,
@@ -306,5 +287,5 @@ macro_rules! lock_client {
     };
 }
 
-lock_client!(StdMutexVfs);
-lock_client!(TokioMutexVfs);
+lock_design!(StdMutexVfs, std::sync::Mutex<Vfs>);
+lock_design!(TokioMutexVfs, tokio::sync::Mutex<Vfs>);

@@ -17,10 +17,10 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use tokio::sync::mpsc;
-use tokio::task::{Id, JoinSet};
+use tokio::task::{Id, JoinError, JoinSet};
 
 use super::Error;
-use super::backend::Backend;
+use super::backend::{self, Backend};
 use super::handle::OpenFile;
 use super::request::{Answer, Op, Release, Reply, Request};
 use crate::fs::{self, BaseCache, CommitError, Errno, ForkId, Loaded, Need, Snapshot, Vfs};
@@ -175,7 +175,7 @@ impl Actor {
             }
             outcome => {
                 let result = outcome.map_err(|failure| match failure {
-                    Failure::Fs(e) => Error::Errno(e.errno().unwrap_or(Errno::Io)),
+                    Failure::Fs(e) => Error::from(e),
                     Failure::Conflict(paths) => Error::Conflict(paths),
                 });
                 self.replies.push((request.reply, result));
@@ -330,13 +330,8 @@ impl Actor {
             waiters.push(parked);
             return;
         }
-        let fetch = fetcher.backend.fetch(&need);
-        let deadline = fetcher.deadline;
-        let task = fetcher.tasks.spawn(async move {
-            tokio::time::timeout(deadline, fetch)
-                .await
-                .unwrap_or(Err(Errno::Io))
-        });
+        let fetch = backend::within(fetcher.deadline, fetcher.backend.fetch(&need));
+        let task = fetcher.tasks.spawn(fetch);
         fetcher.needs.insert(task.id(), need.clone());
         fetcher.waiting.insert(need, vec![parked]);
     }
@@ -349,10 +344,7 @@ impl Actor {
         };
         let mut done = vec![first];
         while let Some(next) = fetcher.tasks.try_join_next_with_id() {
-            done.push(match next {
-                Ok((id, result)) => (id, result),
-                Err(e) => (e.id(), Err(Errno::Io)),
-            });
+            done.push(fetch_outcome(next));
         }
         fetcher
             .cache
@@ -447,11 +439,16 @@ fn unit(r: fs::Result<()>) -> fs::Result<Answer> {
     r.map(|()| Answer::Unit)
 }
 
-/// The next finished fetch, with a panicked or aborted one reported as `Io`.
+/// The next finished fetch.
 async fn join_next(fetcher: &mut Option<Fetcher>) -> Option<(Id, Result<Loaded, Errno>)> {
     let tasks = &mut fetcher.as_mut()?.tasks;
-    Some(match tasks.join_next_with_id().await? {
-        Ok((id, result)) => (id, result),
-        Err(e) => (e.id(), Err(Errno::Io)),
-    })
+    Some(fetch_outcome(tasks.join_next_with_id().await?))
+}
+
+/// What a finished fetch task delivered; one that panicked or was aborted
+/// delivered `Io`.
+fn fetch_outcome(
+    joined: Result<(Id, Result<Loaded, Errno>), JoinError>,
+) -> (Id, Result<Loaded, Errno>) {
+    joined.unwrap_or_else(|e| (e.id(), Err(Errno::Io)))
 }
