@@ -224,7 +224,11 @@ impl Inner {
             Need::Chunk(ino, index) => {
                 let file = fs::File::open(self.root.join(self.path_of(*ino)?))
                     .map_err(|e| io_errno(&e))?;
-                let mut buf = vec![0u8; CHUNK_SIZE as usize];
+                // Sized to what the file holds there, not to a whole chunk:
+                // the cache keeps this allocation, and most files are small.
+                let size = file.metadata().map_err(|e| io_errno(&e))?.len();
+                let len = size.saturating_sub(index * CHUNK_SIZE).min(CHUNK_SIZE);
+                let mut buf = vec![0u8; len as usize];
                 let mut filled = 0;
                 while filled < buf.len() {
                     let offset = index * CHUNK_SIZE + filled as u64;

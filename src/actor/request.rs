@@ -143,8 +143,9 @@ pub(crate) enum Op {
 }
 
 impl Op {
-    /// The forks whose published snapshot may change when this runs.
-    pub fn touches(&self) -> [Option<ForkId>; 2] {
+    /// The fork whose published snapshot may change when this runs (a
+    /// commit changes its parent as well, which the actor looks up).
+    pub fn fork_changed(&self) -> Option<ForkId> {
         use Op::*;
         match self {
             OpenRoot { fork }
@@ -161,16 +162,17 @@ impl Op {
             | RenameAt { fork, .. }
             | LinkAt { fork, .. }
             | SymlinkAt { fork, .. }
-            | Discard { fork } => [Some(*fork), None],
-            // A commit removes the fork and changes its parent; `Actor` adds the parent.
-            Commit { fork } => [Some(*fork), None],
+            | Discard { fork }
+            | Commit { fork } => Some(*fork),
             Fork { .. }
             | Stat { .. }
             | StatAt { .. }
             | Read { .. }
             | ReadDir { .. }
-            | ReadlinkAt { .. } => [None, None],
-            Diff { .. } | Usage { .. } | Shutdown => [None, None],
+            | ReadlinkAt { .. }
+            | Diff { .. }
+            | Usage { .. }
+            | Shutdown => None,
         }
     }
 }

@@ -195,7 +195,7 @@ impl Actor {
     }
 
     fn execute(&mut self, op: &Op) -> Result<Answer, Failure> {
-        for fork in op.touches().into_iter().flatten() {
+        if let Some(fork) = op.fork_changed() {
             self.mark(fork);
             if matches!(op, Op::Commit { .. })
                 && let Ok(Some(parent)) = self.vfs.parent(fork)
