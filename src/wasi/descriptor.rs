@@ -91,8 +91,8 @@ impl Descriptor {
         metadata_hash(&self.mount, ino).lower
     }
 
-    /// For `fd_read`: a file opened for reading (`bad-descriptor` otherwise,
-    /// as a read on a write-only fd is `EBADF`).
+    /// A file opened for reading (`bad-descriptor` otherwise, as a read on
+    /// a write-only fd is `EBADF`).
     pub(crate) fn readable_file(&self) -> FsResult<&Descriptor> {
         let d = self.file()?;
         if d.mode.contains(OpenMode::READ) {
@@ -102,7 +102,7 @@ impl Descriptor {
         }
     }
 
-    /// For `fd_write`: a file opened for writing under a writable preopen.
+    /// A file opened for writing under a writable preopen.
     pub(crate) fn writable_file(&self) -> FsResult<&Descriptor> {
         let d = self.file()?.writable()?;
         if d.mode.contains(OpenMode::WRITE) {
@@ -319,10 +319,7 @@ impl types::HostDescriptor for StrataCtxView<'_> {
         len: Filesize,
         offset: Filesize,
     ) -> FsResult<(Vec<u8>, bool)> {
-        let d = self.table.get(&fd)?.file()?;
-        if !d.mode.contains(OpenMode::READ) {
-            return Err(ErrorCode::BadDescriptor.into());
-        }
+        let d = self.table.get(&fd)?.readable_file()?;
         let pieces = d.mount.vfs.read(d.mount.fork, d.ino(), offset, len).await?;
         let data = pieces.concat();
         let end = data.is_empty();
@@ -335,10 +332,7 @@ impl types::HostDescriptor for StrataCtxView<'_> {
         buffer: Vec<u8>,
         offset: Filesize,
     ) -> FsResult<Filesize> {
-        let d = self.table.get(&fd)?.file()?.writable()?;
-        if !d.mode.contains(OpenMode::WRITE) {
-            return Err(ErrorCode::BadDescriptor.into());
-        }
+        let d = self.table.get(&fd)?.writable_file()?;
         let n = d
             .mount
             .vfs

@@ -79,6 +79,11 @@ type ReadSlot = Slot<Result<Vec<Bytes>, actor::Error>>;
 /// before the guest asked for a size.
 const READ_AHEAD: u64 = 64 * 1024;
 
+/// The most `check-write` ever grants, whatever the limits: the host holds
+/// one write's bytes at once, so even `Limits::unlimited()` must not let a
+/// guest hand over gigabytes in one call.
+const MAX_WRITE: u64 = 16 << 20;
+
 /// `read-via-stream`: reads from its own cursor.
 pub(crate) struct FileInputStream {
     mount: Mount,
@@ -407,8 +412,10 @@ impl FileOutputStream {
             })
             .and_then(Result::ok)
             .map(|(max_io, room)| max_io.min(room.max(1)))
-            .unwrap_or(64 * 1024);
-        budget.min(16 << 20) as usize
+            // The actor has stopped (or the fork is gone): grant one byte,
+            // and the write reports why.
+            .unwrap_or(1);
+        budget.min(MAX_WRITE) as usize
     }
 }
 
