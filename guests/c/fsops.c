@@ -186,6 +186,23 @@ int main(int argc, char **argv) {
     show_stat("stat b.txt", "dir/b.txt", 1);
     cat("cat b.txt", "dir/b.txt");
 
+    // Appends move the cursor to the end; pwrite on an append fd ignores
+    // its offset; fstat and stat agree on the object's identity.
+    fd = open(at("dir/b.txt"), O_WRONLY | O_APPEND);
+    report("open b.txt O_APPEND", fd);
+    if (fd >= 0) {
+        printf("append: %zd, cursor %lld\n", write(fd, "+app", 4), (long long)lseek(fd, 0, SEEK_CUR));
+        printf("pwrite on append fd: %zd, cursor %lld\n", pwrite(fd, "!", 1, 0),
+               (long long)lseek(fd, 0, SEEK_CUR));
+        struct stat by_fd, by_path;
+        if (fstat(fd, &by_fd) == 0 && stat(at("dir/b.txt"), &by_path) == 0) {
+            printf("fstat: size=%lld same ino as stat=%d\n", (long long)by_fd.st_size,
+                   by_fd.st_ino == by_path.st_ino);
+        }
+        close(fd);
+    }
+    cat("cat b.txt after appends", "dir/b.txt");
+
     // A heap that grows after file work (the old-libc adapter trap).
     char *big = malloc(1 << 20);
     memset(big, 7, 1 << 20);

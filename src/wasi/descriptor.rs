@@ -102,6 +102,18 @@ impl Descriptor {
         }
     }
 
+    /// Metadata of this object.
+    pub(crate) async fn stat(&self) -> FsResult<Stat> {
+        Ok(self.mount.vfs.stat(self.mount.fork, self.ino()).await?)
+    }
+
+    /// Metadata of `path` under this directory.
+    pub(crate) async fn stat_at(&self, path: &str, follow: bool) -> FsResult<Stat> {
+        let d = self.dir()?;
+        let vfs = &d.mount.vfs;
+        Ok(vfs.stat_at(d.mount.fork, d.ino(), path, follow).await?)
+    }
+
     /// A file opened for writing under a writable preopen.
     pub(crate) fn writable_file(&self) -> FsResult<&Descriptor> {
         let d = self.file()?.writable()?;
@@ -127,7 +139,7 @@ fn new_time(t: NewTimestamp) -> FsResult<SetTime> {
     })
 }
 
-fn datetime(t: Timestamp) -> wasmtime_wasi::p2::bindings::clocks::wall_clock::Datetime {
+pub(crate) fn datetime(t: Timestamp) -> wasmtime_wasi::p2::bindings::clocks::wall_clock::Datetime {
     wasmtime_wasi::p2::bindings::clocks::wall_clock::Datetime {
         seconds: t.seconds,
         nanoseconds: t.nanoseconds,
@@ -352,8 +364,7 @@ impl types::HostDescriptor for StrataCtxView<'_> {
 
     async fn sync(&mut self, fd: Resource<Descriptor>) -> FsResult<()> {
         // Nothing to flush; the object must still be there.
-        let d = self.table.get(&fd)?;
-        d.mount.vfs.stat(d.mount.fork, d.ino()).await?;
+        self.table.get(&fd)?.stat().await?;
         Ok(())
     }
 
@@ -370,8 +381,7 @@ impl types::HostDescriptor for StrataCtxView<'_> {
     }
 
     async fn stat(&mut self, fd: Resource<Descriptor>) -> FsResult<types::DescriptorStat> {
-        let d = self.table.get(&fd)?;
-        Ok(stat(d.mount.vfs.stat(d.mount.fork, d.ino()).await?))
+        Ok(stat(self.table.get(&fd)?.stat().await?))
     }
 
     async fn stat_at(
@@ -380,13 +390,8 @@ impl types::HostDescriptor for StrataCtxView<'_> {
         flags: PathFlags,
         path: String,
     ) -> FsResult<types::DescriptorStat> {
-        let d = self.table.get(&fd)?.dir()?;
-        Ok(stat(
-            d.mount
-                .vfs
-                .stat_at(d.mount.fork, d.ino(), &path, follows(flags))
-                .await?,
-        ))
+        let d = self.table.get(&fd)?;
+        Ok(stat(d.stat_at(&path, follows(flags)).await?))
     }
 
     async fn set_times_at(
@@ -567,13 +572,8 @@ impl types::HostDescriptor for StrataCtxView<'_> {
         flags: PathFlags,
         path: String,
     ) -> FsResult<types::MetadataHashValue> {
-        let d = self.table.get(&fd)?.dir()?;
-        let ino = d
-            .mount
-            .vfs
-            .stat_at(d.mount.fork, d.ino(), &path, follows(flags))
-            .await?
-            .ino;
+        let d = self.table.get(&fd)?;
+        let ino = d.stat_at(&path, follows(flags)).await?.ino;
         Ok(metadata_hash(&d.mount, ino))
     }
 

@@ -46,7 +46,9 @@ use wiggle::{GuestMemory, GuestPtr, GuestType};
 use super::bindings::types as filesystem;
 use super::bindings::types::HostDescriptor as _;
 use super::ctx::{StrataCtx, StrataCtxView};
+use super::descriptor::{datetime, descriptor_type};
 use super::error::FsError;
+use crate::fs::Stat;
 
 /// Result of a p1 host call.
 type Result<T, E = types::Error> = std::result::Result<T, E>;
@@ -589,26 +591,25 @@ impl P1Ctx {
                 let data = Bytes::from(memory.to_vec(buf)?);
                 let (vfs, fork, ino) = (&d.mount.vfs, d.mount.fork, d.ino());
                 // Linux `pwrite` semantics: in append mode the offset is ignored.
-                let nwritten = match (append, write) {
-                    (true, _) => vfs.append(fork, ino, data).await.map(|(_, n)| n),
-                    (false, FdWrite::At(at)) => vfs.write(fork, ino, at, data).await,
-                    (false, FdWrite::AtCur) => vfs.write(fork, ino, pos, data).await,
+                let (at, nwritten) = match (append, write) {
+                    (true, _) => vfs.append(fork, ino, data).await,
+                    (false, FdWrite::At(at)) => {
+                        vfs.write(fork, ino, at, data).await.map(|n| (at, n))
+                    }
+                    (false, FdWrite::AtCur) => {
+                        vfs.write(fork, ino, pos, data).await.map(|n| (pos, n))
+                    }
                 }
                 .map_err(FsError::from)?;
 
-                // If this was a write at the current position then update the
-                // current position with the result, otherwise the current
-                // position is left unmodified.
+                // A write at the current position moves it past the bytes
+                // written (for an append: to the end of the file as this
+                // write left it); `fd_pwrite` leaves it where it was.
                 if let FdWrite::AtCur = write {
-                    if append {
-                        let len = self.fs().stat(fd).await?;
-                        position.store(len.size, Ordering::Relaxed);
-                    } else {
-                        let pos = pos
-                            .checked_add(nwritten as u64)
-                            .ok_or(types::Errno::Overflow)?;
-                        position.store(pos, Ordering::Relaxed);
-                    }
+                    let end = at
+                        .checked_add(nwritten as u64)
+                        .ok_or(types::Errno::Overflow)?;
+                    position.store(end, Ordering::Relaxed);
                 }
                 Ok(nwritten.try_into()?)
             }
@@ -1195,33 +1196,8 @@ impl wasi_snapshot_preview1::WasiSnapshotPreview1 for P1Ctx {
             Descriptor::Directory { fd, .. } | Descriptor::File(File { fd, .. }) => {
                 let fd = fd.borrowed();
                 drop(t);
-                let filesystem::DescriptorStat {
-                    type_,
-                    link_count: nlink,
-                    size,
-                    data_access_timestamp,
-                    data_modification_timestamp,
-                    status_change_timestamp,
-                } = self.fs().stat(fd.borrowed()).await?;
-                let metadata_hash = self.fs().metadata_hash(fd).await?;
-                let filetype = type_.try_into().map_err(types::Error::trap)?;
-                let zero = wall_clock::Datetime {
-                    seconds: 0,
-                    nanoseconds: 0,
-                };
-                let atim = data_access_timestamp.unwrap_or(zero).try_into()?;
-                let mtim = data_modification_timestamp.unwrap_or(zero).try_into()?;
-                let ctim = status_change_timestamp.unwrap_or(zero).try_into()?;
-                Ok(types::Filestat {
-                    dev: 1,
-                    ino: metadata_hash.lower,
-                    filetype,
-                    nlink,
-                    size,
-                    atim,
-                    mtim,
-                    ctim,
-                })
+                let d = self.table.get(&fd)?;
+                filestat(d, d.stat().await?)
             }
         }
     }
@@ -1328,37 +1304,19 @@ impl wasi_snapshot_preview1::WasiSnapshotPreview1 for P1Ctx {
     ) -> Result<types::Size, types::Error> {
         let buf = self.first_non_empty_iovec(memory, iovs)?;
         let t = self.transact()?;
-        let desc = t.get_descriptor(fd)?;
-        let (buf, read) = match desc {
-            Descriptor::File(File {
-                fd, blocking_mode, ..
-            }) => {
+        match t.get_descriptor(fd)? {
+            Descriptor::File(File { fd, .. }) => {
                 let fd = fd.borrowed();
-                let blocking_mode = *blocking_mode;
                 drop(t);
-
-                let stream = self.fs().read_via_stream(fd, offset).await?;
-                let read = blocking_mode
-                    .read(&mut self.table, stream.borrowed(), buf.len().try_into()?)
-                    .await;
-                streams::HostInputStream::drop(&mut self.table, stream)
-                    .await
-                    .map_err(types::Error::trap)?;
-                (buf, read?)
+                let d = self.table.get(&fd)?.readable_file()?;
+                Ok(read_into(memory, d, offset, buf).await?.try_into()?)
             }
             Descriptor::Stdin { .. } => {
                 // NOTE: legacy implementation returns SPIPE here
-                return Err(types::Errno::Spipe.into());
+                Err(types::Errno::Spipe.into())
             }
-            _ => return Err(types::Errno::Badf.into()),
-        };
-        if read.len() > buf.len().try_into()? {
-            return Err(types::Errno::Range.into());
+            _ => Err(types::Errno::Badf.into()),
         }
-        let buf = buf.get_range(0..u32::try_from(read.len())?).unwrap();
-        memory.copy_from_slice(&read, buf)?;
-        let n = read.len().try_into()?;
-        Ok(n)
     }
 
     /// Write to a file descriptor.
@@ -1655,39 +1613,9 @@ impl wasi_snapshot_preview1::WasiSnapshotPreview1 for P1Ctx {
     ) -> Result<types::Filestat, types::Error> {
         let dirfd = self.get_dir_fd(dirfd)?;
         let path = self.read_string(memory, path)?;
-        let filesystem::DescriptorStat {
-            type_,
-            link_count: nlink,
-            size,
-            data_access_timestamp,
-            data_modification_timestamp,
-            status_change_timestamp,
-        } = self
-            .fs()
-            .stat_at(dirfd.borrowed(), flags.into(), path.clone())
-            .await?;
-        let metadata_hash = self
-            .fs()
-            .metadata_hash_at(dirfd, flags.into(), path)
-            .await?;
-        let filetype = type_.try_into().map_err(types::Error::trap)?;
-        let zero = wall_clock::Datetime {
-            seconds: 0,
-            nanoseconds: 0,
-        };
-        let atim = data_access_timestamp.unwrap_or(zero).try_into()?;
-        let mtim = data_modification_timestamp.unwrap_or(zero).try_into()?;
-        let ctim = status_change_timestamp.unwrap_or(zero).try_into()?;
-        Ok(types::Filestat {
-            dev: 1,
-            ino: metadata_hash.lower,
-            filetype,
-            nlink,
-            size,
-            atim,
-            mtim,
-            ctim,
-        })
+        let follow = flags.contains(types::Lookupflags::SYMLINK_FOLLOW);
+        let d = self.table.get(&dirfd)?;
+        filestat(d, d.stat_at(&path, follow).await?)
     }
 
     /// Adjust the timestamps of a file or directory.
@@ -2219,6 +2147,23 @@ impl<T: 'static> ResourceExt<T> for Resource<T> {
     }
 }
 
+/// The p1 `filestat` of `stat`, an object in `d`'s filesystem.
+fn filestat(d: &super::Descriptor, stat: Stat) -> Result<types::Filestat> {
+    let time = |t| -> Result<types::Timestamp> { Ok(datetime(t).try_into()?) };
+    Ok(types::Filestat {
+        dev: 1,
+        ino: d.identity(stat.ino),
+        filetype: descriptor_type(stat.kind)
+            .try_into()
+            .map_err(types::Error::trap)?,
+        nlink: stat.nlink,
+        size: stat.size,
+        atim: time(stat.atime)?,
+        mtim: time(stat.mtime)?,
+        ctim: time(stat.ctime)?,
+    })
+}
+
 /// Reads up to `iov.len()` bytes at `pos` of `d` straight into guest memory:
 /// the file's chunks are copied once, into `iov`. Returns the count.
 async fn read_into(
@@ -2229,11 +2174,7 @@ async fn read_into(
 ) -> Result<usize> {
     let (vfs, fork, ino) = (&d.mount.vfs, d.mount.fork, d.ino());
     let len = u64::from(iov.len());
-    let pieces = match vfs.read_snapshot(fork, |r| r.read(ino, pos, len)) {
-        Some(result) => result,
-        None => vfs.read(fork, ino, pos, len).await,
-    }
-    .map_err(FsError::from)?;
+    let pieces = vfs.read(fork, ino, pos, len).await.map_err(FsError::from)?;
     let mut done = 0u32;
     for piece in &pieces {
         let n = u32::try_from(piece.len())?;

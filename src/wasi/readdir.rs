@@ -21,7 +21,7 @@ const BATCH: usize = 128;
 pub struct DirectoryEntryStream {
     mount: Mount,
     dir: Arc<OpenFile>,
-    /// The last name handed out.
+    /// The last name of the last batch: where the next batch starts.
     after: Option<String>,
     batch: VecDeque<DirEntry>,
     done: bool,
@@ -45,13 +45,12 @@ impl DirectoryEntryStream {
                 .read_dir(fork, self.dir.ino(), self.after.as_deref(), BATCH)
                 .await?;
             self.done = entries.len() < BATCH;
+            if let Some(last) = entries.last() {
+                self.after = Some(last.name.to_string());
+            }
             self.batch.extend(entries);
         }
-        let entry = self.batch.pop_front();
-        if let Some(e) = &entry {
-            self.after = Some(e.name.to_string());
-        }
-        Ok(entry)
+        Ok(self.batch.pop_front())
     }
 }
 
