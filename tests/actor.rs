@@ -245,13 +245,35 @@ fn image() -> MemBase {
     b.build()
 }
 
+/// A backend whose lookups of `data` wait until the test opens the gate
+/// (everything else answers at once): as slow as the test needs, with no
+/// timing involved.
+struct Gated(MemBase, Arc<tokio::sync::Semaphore>);
+
+impl Backend for Gated {
+    fn root(&self) -> Ino {
+        Backend::root(&self.0)
+    }
+    fn fetch(&self, need: &Need) -> BoxFuture<'static, Result<Loaded, Errno>> {
+        let gated = matches!(need, Need::Lookup(_, name) if &**name == "data");
+        let (answer, gate) = (self.0.fetch(need), self.1.clone());
+        async move {
+            if gated {
+                let _pass = gate.acquire().await.map_err(|_| Errno::Io)?;
+            }
+            answer.await
+        }
+        .boxed()
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn other_requests_complete_while_one_waits_for_a_slow_backend() {
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
     let vfs = VfsBuilder::new()
-        .backend(Delayed::new(image(), Duration::from_millis(300)))
+        .backend(Gated(image(), gate.clone()))
         .spawn();
     let fork = ForkId::ROOT;
-    // Warm up the path to an upper-layer file so it needs no fetches later.
     let root = bounded("open_root", vfs.open_root(fork)).await.unwrap();
     let scratch = bounded(
         "create",
@@ -259,29 +281,27 @@ async fn other_requests_complete_while_one_waits_for_a_slow_backend() {
     )
     .await
     .unwrap();
-    let order = Arc::new(AtomicUsize::new(0));
     let slow = tokio::spawn({
-        let (vfs, order) = (vfs.clone(), order.clone());
-        async move {
-            // data/, data/f7, its chunk: each a 300 ms fetch.
-            let got = vfs.read_file(fork, "data/f7").await.unwrap();
-            (got, order.fetch_add(1, Ordering::SeqCst))
-        }
+        let vfs = vfs.clone();
+        async move { vfs.read_file(fork, "data/f7").await }
     });
-    tokio::task::yield_now().await;
-    let mut fast_done = Vec::new();
+    // While the read is parked behind the closed gate, the actor serves
+    // writes (if it waited for the fetch, these would hang and time out).
     for i in 0..100u64 {
-        vfs.write(fork, scratch.ino(), i, Bytes::from_static(b"z"))
-            .await
-            .unwrap();
-        fast_done.push(order.fetch_add(1, Ordering::SeqCst));
+        bounded(
+            "a write while a fetch is pending",
+            vfs.write(fork, scratch.ino(), i, Bytes::from_static(b"z")),
+        )
+        .await
+        .unwrap();
     }
-    let (got, slow_done) = bounded("the slow read", slow).await.unwrap();
-    assert_eq!(got, b"contents of file 7");
     assert!(
-        fast_done.iter().all(|&done| done < slow_done),
-        "the 100 writes finished while the slow read was parked"
+        !slow.is_finished(),
+        "the read cannot finish before the gate opens"
     );
+    gate.add_permits(1);
+    let got = bounded("the slow read", slow).await.unwrap().unwrap();
+    assert_eq!(got, b"contents of file 7");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

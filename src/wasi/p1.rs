@@ -1538,7 +1538,7 @@ impl wasi_snapshot_preview1::WasiSnapshotPreview1 for P1Ctx {
         let first = cookie.max(2) + 1;
         let mut cookies = BTreeMap::new();
         for (entry, d_next) in entries.into_iter().skip(skip).zip(first..) {
-            let d_type = super::descriptor::descriptor_type(entry.kind)
+            let d_type = descriptor_type(entry.kind)
                 .try_into()
                 .map_err(types::Error::trap)?;
             let d_namlen: u32 = entry
