@@ -3,125 +3,138 @@
 
 mod common;
 
-use common::guest::{component_from_module, guest, run_on_host, run_on_strata};
-use strata::actor::VfsBuilder;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use common::guest::{
+    Run, component_from_module, guest, run_on_host, run_on_strata, run_p1_on_host, run_p1_on_strata,
+};
+use strata::actor::{VfsBuilder, VfsHandle};
 use strata::fs::{ForkId, MemBase};
 use strata::wasi::Mount;
+use wasmtime::component::Component;
 use wasmtime_wasi::FsPerms;
+
+/// One guest program run twice: on a fresh fork of an empty Strata, and on
+/// a temporary directory through wasmtime-wasi's own filesystem.
+struct Differential {
+    vfs: VfsHandle,
+    fork: ForkId,
+    dir: tempfile::TempDir,
+    strata: Run,
+}
+
+impl Differential {
+    /// An empty fork and an empty directory.
+    async fn setup() -> (VfsHandle, ForkId, tempfile::TempDir) {
+        let vfs = VfsBuilder::new().image(MemBase::empty()).spawn();
+        let fork = vfs.fork(ForkId::ROOT).await.unwrap();
+        (vfs, fork, tempfile::tempdir().unwrap())
+    }
+
+    fn mount(&self) -> Mount {
+        Mount {
+            vfs: self.vfs.clone(),
+            fork: self.fork,
+        }
+    }
+
+    /// A p1 module on both; they must print the same.
+    async fn p1(path: &Path, args: &[&str]) -> Differential {
+        let (vfs, fork, dir) = Differential::setup().await;
+        let module = common::guest::module(path);
+        let mount = Mount {
+            vfs: vfs.clone(),
+            fork,
+        };
+        let strata = run_p1_on_strata(&module, mount, FsPerms::ReadWrite, args).await;
+        let host = run_p1_on_host(&module, dir.path(), args).await;
+        Differential {
+            vfs,
+            fork,
+            dir,
+            strata,
+        }
+        .compare(host)
+    }
+
+    /// A component on both; they must print the same.
+    async fn component(component: &Component, args: &[&str]) -> Differential {
+        let (vfs, fork, dir) = Differential::setup().await;
+        let mount = Mount {
+            vfs: vfs.clone(),
+            fork,
+        };
+        let strata = run_on_strata(component, mount, FsPerms::ReadWrite, args).await;
+        let host = run_on_host(component, dir.path(), args).await;
+        Differential {
+            vfs,
+            fork,
+            dir,
+            strata,
+        }
+        .compare(host)
+    }
+
+    fn compare(self, host: Run) -> Differential {
+        assert!(host.ok, "reference run failed: {}", host.stderr);
+        assert!(self.strata.ok, "strata run failed: {}", self.strata.stderr);
+        println!("{}", self.strata.stdout);
+        assert_eq!(self.strata.stdout, host.stdout);
+        assert!(self.strata.stdout.ends_with("done\n"));
+        self
+    }
+
+    /// What the guest left behind must be the same in both worlds.
+    fn assert_same_trees(&self) -> BTreeMap<String, common::Entry> {
+        let snapshot = self.vfs.snapshot(self.fork).unwrap();
+        let left = common::contents(&common::snapshot_of(
+            snapshot.reader(),
+            snapshot.reader().root(),
+        ));
+        assert_eq!(left, common::host_tree(self.dir.path()));
+        left
+    }
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c_guest_as_component_matches_wasmtime_wasi() {
     let Some(path) = guest("fsops") else { return };
     let component = component_from_module(&path);
-
-    let vfs = VfsBuilder::new().image(MemBase::empty()).spawn();
-    let fork = vfs.fork(ForkId::ROOT).await.unwrap();
-    let on_strata = run_on_strata(
-        &component,
-        Mount {
-            vfs: vfs.clone(),
-            fork,
-        },
-        FsPerms::ReadWrite,
-        &["fsops", "/"],
-    )
-    .await;
-
-    let dir = tempfile::tempdir().unwrap();
-    let on_host = run_on_host(&component, dir.path(), &["fsops", "/"]).await;
-
-    assert!(on_host.ok, "reference run failed: {}", on_host.stderr);
-    assert!(on_strata.ok, "strata run failed: {}", on_strata.stderr);
-    println!("{}", on_strata.stdout);
-    assert_eq!(on_strata.stdout, on_host.stdout);
-    assert!(on_strata.stdout.ends_with("done\n"));
-    let snapshot = vfs.snapshot(fork).unwrap();
-    let left = common::contents(&common::snapshot_of(
-        snapshot.reader(),
-        snapshot.reader().root(),
-    ));
-    assert_eq!(left, common::host_tree(dir.path()));
+    let run = Differential::component(&component, &["fsops", "/"]).await;
+    run.assert_same_trees();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c_guest_as_p1_module_matches_wasmtime_wasi() {
     let Some(path) = guest("fsops") else { return };
-    let module = common::guest::module(&path);
-
-    let vfs = VfsBuilder::new().image(MemBase::empty()).spawn();
-    let fork = vfs.fork(ForkId::ROOT).await.unwrap();
-    let on_strata = common::guest::run_p1_on_strata(
-        &module,
-        Mount {
-            vfs: vfs.clone(),
-            fork,
-        },
-        FsPerms::ReadWrite,
-        &["fsops", "/"],
-    )
-    .await;
-
-    let dir = tempfile::tempdir().unwrap();
-    let on_host = common::guest::run_p1_on_host(&module, dir.path(), &["fsops", "/"]).await;
-
-    assert!(on_host.ok, "reference run failed: {}", on_host.stderr);
-    assert!(on_strata.ok, "strata run failed: {}", on_strata.stderr);
-    assert_eq!(on_strata.stdout, on_host.stdout);
-    assert!(on_strata.stdout.contains("rename a.txt b.txt: ok"));
-    assert!(on_strata.stdout.ends_with("done\n"));
+    let run = Differential::p1(&path, &["fsops", "/"]).await;
+    assert!(run.strata.stdout.contains("rename a.txt b.txt: ok"));
+    run.assert_same_trees();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rust_std_fs_guest_with_a_growing_heap_runs_as_p1_module() {
     let Some(path) = guest("stdfs") else { return };
-    let module = common::guest::module(&path);
-
-    let vfs = VfsBuilder::new().image(MemBase::empty()).spawn();
-    let fork = vfs.fork(ForkId::ROOT).await.unwrap();
-    let on_strata = common::guest::run_p1_on_strata(
-        &module,
-        Mount {
-            vfs: vfs.clone(),
-            fork,
-        },
-        FsPerms::ReadWrite,
-        &["stdfs", "/"],
-    )
-    .await;
-
-    let dir = tempfile::tempdir().unwrap();
-    let on_host = common::guest::run_p1_on_host(&module, dir.path(), &["stdfs", "/"]).await;
-
-    assert!(on_host.ok, "reference run failed: {}", on_host.stderr);
-    assert!(on_strata.ok, "strata run failed: {}", on_strata.stderr);
-    println!("{}", on_strata.stdout);
-    assert_eq!(on_strata.stdout, on_host.stdout);
+    let run = Differential::p1(&path, &["stdfs", "/"]).await;
     assert!(
-        on_strata
+        run.strata
             .stdout
             .contains("read back 3 MiB: equal=true len=3145728")
     );
-    assert!(on_strata.stdout.ends_with("done\n"));
-    // What the guest left behind is the same in both worlds.
-    let snapshot = vfs.snapshot(fork).unwrap();
-    let left = common::contents(&common::snapshot_of(
-        snapshot.reader(),
-        snapshot.reader().root(),
-    ));
-    assert_eq!(left, common::host_tree(dir.path()));
+    let left = run.assert_same_trees();
     assert!(left.contains_key("/work/copy.txt"));
+    let (vfs, fork) = (&run.vfs, run.fork);
+    let module = common::guest::module(&path);
 
     // `remove_dir_all` lists a directory while deleting from it. Strata's p1
     // directory cookies resume by name, so it removes everything. (On
     // wasmtime-wasi's p1 the cookies count entries, shift as entries go, and
     // the same call can leave some behind with ENOTEMPTY, depending on the
     // host filesystem's order.)
-    let cleanup = common::guest::run_p1_on_strata(
+    let cleanup = run_p1_on_strata(
         &module,
-        Mount {
-            vfs: vfs.clone(),
-            fork,
-        },
+        run.mount(),
         FsPerms::ReadWrite,
         &["stdfs", "/", "cleanup"],
     )
@@ -251,26 +264,7 @@ async fn p2_guest_calling_wasi_filesystem_directly_matches_wasmtime_wasi() {
         return;
     };
     let component = common::guest::p2_component(&path);
-
-    let vfs = VfsBuilder::new().spawn();
-    let fork = vfs.fork(ForkId::ROOT).await.unwrap();
-    let on_strata = run_on_strata(
-        &component,
-        Mount {
-            vfs: vfs.clone(),
-            fork,
-        },
-        FsPerms::ReadWrite,
-        &["p2fs"],
-    )
-    .await;
-    let dir = tempfile::tempdir().unwrap();
-    let on_host = run_on_host(&component, dir.path(), &["p2fs"]).await;
-
-    assert!(on_host.ok, "reference run failed: {}", on_host.stderr);
-    assert!(on_strata.ok, "strata run failed: {}", on_strata.stderr);
-    println!("{}", on_strata.stdout);
-    assert_eq!(on_strata.stdout, on_host.stdout);
+    let run = Differential::component(&component, &["p2fs"]).await;
     for line in [
         "r1 read 5: ok \"hello\"",
         "r2 read 5: ok \"world\"",
@@ -286,7 +280,7 @@ async fn p2_guest_calling_wasi_filesystem_directly_matches_wasmtime_wasi() {
         "stream write on read-only f2: failed, filesystem-error-code bad-descriptor",
         "done",
     ] {
-        assert!(on_strata.stdout.contains(line), "missing {line:?}");
+        assert!(run.strata.stdout.contains(line), "missing {line:?}");
     }
 }
 

@@ -52,13 +52,21 @@ pub fn component_from_module(path: &Path) -> Component {
 /// The component encoding of a wasip1 module (preview1 command adapter).
 pub fn component_bytes(path: &Path) -> Vec<u8> {
     let module = std::fs::read(path).expect("read guest");
+    encode(
+        &module,
+        wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_COMMAND_ADAPTER,
+    )
+}
+
+/// `module` as a component, its preview1 imports served by `adapter`.
+fn encode(module: &[u8], adapter: &[u8]) -> Vec<u8> {
     wit_component::ComponentEncoder::default()
-        .module(&module)
+        .module(module)
         .expect("module")
         .validate(true)
         .adapter(
             wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME,
-            wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_COMMAND_ADAPTER,
+            adapter,
         )
         .expect("adapter")
         .encode()
@@ -113,23 +121,49 @@ pub struct Run {
     pub stderr: String,
 }
 
-fn wasi(args: &[&str], stdout: &MemoryOutputPipe, stderr: &MemoryOutputPipe) -> WasiCtxBuilder {
-    let mut b = WasiCtxBuilder::new();
-    b.args(args).stdout(stdout.clone()).stderr(stderr.clone());
-    b
-}
-
-fn finish(
-    result: wasmtime::Result<Result<(), ()>>,
+/// A guest's captured stdout and stderr.
+struct Output {
     stdout: MemoryOutputPipe,
     stderr: MemoryOutputPipe,
-) -> Run {
-    let text = |p: MemoryOutputPipe| String::from_utf8_lossy(&p.contents()).into_owned();
-    Run {
-        ok: matches!(result, Ok(Ok(()))),
-        stdout: text(stdout),
-        stderr: text(stderr) + &result.err().map(|e| format!("{e:?}")).unwrap_or_default(),
+}
+
+impl Output {
+    fn new() -> Output {
+        Output {
+            stdout: MemoryOutputPipe::new(1 << 20),
+            stderr: MemoryOutputPipe::new(1 << 20),
+        }
     }
+
+    /// A WASI context with `args` whose stdio lands here.
+    fn wasi(&self, args: &[&str]) -> WasiCtxBuilder {
+        let mut b = WasiCtxBuilder::new();
+        b.args(args)
+            .stdout(self.stdout.clone())
+            .stderr(self.stderr.clone());
+        b
+    }
+
+    fn finish(self, result: wasmtime::Result<Result<(), ()>>) -> Run {
+        let text = |p: MemoryOutputPipe| String::from_utf8_lossy(&p.contents()).into_owned();
+        Run {
+            ok: matches!(result, Ok(Ok(()))),
+            stdout: text(self.stdout),
+            stderr: text(self.stderr) + &result.err().map(|e| format!("{e:?}")).unwrap_or_default(),
+        }
+    }
+}
+
+/// Instantiates a command component and runs `wasi:cli/run`.
+async fn run_command<T: WasiView + 'static>(
+    mut store: Store<T>,
+    linker: &Linker<T>,
+    component: &Component,
+) -> wasmtime::Result<Result<(), ()>> {
+    let command =
+        wasmtime_wasi::p2::bindings::Command::instantiate_async(&mut store, component, linker)
+            .await?;
+    command.wasi_cli_run().call_run(&mut store).await
 }
 
 /// Runs a component with `mount` preopened at `/`.
@@ -139,12 +173,9 @@ pub async fn run_on_strata(
     perms: FsPerms,
     args: &[&str],
 ) -> Run {
-    let (stdout, stderr) = (
-        MemoryOutputPipe::new(1 << 20),
-        MemoryOutputPipe::new(1 << 20),
-    );
+    let output = Output::new();
     let data = OnStrata {
-        wasi: wasi(args, &stdout, &stderr).build(),
+        wasi: output.wasi(args).build(),
         strata: StrataCtx::builder()
             .preopen(mount, "/", perms)
             .build()
@@ -152,17 +183,10 @@ pub async fn run_on_strata(
             .expect("preopen"),
         table: ResourceTable::new(),
     };
-    let mut store = Store::new(engine(), data);
     let mut linker = Linker::new(engine());
     strata::wasi::add_to_linker_async(&mut linker).expect("link");
-    let result = async {
-        let command =
-            wasmtime_wasi::p2::bindings::Command::instantiate_async(&mut store, component, &linker)
-                .await?;
-        command.wasi_cli_run().call_run(&mut store).await
-    }
-    .await;
-    finish(result, stdout, stderr)
+    let result = run_command(Store::new(engine(), data), &linker, component).await;
+    output.finish(result)
 }
 
 /// Runs a component with the host directory `dir` preopened at `/`, through
@@ -178,27 +202,17 @@ pub async fn run_on_host_with(
     perms: FsPerms,
     args: &[&str],
 ) -> Run {
-    let (stdout, stderr) = (
-        MemoryOutputPipe::new(1 << 20),
-        MemoryOutputPipe::new(1 << 20),
-    );
-    let mut builder = wasi(args, &stdout, &stderr);
+    let output = Output::new();
+    let mut builder = output.wasi(args);
     builder.preopened_dir(dir, "/", perms).expect("preopen");
     let data = OnHost {
         wasi: builder.build(),
         table: ResourceTable::new(),
     };
-    let mut store = Store::new(engine(), data);
     let mut linker = Linker::new(engine());
     wasmtime_wasi::p2::add_to_linker_async(&mut linker).expect("link");
-    let result = async {
-        let command =
-            wasmtime_wasi::p2::bindings::Command::instantiate_async(&mut store, component, &linker)
-                .await?;
-        command.wasi_cli_run().call_run(&mut store).await
-    }
-    .await;
-    finish(result, stdout, stderr)
+    let result = run_command(Store::new(engine(), data), &linker, component).await;
+    output.finish(result)
 }
 
 /// Store data for a p1 module on Strata.
@@ -236,22 +250,19 @@ pub async fn run_p1_on_strata(
     perms: FsPerms,
     args: &[&str],
 ) -> Run {
-    let (stdout, stderr) = (
-        MemoryOutputPipe::new(1 << 20),
-        MemoryOutputPipe::new(1 << 20),
-    );
+    let output = Output::new();
     let strata = StrataCtx::builder()
         .preopen(mount, "/", perms)
         .build()
         .await
         .expect("preopen");
-    let p1 = strata::wasi::p1::P1Ctx::new(wasi(args, &stdout, &stderr).build(), strata);
+    let p1 = strata::wasi::p1::P1Ctx::new(output.wasi(args).build(), strata);
     let store = Store::new(engine(), P1OnStrata { p1 });
     let mut linker = wasmtime::Linker::new(engine());
     strata::wasi::p1::add_to_linker_async(&mut linker, |t: &mut P1OnStrata| &mut t.p1)
         .expect("link");
     let result = run_module(store, &linker, module).await;
-    finish(result, stdout, stderr)
+    output.finish(result)
 }
 
 /// Runs a wasip1 module on wasmtime-wasi's own p1 over the host directory `dir`.
@@ -266,17 +277,14 @@ pub async fn run_p1_on_host_with(
     perms: FsPerms,
     args: &[&str],
 ) -> Run {
-    let (stdout, stderr) = (
-        MemoryOutputPipe::new(1 << 20),
-        MemoryOutputPipe::new(1 << 20),
-    );
-    let mut builder = wasi(args, &stdout, &stderr);
+    let output = Output::new();
+    let mut builder = output.wasi(args);
     builder.preopened_dir(dir, "/", perms).expect("preopen");
     let store = Store::new(engine(), builder.build_p1());
     let mut linker = wasmtime::Linker::new(engine());
     wasmtime_wasi::p1::add_to_linker_async(&mut linker, |t| t).expect("link");
     let result = run_module(store, &linker, module).await;
-    finish(result, stdout, stderr)
+    output.finish(result)
 }
 
 /// A guest built against guests/p2/wit (a reactor core module exporting
@@ -299,17 +307,10 @@ pub fn p2_component(path: &Path) -> Component {
         wit_component::StringEncoding::UTF8,
     )
     .expect("embed the world");
-    let bytes = wit_component::ComponentEncoder::default()
-        .module(&module)
-        .expect("module")
-        .validate(true)
-        .adapter(
-            wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME,
-            wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
-        )
-        .expect("adapter")
-        .encode()
-        .expect("encode");
+    let bytes = encode(
+        &module,
+        wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
+    );
     Component::new(engine(), &bytes).expect("compile component")
 }
 
