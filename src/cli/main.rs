@@ -96,16 +96,15 @@ enum Program {
     Component(Component),
 }
 
-/// Everything a guest's store holds.
-struct Guest {
+/// A component's store data.
+struct ComponentGuest {
     wasi: WasiCtx,
     strata: StrataCtx,
     table: ResourceTable,
-    p1: Option<P1Ctx>,
     limits: StoreLimits,
 }
 
-impl WasiView for Guest {
+impl WasiView for ComponentGuest {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {
             ctx: &mut self.wasi,
@@ -114,13 +113,19 @@ impl WasiView for Guest {
     }
 }
 
-impl StrataView for Guest {
+impl StrataView for ComponentGuest {
     fn strata(&mut self) -> StrataCtxView<'_> {
         StrataCtxView {
             ctx: &mut self.strata,
             table: &mut self.table,
         }
     }
+}
+
+/// A core module's store data: the p1 context holds everything.
+struct ModuleGuest {
+    p1: P1Ctx,
+    limits: StoreLimits,
 }
 
 impl Run {
@@ -144,7 +149,7 @@ impl Run {
         }
     }
 
-    async fn mounts(&self) -> Result<StrataCtxBuilder, String> {
+    fn mounts(&self) -> Result<StrataCtxBuilder, String> {
         let mut builder = StrataCtx::builder();
         for dir in &self.dirs {
             let (host, guest) = dir.split_once("::").unwrap_or((dir, dir));
@@ -162,6 +167,11 @@ impl Run {
         Ok(builder)
     }
 
+    /// The one-line error for a program that could not be instantiated.
+    fn cannot_start(&self, e: &wasmtime::Error) -> String {
+        format!("{}: {}", self.program.display(), first_line(e))
+    }
+
     async fn execute(self) -> Result<ExitCode, String> {
         let engine = Engine::new(&Config::new()).map_err(|e| e.to_string())?;
         let program = self.load(&engine)?;
@@ -176,8 +186,7 @@ impl Run {
             wasi.env(key, value);
         }
         let strata = self
-            .mounts()
-            .await?
+            .mounts()?
             .build()
             .await
             .map_err(|e| format!("mount: {e}"))?;
@@ -185,53 +194,44 @@ impl Run {
             .memory_size(self.max_memory_mib.saturating_mul(1 << 20))
             .build();
 
+        let wasi = wasi.build();
         let result = match program {
             Program::Component(component) => {
-                let guest = Guest {
-                    wasi: wasi.build(),
+                let guest = ComponentGuest {
+                    wasi,
                     strata,
                     table: ResourceTable::new(),
-                    p1: None,
                     limits,
                 };
                 let mut store = Store::new(&engine, guest);
                 store.limiter(|g| &mut g.limits);
                 let mut linker = wasmtime::component::Linker::new(&engine);
                 strata::wasi::add_to_linker_async(&mut linker).map_err(|e| e.to_string())?;
-                match wasmtime_wasi::p2::bindings::Command::instantiate_async(
+                let command = wasmtime_wasi::p2::bindings::Command::instantiate_async(
                     &mut store, &component, &linker,
                 )
                 .await
-                {
-                    Ok(command) => command
-                        .wasi_cli_run()
-                        .call_run(&mut store)
-                        .await
-                        .map(|r| if r.is_ok() { 0 } else { 1 }),
-                    Err(e) => {
-                        return Err(format!("{}: {}", self.program.display(), first_line(&e)));
-                    }
-                }
+                .map_err(|e| self.cannot_start(&e))?;
+                command
+                    .wasi_cli_run()
+                    .call_run(&mut store)
+                    .await
+                    .map(|r| if r.is_ok() { 0 } else { 1 })
             }
             Program::Module(module) => {
-                let guest = Guest {
-                    wasi: WasiCtxBuilder::new().build(),
-                    strata: StrataCtx::default(),
-                    table: ResourceTable::new(),
-                    p1: Some(P1Ctx::new(wasi.build(), strata)),
+                let guest = ModuleGuest {
+                    p1: P1Ctx::new(wasi, strata),
                     limits,
                 };
                 let mut store = Store::new(&engine, guest);
                 store.limiter(|g| &mut g.limits);
                 let mut linker = Linker::new(&engine);
-                strata::wasi::p1::add_to_linker_async(&mut linker, |g: &mut Guest| {
-                    g.p1.as_mut().expect("p1 context")
-                })
-                .map_err(|e| e.to_string())?;
+                strata::wasi::p1::add_to_linker_async(&mut linker, |g: &mut ModuleGuest| &mut g.p1)
+                    .map_err(|e| e.to_string())?;
                 let instance = linker
                     .instantiate_async(&mut store, &module)
                     .await
-                    .map_err(|e| format!("{}: {}", self.program.display(), first_line(&e)))?;
+                    .map_err(|e| self.cannot_start(&e))?;
                 let start = instance
                     .get_typed_func::<(), ()>(&mut store, "_start")
                     .map_err(|_| format!("{}: no `_start` function", self.program.display()))?;
