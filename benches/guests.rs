@@ -78,10 +78,6 @@ fn tmpfs_dir() -> tempfile::TempDir {
         .unwrap()
 }
 
-struct OnStrataP1 {
-    p1: P1Ctx,
-}
-
 /// Runs `_start` and checks the guest succeeded.
 async fn run<T: Send + 'static>(mut store: Store<T>, linker: &Linker<T>, module: &Module) {
     let instance = linker
@@ -110,14 +106,9 @@ async fn p1_on_strata(
         .build()
         .await
         .unwrap();
-    let store = Store::new(
-        engine,
-        OnStrataP1 {
-            p1: P1Ctx::new(wasi, strata),
-        },
-    );
+    let store = Store::new(engine, P1Ctx::new(wasi, strata));
     let mut linker = Linker::new(engine);
-    strata::wasi::p1::add_to_linker_async(&mut linker, |t: &mut OnStrataP1| &mut t.p1).unwrap();
+    strata::wasi::p1::add_to_linker_async(&mut linker, |p1: &mut P1Ctx| p1).unwrap();
     run(store, &linker, module).await;
 }
 

@@ -45,10 +45,6 @@ fn build_guests() -> Result<(), String> {
     }
 }
 
-struct Guest {
-    p1: P1Ctx,
-}
-
 /// Runs one worker on its own fork; returns the fork and what it printed.
 async fn run_guest(
     engine: &Engine,
@@ -67,14 +63,9 @@ async fn run_guest(
         .build()
         .await
         .map_err(|e| e.to_string())?;
-    let mut store = Store::new(
-        engine,
-        Guest {
-            p1: P1Ctx::new(wasi, strata),
-        },
-    );
+    let mut store = Store::new(engine, P1Ctx::new(wasi, strata));
     let mut linker = Linker::new(engine);
-    strata::wasi::p1::add_to_linker_async(&mut linker, |g: &mut Guest| &mut g.p1)
+    strata::wasi::p1::add_to_linker_async(&mut linker, |p1: &mut P1Ctx| p1)
         .map_err(|e| e.to_string())?;
     let instance = linker
         .instantiate_async(&mut store, module)

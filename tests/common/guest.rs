@@ -215,11 +215,6 @@ pub async fn run_on_host_with(
     output.finish(result)
 }
 
-/// Store data for a p1 module on Strata.
-pub struct P1OnStrata {
-    p1: strata::wasi::p1::P1Ctx,
-}
-
 /// Runs `_start` of a p1 module; exit code 0 (or returning) is success.
 async fn run_module<T: Send + 'static>(
     mut store: Store<T>,
@@ -257,9 +252,9 @@ pub async fn run_p1_on_strata(
         .await
         .expect("preopen");
     let p1 = strata::wasi::p1::P1Ctx::new(output.wasi(args).build(), strata);
-    let store = Store::new(engine(), P1OnStrata { p1 });
+    let store = Store::new(engine(), p1);
     let mut linker = wasmtime::Linker::new(engine());
-    strata::wasi::p1::add_to_linker_async(&mut linker, |t: &mut P1OnStrata| &mut t.p1)
+    strata::wasi::p1::add_to_linker_async(&mut linker, |p1: &mut strata::wasi::p1::P1Ctx| p1)
         .expect("link");
     let result = run_module(store, &linker, module).await;
     output.finish(result)
