@@ -58,10 +58,11 @@ fn errno(err: &io::Error) -> Errno {
     }
 }
 
-fn kind_of(ft: cap_std::fs::FileType) -> Kind {
-    if ft.is_dir() {
+/// The kind of a host file type (cap-std's and std's have the same shape).
+fn kind_of(is_dir: bool, is_symlink: bool) -> Kind {
+    if is_dir {
         Kind::Dir
-    } else if ft.is_symlink() {
+    } else if is_symlink {
         Kind::Symlink
     } else {
         Kind::File
@@ -463,7 +464,11 @@ impl Linux {
                 } else {
                     self.dir(*at).symlink_metadata(path)?
                 };
-                linux_stat(kind_of(meta.file_type()), meta.len(), meta.nlink())
+                linux_stat(
+                    kind_of(meta.is_dir(), meta.is_symlink()),
+                    meta.len(),
+                    meta.nlink(),
+                )
             }
             Op::ReadDir { at, path } => {
                 let dir =
@@ -475,10 +480,10 @@ impl Linux {
                 let mut names = Vec::new();
                 for entry in dir.entries()? {
                     let entry = entry?;
-                    names.push((
-                        entry.file_name().to_string_lossy().into_owned(),
-                        kind_of(entry.file_type()?),
-                    ));
+                    names.push((entry.file_name().to_string_lossy().into_owned(), {
+                        let ft = entry.file_type()?;
+                        kind_of(ft.is_dir(), ft.is_symlink())
+                    }));
                 }
                 names.sort();
                 Out::Names(names)
@@ -494,7 +499,11 @@ impl Linux {
             Op::HandleStat => match &self.handle {
                 Some(f) => {
                     let meta = f.metadata()?;
-                    linux_stat(kind_of_std(meta.file_type()), meta.len(), meta.nlink())
+                    linux_stat(
+                        kind_of(meta.is_dir(), meta.is_symlink()),
+                        meta.len(),
+                        meta.nlink(),
+                    )
                 }
                 None => Out::NoHandle,
             },
@@ -537,16 +546,6 @@ fn linux_stat(kind: Kind, len: u64, nlink: u64) -> Out {
         kind,
         size: (kind != Kind::Dir).then_some(len),
         nlink,
-    }
-}
-
-fn kind_of_std(ft: std::fs::FileType) -> Kind {
-    if ft.is_dir() {
-        Kind::Dir
-    } else if ft.is_symlink() {
-        Kind::Symlink
-    } else {
-        Kind::File
     }
 }
 
@@ -800,7 +799,7 @@ fn linux_snapshot(dir: &Dir, prefix: &str, out: &mut Snapshot) {
         let name = entry.file_name().to_string_lossy().into_owned();
         let path = format!("{prefix}/{name}");
         let meta = dir.symlink_metadata(&name).unwrap();
-        let value = match kind_of(meta.file_type()) {
+        let value = match kind_of(meta.is_dir(), meta.is_symlink()) {
             Kind::Dir => {
                 linux_snapshot(&dir.open_dir(&name).unwrap(), &path, out);
                 Entry::Dir
