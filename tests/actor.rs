@@ -136,11 +136,20 @@ async fn calls_after_shutdown_fail_at_once() {
 
 #[tokio::test]
 async fn dropping_the_last_handle_stops_the_actor() {
-    let vfs = VfsBuilder::new().spawn();
+    // The actor's filesystem holds the clock: once the actor has stopped and
+    // dropped it, the test's `Arc` is the only one left.
+    let clock = Arc::new(strata::fs::ManualClock::default());
+    let vfs = VfsBuilder::new().clock(clock.clone()).spawn();
     let root = vfs.open_root(ForkId::ROOT).await.unwrap();
+    assert!(Arc::strong_count(&clock) > 1);
     drop(vfs);
+    bounded("the actor stopping", async {
+        while Arc::strong_count(&clock) > 1 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
     // The `OpenFile` outliving the actor drops quietly.
-    tokio::task::yield_now().await;
     drop(root);
 }
 
