@@ -3,7 +3,7 @@
 //! failure.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -411,6 +411,114 @@ async fn an_unlinked_open_file_survives_until_its_openfile_drops() {
     drop(file);
     bounded("release", async {
         while vfs.usage(fork).await.unwrap().bytes != 0 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+}
+
+/// Opens on the snapshot and opens through the actor take from one count:
+/// `max_open` holds exactly, and closing gives handles back.
+#[tokio::test]
+async fn the_open_limit_counts_opens_on_the_snapshot_too() {
+    let limits = Limits {
+        max_open: 4,
+        ..Limits::default()
+    };
+    let vfs = VfsBuilder::new().limits(limits).spawn();
+    let fork = ForkId::ROOT;
+    vfs.write_file(fork, "f", b"data").await.unwrap();
+    let root = vfs.open_root(fork).await.unwrap();
+    let open = |path, flags| vfs.open_at(fork, root.ino(), path, true, flags, false);
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(open("f", OpenFlags::default()).await.unwrap());
+    }
+    // Full: an open on the snapshot and a create in the actor are refused.
+    for (path, flags) in [("f", OpenFlags::default()), ("new", CREATE)] {
+        assert!(matches!(
+            open(path, flags).await,
+            Err(Error::Errno(Errno::TooManyOpen))
+        ));
+    }
+    held.pop();
+    let again = bounded("release", async {
+        loop {
+            match open("new", CREATE).await {
+                Ok(file) => break file,
+                Err(Error::Errno(Errno::TooManyOpen)) => tokio::task::yield_now().await,
+                Err(e) => panic!("{e}"),
+            }
+        }
+    })
+    .await;
+    assert_eq!(vfs.usage(fork).await.unwrap().open, 4);
+    drop((again, held));
+    bounded("release all", async {
+        while vfs.usage(fork).await.unwrap().open != 1 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+}
+
+/// Opens of existing files run on the published snapshot and reach the
+/// actor afterwards. One racing an unlink and the last close of its file
+/// must still get the whole file, never a handle on an inode already gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_on_a_snapshot_keeps_its_file_through_a_racing_unlink() {
+    let vfs = VfsBuilder::new().spawn();
+    let fork = ForkId::ROOT;
+    let root = vfs.open_root(fork).await.unwrap();
+    let dir = root.ino();
+    let done = Arc::new(AtomicBool::new(false));
+    let churner = tokio::spawn({
+        let (vfs, done) = (vfs.clone(), done.clone());
+        async move {
+            for i in 0..3000u32 {
+                // Whole from the moment it has its name.
+                vfs.write_file(fork, "tmp", &[i as u8; 4096]).await.unwrap();
+                vfs.rename_at(fork, dir, "tmp", dir, "x").await.unwrap();
+                vfs.unlink_file_at(fork, dir, "x").await.unwrap();
+            }
+            done.store(true, Ordering::SeqCst);
+        }
+    });
+    let mut openers = Vec::new();
+    for _ in 0..2 {
+        let (vfs, done) = (vfs.clone(), done.clone());
+        openers.push(tokio::spawn(async move {
+            let mut opened = 0;
+            while !done.load(Ordering::SeqCst) {
+                match vfs
+                    .open_at(fork, dir, "x", true, OpenFlags::default(), false)
+                    .await
+                {
+                    Ok(file) => {
+                        let data = vfs.read(fork, file.ino(), 0, 8192).await.unwrap().concat();
+                        assert_eq!(data.len(), 4096);
+                        assert!(data.iter().all(|&b| b == data[0]));
+                        opened += 1;
+                    }
+                    Err(Error::Errno(Errno::NoEntry)) => {}
+                    Err(e) => panic!("open: {e}"),
+                }
+                tokio::task::yield_now().await;
+            }
+            opened
+        }));
+    }
+    bounded("churn", churner).await.unwrap();
+    for opener in openers {
+        assert!(bounded("opener", opener).await.unwrap() > 0);
+    }
+    // Every handle went back and every unlinked file with it.
+    bounded("sweep", async {
+        loop {
+            let usage = vfs.usage(fork).await.unwrap();
+            if usage.open == 1 && usage.bytes == 0 {
+                break;
+            }
             tokio::task::yield_now().await;
         }
     })

@@ -365,6 +365,36 @@ fn an_unlinked_file_lives_while_open_and_goes_with_its_last_handle() {
 }
 
 #[test]
+fn deferred_orphans_wait_for_the_sweep_and_a_handle_taken_meanwhile_keeps_them() {
+    let (mut vfs, root) = vfs();
+    vfs.defer_orphan_drops();
+    let f = ForkId::ROOT;
+    for name in ["tmp/a", "tmp/b"] {
+        vfs.write_file(f, name, &[1u8; 100]).unwrap();
+    }
+    let a = vfs.stat_at(f, root, "tmp/a", true).unwrap().ino;
+    let b = vfs.stat_at(f, root, "tmp/b", true).unwrap().ino;
+    vfs.unlink_file_at(f, root, "tmp/a").unwrap();
+    vfs.unlink_file_at(f, root, "tmp/b").unwrap();
+    // Nobody holds either, yet both wait for the sweep.
+    assert!(vfs.has_unheld_orphans());
+    assert_eq!(vfs.usage(f).unwrap().bytes, 200);
+    // A handle that arrives late (taken on an older snapshot) still finds `a`.
+    vfs.retain(f, a).unwrap();
+    assert_eq!(vfs.drop_unheld_orphans(), vec![f]);
+    assert!(!vfs.has_unheld_orphans());
+    assert_eq!(vfs.read(f, a, 0, 100).unwrap().concat(), [1u8; 100]);
+    assert!(vfs.stat(f, b).is_err());
+    assert_eq!(vfs.usage(f).unwrap().bytes, 100);
+    // Its last handle makes it wait for the next sweep, not go at once.
+    assert!(vfs.release(f, a));
+    assert!(!vfs.release(f, a));
+    assert_eq!(vfs.usage(f).unwrap().bytes, 100);
+    assert_eq!(vfs.drop_unheld_orphans(), vec![f]);
+    assert_eq!(vfs.usage(f).unwrap().bytes, 0);
+}
+
+#[test]
 fn limits_are_enforced_before_allocating() {
     let limits = Limits {
         max_bytes: 100_000,

@@ -11,14 +11,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
 use super::Error;
 use super::backend::Backend;
-use super::request::{Answer, Op, Request};
-use super::task::{Actor, Fetcher, Shared};
+use super::request::{Answer, Note, Op, Request};
+use super::shared::Shared;
+use super::task::{Actor, Fetcher};
 use crate::fs::{
     self, Base, BaseCache, Change, Clock, DirEntry, ForkId, Ino, Kind, Limits, MemBase, OpenFlags,
     Reader, SetTime, Snapshot, Stat, SystemClock, Usage, Vfs,
@@ -32,7 +32,7 @@ pub struct OpenFile {
     fork: ForkId,
     ino: Ino,
     kind: Kind,
-    releases: Option<mpsc::UnboundedSender<(ForkId, Ino)>>,
+    notes: Option<mpsc::UnboundedSender<Note>>,
 }
 
 impl OpenFile {
@@ -40,13 +40,13 @@ impl OpenFile {
         fork: ForkId,
         ino: Ino,
         kind: Kind,
-        releases: mpsc::UnboundedSender<(ForkId, Ino)>,
+        notes: mpsc::UnboundedSender<Note>,
     ) -> OpenFile {
         OpenFile {
             fork,
             ino,
             kind,
-            releases: Some(releases),
+            notes: Some(notes),
         }
     }
 
@@ -68,16 +68,16 @@ impl OpenFile {
     /// Disarms the guard: the caller now owns the handle and must give it
     /// back with [`VfsHandle::release`].
     pub fn into_raw(mut self) -> (ForkId, Ino) {
-        self.releases = None;
+        self.notes = None;
         (self.fork, self.ino)
     }
 }
 
 impl Drop for OpenFile {
     fn drop(&mut self) {
-        if let Some(releases) = self.releases.take() {
+        if let Some(notes) = self.notes.take() {
             // If the actor is gone, so is everything there was to release.
-            let _ = releases.send((self.fork, self.ino));
+            let _ = notes.send(Note::Release(self.fork, self.ino));
         }
     }
 }
@@ -104,7 +104,7 @@ impl Drop for OpenFile {
 #[derive(Clone)]
 pub struct VfsHandle {
     requests: mpsc::Sender<Request>,
-    releases: mpsc::UnboundedSender<(ForkId, Ino)>,
+    notes: mpsc::UnboundedSender<Note>,
     shared: Arc<Shared>,
 }
 
@@ -151,7 +151,7 @@ impl VfsHandle {
         let Some(cell) = forks.get(&fork) else {
             return Some(Err(Error::Errno(fs::Errno::BadDescriptor)));
         };
-        match read(cell.load().reader()) {
+        match read(cell.snapshot.load().reader()) {
             Err(fs::Error::NeedsBase(_)) => None,
             other => Some(other.map_err(Error::from)),
         }
@@ -164,14 +164,14 @@ impl VfsHandle {
             return Err(Error::Stopped);
         }
         match self.shared.forks.load().get(&fork) {
-            Some(cell) => Ok(Snapshot::clone(&cell.load())),
+            Some(cell) => Ok(Snapshot::clone(&cell.snapshot.load())),
             None => Err(Error::Errno(fs::Errno::BadDescriptor)),
         }
     }
 
     /// Gives back a handle taken with [`OpenFile::into_raw`].
     pub fn release(&self, fork: ForkId, ino: Ino) {
-        let _ = self.releases.send((fork, ino));
+        let _ = self.notes.send(Note::Release(fork, ino));
     }
 
     /// Whether `other` talks to the same actor.
@@ -204,6 +204,10 @@ impl VfsHandle {
 
     /// Opens (and with `flags.create`, maybe creates) `path` relative to the
     /// open directory `dir`.
+    ///
+    /// An open that changes nothing (no file to create, none to truncate)
+    /// runs on the published snapshot, like a read, and tells the actor
+    /// without waiting for it; only the others make a round trip.
     pub async fn open_at(
         &self,
         fork: ForkId,
@@ -213,6 +217,9 @@ impl VfsHandle {
         flags: OpenFlags,
         write: bool,
     ) -> Result<OpenFile, Error> {
+        if let Some(opened) = self.open_on_snapshot(fork, dir, path, follow, flags, write) {
+            return opened;
+        }
         let op = Op::OpenAt {
             fork,
             dir,
@@ -222,6 +229,52 @@ impl VfsHandle {
             write,
         };
         expect!(self.call(op).await, Answer::Opened(f) => f)
+    }
+
+    /// The snapshot half of [`VfsHandle::open_at`]; `None` when the actor
+    /// has to run the open (it creates or truncates, it needs base data,
+    /// the fork is unknown here). See `shared` for why this is safe.
+    fn open_on_snapshot(
+        &self,
+        fork: ForkId,
+        dir: Ino,
+        path: &str,
+        follow: bool,
+        flags: OpenFlags,
+        write: bool,
+    ) -> Option<Result<OpenFile, Error>> {
+        if self.requests.is_closed() {
+            return Some(Err(Error::Stopped));
+        }
+        let forks = self.shared.forks.load();
+        let cell = forks.get(&fork)?;
+        self.shared.begin_open();
+        let snapshot = cell.snapshot.load();
+        let reader = snapshot.reader();
+        // The limit comes first, as in the core.
+        let outcome = if cell.reserve_open(reader.limits().max_open) {
+            match reader.open(dir, path, follow, flags, write) {
+                Ok(Some((ino, kind))) => {
+                    return Some(match self.notes.send(Note::Opened(fork, ino)) {
+                        Ok(()) => Ok(OpenFile::new(fork, ino, kind, self.notes.clone())),
+                        Err(_) => Err(Error::Stopped),
+                    });
+                }
+                outcome => {
+                    cell.release_open();
+                    match outcome {
+                        Ok(_) | Err(fs::Error::NeedsBase(_)) => None,
+                        Err(e) => Some(Err(e.into())),
+                    }
+                }
+            }
+        } else {
+            Some(Err(fs::Errno::TooManyOpen.into()))
+        };
+        if self.shared.abandon_open() {
+            let _ = self.notes.send(Note::Sweep);
+        }
+        outcome
     }
 
     // ---- reads: served from the published snapshot ------------------------
@@ -611,21 +664,19 @@ impl VfsBuilder {
         };
         let vfs = Vfs::with(base, self.limits, self.clock);
         let (requests, receiver) = mpsc::channel(self.queue);
-        let shared = Arc::new(Shared {
-            forks: ArcSwap::from_pointee(imbl::HashMap::new()),
-        });
-        let (releases, released) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared::new());
+        let (notes, noted) = mpsc::unbounded_channel();
         let actor = Actor::new(
             vfs,
             receiver,
-            (releases.clone(), released),
+            (notes.clone(), noted),
             shared.clone(),
             fetcher,
         );
         tokio::spawn(actor.run());
         VfsHandle {
             requests,
-            releases,
+            notes,
             shared,
         }
     }

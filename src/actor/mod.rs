@@ -30,6 +30,7 @@ pub mod baseline;
 mod handle;
 mod hostdir;
 mod request;
+mod shared;
 mod task;
 
 use std::fmt;

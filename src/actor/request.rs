@@ -196,8 +196,18 @@ pub(crate) enum Answer {
 /// Where a request's answer goes.
 pub(crate) type Reply = oneshot::Sender<Result<Answer, Error>>;
 
-/// An open handle to give back: the fork and the inode.
-pub(crate) type Release = (ForkId, Ino);
+/// What handles tell the actor without waiting for an answer.
+#[derive(Debug)]
+pub(crate) enum Note {
+    /// An open handle given back.
+    Release(ForkId, Ino),
+    /// A handle taken on a published snapshot (see `VfsHandle::open_at`),
+    /// to count; its inode is still there (see `Shared::opening`).
+    Opened(ForkId, Ino),
+    /// An open that gave up on the snapshot: orphans the actor kept for it
+    /// may go now.
+    Sweep,
+}
 
 /// A request in flight: the operation and where its answer goes.
 pub(crate) struct Request {

@@ -15,27 +15,18 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwap;
 use tokio::sync::mpsc;
 use tokio::task::{Id, JoinError, JoinSet};
 
 use super::Error;
 use super::backend::{self, Backend};
 use super::handle::OpenFile;
-use super::request::{Answer, Op, Release, Reply, Request};
-use crate::fs::{self, BaseCache, CommitError, Errno, ForkId, Loaded, Need, Snapshot, Vfs};
+use super::request::{Answer, Note, Op, Reply, Request};
+use super::shared::{ForkCell, Shared};
+use crate::fs::{self, BaseCache, CommitError, Errno, ForkId, Loaded, Need, Vfs};
 
 /// Most requests taken off the queue per wake-up.
 const BATCH: usize = 256;
-
-/// What the actor shares with every handle: the latest snapshot of every
-/// fork, for reads without a round trip.
-///
-/// Each fork has its own cell, so publishing a change is one pointer swap
-/// for that fork; the map of cells changes only when forks come and go.
-pub(crate) struct Shared {
-    pub forks: ArcSwap<imbl::HashMap<ForkId, Arc<ArcSwap<Snapshot>>>>,
-}
 
 /// How a request failed, before it is turned into an [`Error`].
 enum Failure {
@@ -81,11 +72,11 @@ impl Fetcher {
 pub(crate) struct Actor {
     vfs: Vfs,
     requests: mpsc::Receiver<Request>,
-    releases: mpsc::UnboundedReceiver<Release>,
-    release_sender: mpsc::UnboundedSender<Release>,
+    notes: mpsc::UnboundedReceiver<Note>,
+    note_sender: mpsc::UnboundedSender<Note>,
     shared: Arc<Shared>,
     /// The actor's copy of the published cells.
-    cells: imbl::HashMap<ForkId, Arc<ArcSwap<Snapshot>>>,
+    cells: imbl::HashMap<ForkId, Arc<ForkCell>>,
     dirty: Vec<ForkId>,
     replies: Vec<(Reply, Result<Answer, Error>)>,
     fetcher: Option<Fetcher>,
@@ -94,20 +85,20 @@ pub(crate) struct Actor {
 
 impl Actor {
     pub fn new(
-        vfs: Vfs,
+        mut vfs: Vfs,
         requests: mpsc::Receiver<Request>,
-        releases: (
-            mpsc::UnboundedSender<Release>,
-            mpsc::UnboundedReceiver<Release>,
-        ),
+        notes: (mpsc::UnboundedSender<Note>, mpsc::UnboundedReceiver<Note>),
         shared: Arc<Shared>,
         fetcher: Option<Fetcher>,
     ) -> Actor {
+        // Handles open on snapshots: an inode they found must outlive the
+        // unlink that may overtake their note (see `shared`).
+        vfs.defer_orphan_drops();
         let mut actor = Actor {
             vfs,
             requests,
-            release_sender: releases.0,
-            releases: releases.1,
+            note_sender: notes.0,
+            notes: notes.1,
             shared,
             cells: imbl::HashMap::new(),
             dirty: vec![ForkId::ROOT],
@@ -125,10 +116,10 @@ impl Actor {
             let fetching = self.fetcher.as_ref().is_some_and(|f| !f.tasks.is_empty());
             tokio::select! {
                 biased;
-                Some(release) = self.releases.recv() => {
-                    self.release(release);
-                    while let Ok(release) = self.releases.try_recv() {
-                        self.release(release);
+                Some(note) = self.notes.recv() => {
+                    self.note(note);
+                    while let Ok(note) = self.notes.try_recv() {
+                        self.note(note);
                     }
                 }
                 Some(done) = join_next(&mut self.fetcher), if fetching => self.fetched(done),
@@ -142,6 +133,7 @@ impl Actor {
                 }
             }
             self.publish();
+            self.sweep();
             self.flush();
             if !self.shutdown.is_empty() {
                 break;
@@ -183,9 +175,75 @@ impl Actor {
         }
     }
 
-    fn release(&mut self, (fork, ino): Release) {
-        self.vfs.release(fork, ino);
-        self.mark(fork);
+    fn note(&mut self, note: Note) {
+        match note {
+            Note::Release(fork, ino) => {
+                if self.vfs.release(fork, ino)
+                    && let Some(cell) = self.cells.get(&fork)
+                {
+                    cell.release_open();
+                }
+                self.mark(fork);
+            }
+            Note::Opened(fork, ino) => {
+                // Already counted on the fork's cell, within the limit; only
+                // a fork gone meanwhile makes this fail, and then there is
+                // nothing to hold.
+                let _ = self.vfs.retain(fork, ino);
+                self.shared.open_landed();
+            }
+            Note::Sweep => {}
+        }
+    }
+
+    /// Drops unlinked inodes nobody holds, once no open in flight may still
+    /// want one, and publishes the forks that lost some.
+    fn sweep(&mut self) {
+        if !self.vfs.has_unheld_orphans() || !self.shared.may_sweep() {
+            return;
+        }
+        for fork in self.vfs.drop_unheld_orphans() {
+            self.mark(fork);
+        }
+        self.publish();
+    }
+
+    /// Takes a handle on `fork`'s count against `Limits::max_open`, for an
+    /// open the actor runs itself; returns whether one was taken.
+    fn reserve_open(&self, fork: ForkId) -> fs::Result<bool> {
+        let Some(cell) = self.cells.get(&fork) else {
+            // Not published yet: its cell will start from the core's count.
+            return Ok(false);
+        };
+        if cell.reserve_open(self.vfs.limits().max_open) {
+            Ok(true)
+        } else {
+            Err(Errno::TooManyOpen.into())
+        }
+    }
+
+    /// Runs an open with a handle reserved, giving the handle back if the
+    /// open fails (or misses: it runs again later).
+    fn open_with(
+        &mut self,
+        fork: ForkId,
+        open: impl FnOnce(&mut Vfs) -> fs::Result<(fs::Ino, fs::Kind)>,
+    ) -> Result<Answer, Failure> {
+        let reserved = self.reserve_open(fork)?;
+        match open(&mut self.vfs) {
+            Ok((ino, kind)) => Ok(Answer::Opened(OpenFile::new(
+                fork,
+                ino,
+                kind,
+                self.note_sender.clone(),
+            ))),
+            Err(e) => {
+                if reserved && let Some(cell) = self.cells.get(&fork) {
+                    cell.release_open();
+                }
+                Err(e.into())
+            }
+        }
     }
 
     fn mark(&mut self, fork: ForkId) {
@@ -204,12 +262,9 @@ impl Actor {
             }
         }
         let vfs = &mut self.vfs;
-        let opened =
-            |fork, (ino, kind)| OpenFile::new(fork, ino, kind, self.release_sender.clone());
         Ok(match op {
             Op::OpenRoot { fork } => {
-                let root = vfs.open_root(*fork)?;
-                Answer::Opened(opened(*fork, (root, fs::Kind::Dir)))
+                return self.open_with(*fork, |vfs| Ok((vfs.open_root(*fork)?, fs::Kind::Dir)));
             }
             Op::OpenAt {
                 fork,
@@ -218,10 +273,11 @@ impl Actor {
                 follow,
                 flags,
                 write,
-            } => Answer::Opened(opened(
-                *fork,
-                vfs.open_at(*fork, *dir, path, *follow, *flags, *write)?,
-            )),
+            } => {
+                return self.open_with(*fork, |vfs| {
+                    vfs.open_at(*fork, *dir, path, *follow, *flags, *write)
+                });
+            }
             Op::Write {
                 fork,
                 ino,
@@ -384,15 +440,16 @@ impl Actor {
         let mut forks_changed = false;
         for fork in self.dirty.drain(..) {
             if let Some(cell) = self.cells.get(&fork)
-                && self.vfs.is_current(fork, &cell.load())
+                && self.vfs.is_current(fork, &cell.snapshot.load())
             {
                 continue;
             }
             match (self.vfs.snapshot(fork), self.cells.get(&fork)) {
-                (Ok(snapshot), Some(cell)) => cell.store(Arc::new(snapshot)),
+                (Ok(snapshot), Some(cell)) => cell.snapshot.store(Arc::new(snapshot)),
                 (Ok(snapshot), None) => {
+                    let open = self.vfs.open_handles(fork).unwrap_or(0);
                     self.cells
-                        .insert(fork, Arc::new(ArcSwap::from_pointee(snapshot)));
+                        .insert(fork, Arc::new(ForkCell::new(snapshot, open)));
                     forks_changed = true;
                 }
                 (Err(_), _) => forks_changed |= self.cells.remove(&fork).is_some(),

@@ -33,6 +33,12 @@ pub struct OpenFlags {
     pub truncate: bool,
 }
 
+/// What an open finds: an existing object, or where to create a file.
+pub(crate) enum Opening<'p> {
+    Existing(Ino, Kind),
+    Create { parent: Ino, name: Cow<'p, str> },
+}
+
 /// Strips trailing slashes, as POSIX `mkdir` and `rename` tolerate them
 /// (`a/` names `a`); a path of only slashes stays `/`.
 fn strip_trailing_slashes(path: &str) -> &str {
@@ -71,6 +77,32 @@ impl Tree {
         flags: OpenFlags,
         write: bool,
     ) -> Result<(Ino, Kind)> {
+        match self.find_for_open(ctx, dir, path, follow, flags, write)? {
+            Opening::Create { parent, name } => {
+                let ino = self.add(ctx, parent, &name, Body::File(FileData::default()))?;
+                Ok((ino, Kind::File))
+            }
+            Opening::Existing(ino, kind) => {
+                if flags.truncate && kind == Kind::File {
+                    self.set_size(ctx, ino, 0)?;
+                }
+                Ok((ino, kind))
+            }
+        }
+    }
+
+    /// Everything `open_at` decides before it changes anything: the object
+    /// it opens, or where it creates one. Without `create` and `truncate`
+    /// this *is* the open, so it can run on a snapshot.
+    pub(crate) fn find_for_open<'p>(
+        &self,
+        ctx: &Ctx<'_>,
+        dir: Ino,
+        path: &'p str,
+        follow: bool,
+        flags: OpenFlags,
+        write: bool,
+    ) -> Result<Opening<'p>> {
         if flags.directory && (flags.create || flags.exclusive || flags.truncate) {
             return Err(Errno::Invalid.into());
         }
@@ -98,25 +130,22 @@ impl Tree {
                 return Err(Errno::IsDirectory.into());
             }
             let name = found.name.expect("a missing target has a name");
-            let ino = self.add(ctx, found.parent, &name, Body::File(FileData::default()))?;
-            return Ok((ino, Kind::File));
+            return Ok(Opening::Create {
+                parent: found.parent,
+                name,
+            });
         };
         if flags.create && flags.exclusive {
             return Err(Errno::Exist.into());
         }
         match kind {
             Kind::Dir if write => Err(Errno::IsDirectory.into()),
-            Kind::Dir => Ok((ino, kind)),
+            Kind::Dir => Ok(Opening::Existing(ino, kind)),
             // `O_NOFOLLOW` on a symlink; wasmtime-wasi checks `directory`
             // only after the open succeeded.
             Kind::Symlink => Err(Errno::Loop.into()),
             _ if flags.directory || found.trailing_slash => Err(Errno::NotDirectory.into()),
-            Kind::File => {
-                if flags.truncate {
-                    self.set_size(ctx, ino, 0)?;
-                }
-                Ok((ino, kind))
-            }
+            Kind::File => Ok(Opening::Existing(ino, kind)),
         }
     }
 

@@ -12,7 +12,8 @@ use bytes::Bytes;
 use super::base::Base;
 use super::error::Result;
 use super::limits::{Limits, Usage};
-use super::node::{DirEntry, Ino, Stat};
+use super::node::{DirEntry, Ino, Kind, Stat};
+use super::ops::{OpenFlags, Opening};
 use super::time::Timestamp;
 use super::tree::{Ctx, Tree};
 
@@ -99,6 +100,29 @@ impl<'a> Reader<'a> {
     /// The object at `path` relative to `dir`, without opening it.
     pub fn lookup(&self, dir: Ino, path: &str, follow: bool) -> Result<Ino> {
         self.tree.ino_at(&self.ctx(), dir, path, follow)
+    }
+
+    /// What opening `path` relative to `dir` opens, when the open changes
+    /// nothing: the same answer as [`Vfs::open_at`](super::Vfs::open_at),
+    /// without taking a handle (the caller registers one). `None` when the
+    /// open would create or truncate a file: only the fork can do that.
+    pub fn open(
+        &self,
+        dir: Ino,
+        path: &str,
+        follow: bool,
+        flags: OpenFlags,
+        write: bool,
+    ) -> Result<Option<(Ino, Kind)>> {
+        let opening = self
+            .tree
+            .find_for_open(&self.ctx(), dir, path, follow, flags, write)?;
+        Ok(match opening {
+            Opening::Existing(ino, kind) if !(flags.truncate && kind == Kind::File) => {
+                Some((ino, kind))
+            }
+            _ => None,
+        })
     }
 
     /// Up to `len` bytes at `offset` of a file (fewer at end of file or past

@@ -57,8 +57,8 @@ impl Fork {
         }
     }
 
-    /// Drops orphaned inodes that no handle holds any more.
-    fn sweep(&mut self) {
+    /// Drops orphaned inodes that no handle holds any more; whether any went.
+    fn sweep(&mut self) -> bool {
         let gone: Vec<Ino> = self
             .tree
             .orphans
@@ -66,9 +66,10 @@ impl Fork {
             .filter(|ino| !self.open.contains_key(ino))
             .copied()
             .collect();
-        for ino in gone {
+        for &ino in &gone {
             self.tree.drop_node(ino);
         }
+        !gone.is_empty()
     }
 }
 
@@ -92,6 +93,11 @@ pub struct Vfs {
     next_ino: u64,
     next_fork: u64,
     forks: HashMap<ForkId, Fork>,
+    /// Whether orphans nobody holds wait for [`Vfs::drop_unheld_orphans`]
+    /// instead of going at once.
+    defer_drops: bool,
+    /// Forks that may hold such orphans (only while `defer_drops`).
+    unswept: Vec<ForkId>,
 }
 
 impl Vfs {
@@ -112,6 +118,8 @@ impl Vfs {
             next_ino: Ino::FIRST_UPPER.0,
             next_fork: 1,
             forks,
+            defer_drops: false,
+            unswept: Vec::new(),
         }
     }
 
@@ -170,9 +178,42 @@ impl Vfs {
         self.next_ino = ctx.next_ino;
         f.tree = next;
         if !f.tree.orphans.is_empty() {
-            f.sweep();
+            if self.defer_drops {
+                note_unswept(&mut self.unswept, fork);
+            } else {
+                f.sweep();
+            }
         }
         Ok(out)
+    }
+
+    // ---- orphans --------------------------------------------------------
+
+    /// From now on, an unlinked inode whose last handle goes is kept (not
+    /// reachable by any path) until [`Vfs::drop_unheld_orphans`]. For an
+    /// owner that lets handles be taken on a snapshot, whose registration
+    /// may arrive after the unlink: the inode must still be there.
+    pub fn defer_orphan_drops(&mut self) {
+        self.defer_drops = true;
+    }
+
+    /// Whether deferred orphans may be waiting to be dropped.
+    pub fn has_unheld_orphans(&self) -> bool {
+        !self.unswept.is_empty()
+    }
+
+    /// Drops every deferred orphan no handle holds; returns the forks whose
+    /// tree changed.
+    pub fn drop_unheld_orphans(&mut self) -> Vec<ForkId> {
+        let mut changed = Vec::new();
+        for fork in std::mem::take(&mut self.unswept) {
+            if let Some(f) = self.forks.get_mut(&fork)
+                && f.sweep()
+            {
+                changed.push(fork);
+            }
+        }
+        changed
     }
 
     // ---- handles ------------------------------------------------------
@@ -185,21 +226,29 @@ impl Vfs {
         retain(f, ino, max_open)
     }
 
-    /// Drops one open handle on `ino`; an unlinked inode goes with its last handle.
-    pub fn release(&mut self, fork: ForkId, ino: Ino) {
+    /// Drops one open handle on `ino`; an unlinked inode goes with its last
+    /// handle (see [`Vfs::defer_orphan_drops`]). Whether there was a handle
+    /// to drop.
+    pub fn release(&mut self, fork: ForkId, ino: Ino) -> bool {
         let Some(f) = self.forks.get_mut(&fork) else {
-            return;
+            return false;
         };
-        if let Some(count) = f.open.get_mut(&ino) {
-            *count -= 1;
-            f.open_total -= 1;
-            if *count == 0 {
-                f.open.remove(&ino);
-                if f.tree.orphans.contains(&ino) {
+        let Some(count) = f.open.get_mut(&ino) else {
+            return false;
+        };
+        *count -= 1;
+        f.open_total -= 1;
+        if *count == 0 {
+            f.open.remove(&ino);
+            if f.tree.orphans.contains(&ino) {
+                if self.defer_drops {
+                    note_unswept(&mut self.unswept, fork);
+                } else {
                     f.tree.drop_node(ino);
                 }
             }
         }
+        true
     }
 
     /// Opens the fork's root directory (one handle).
@@ -489,6 +538,12 @@ impl Vfs {
             }
             Ok(())
         })
+    }
+}
+
+fn note_unswept(unswept: &mut Vec<ForkId>, fork: ForkId) {
+    if !unswept.contains(&fork) {
+        unswept.push(fork);
     }
 }
 
