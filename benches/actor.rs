@@ -3,7 +3,9 @@
 //!
 //! - `memory/*`: 256 small files (4 KiB) in one fork, opened once; each
 //!   operation reads or overwrites a whole file picked at random. Workloads:
-//!   `mix` (80 % reads, 20 % writes), `read` (all reads), `write` (all writes).
+//!   `mix` (80 % reads, 20 % writes), `read` (all reads), `write` (all writes),
+//!   and `files`: the mix as a program does it, each operation opening the
+//!   file by name, reading or overwriting it, and closing it.
 //! - `latency/*`: the base comes from a backend that takes 1 ms per fetch.
 //!   Every operation opens a file never touched before (so every one misses:
 //!   nothing is served from a warm cache), reads it (80 %) or overwrites it
@@ -49,6 +51,8 @@ enum Mix {
     Mixed,
     Reads,
     Writes,
+    /// `Mixed`, with an open by name and a close around each operation.
+    Files,
 }
 
 impl Mix {
@@ -57,13 +61,14 @@ impl Mix {
             Mix::Mixed => "mix",
             Mix::Reads => "read",
             Mix::Writes => "write",
+            Mix::Files => "files",
         }
     }
 
     /// Whether operation number `n` (from a per-client random stream) writes.
     fn writes(self, n: u64) -> bool {
         match self {
-            Mix::Mixed => n % 5 == 0,
+            Mix::Mixed | Mix::Files => n % 5 == 0,
             Mix::Reads => false,
             Mix::Writes => true,
         }
@@ -97,8 +102,9 @@ where
     start.elapsed()
 }
 
-/// Opens the 256 files through `client` (they live in its root fork).
-async fn open_files(client: &impl Client) -> Arc<Vec<Ino>> {
+/// Opens the root and the 256 files through `client` (they live in its root
+/// fork).
+async fn open_files(client: &impl Client) -> (Ino, Arc<Vec<Ino>>) {
     let root = client.open_root(ForkId::ROOT).await.unwrap();
     let mut inos = Vec::new();
     for i in 0..FILES {
@@ -114,7 +120,7 @@ async fn open_files(client: &impl Client) -> Arc<Vec<Ino>> {
             .unwrap();
         inos.push(ino);
     }
-    Arc::new(inos)
+    (root, Arc::new(inos))
 }
 
 fn memory_image() -> MemBase {
@@ -128,7 +134,7 @@ fn memory_image() -> MemBase {
 /// One client's share of the in-memory workload.
 async fn memory_client(
     client: impl Client,
-    files: Arc<Vec<Ino>>,
+    (root, files): (Ino, Arc<Vec<Ino>>),
     mix: Mix,
     seed: u64,
     ops: u64,
@@ -137,7 +143,19 @@ async fn memory_client(
     let mut state = seed | 1;
     for _ in 0..ops {
         let n = next(&mut state);
-        let ino = files[(n >> 8) as usize % FILES];
+        let pick = (n >> 8) as usize % FILES;
+        let ino = match mix {
+            Mix::Files => {
+                let path = format!("f{pick}");
+                let flags = OpenFlags::default();
+                let (ino, _) = client
+                    .open_at(ForkId::ROOT, root, &path, flags, mix.writes(n))
+                    .await
+                    .unwrap();
+                ino
+            }
+            _ => files[pick],
+        };
         if mix.writes(n) {
             client
                 .write(ForkId::ROOT, ino, 0, data.clone())
@@ -150,13 +168,16 @@ async fn memory_client(
                 .unwrap();
             assert_eq!(got.iter().map(Bytes::len).sum::<usize>(), FILE_SIZE);
         }
+        if let Mix::Files = mix {
+            client.close(ForkId::ROOT, ino).await;
+        }
     }
 }
 
 fn bench_memory(c: &mut Criterion) {
     let rt = runtime();
     let data = Bytes::from(vec![7u8; FILE_SIZE]);
-    for mix in [Mix::Mixed, Mix::Reads, Mix::Writes] {
+    for mix in [Mix::Mixed, Mix::Reads, Mix::Writes, Mix::Files] {
         let mut group = c.benchmark_group(format!("memory/{}", mix.name()));
         group.throughput(Throughput::Elements(1));
         for clients in CLIENTS {
