@@ -417,6 +417,45 @@ async fn an_unlinked_open_file_survives_until_its_openfile_drops() {
     .await;
 }
 
+/// Notes (a handle given back, a handle taken on the snapshot) do not wake
+/// the actor one by one, but they cannot pile up either: a few hundred of
+/// them wake it, and it acts on all of them — here, dropping an unlinked
+/// file whose last handle went — without anyone making a request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_notes_wake_the_actor_after_a_few_hundred() {
+    let vfs = VfsBuilder::new().spawn();
+    let fork = ForkId::ROOT;
+    vfs.write_file(fork, "other", b"x").await.unwrap();
+    let root = vfs.open_root(fork).await.unwrap();
+    let file = vfs
+        .open_at(fork, root.ino(), "tmp", true, CREATE, true)
+        .await
+        .unwrap();
+    vfs.write(fork, file.ino(), 0, Bytes::from_static(&[1; 100]))
+        .await
+        .unwrap();
+    vfs.unlink_file_at(fork, root.ino(), "tmp").await.unwrap();
+    let bytes = || vfs.snapshot(fork).unwrap().reader().usage().bytes;
+    assert_eq!(bytes(), 101);
+    drop(file);
+    // Opens and closes on the snapshot: two notes each, no request.
+    for _ in 0..200 {
+        let other = vfs.open_at(fork, root.ino(), "other", true, OpenFlags::default(), false);
+        drop(
+            other
+                .now_or_never()
+                .expect("served on the snapshot")
+                .unwrap(),
+        );
+    }
+    bounded("the actor to read its notes", async {
+        while bytes() != 1 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await;
+}
+
 /// Opens on the snapshot and opens through the actor take from one count:
 /// `max_open` holds exactly, and closing gives handles back.
 #[tokio::test]

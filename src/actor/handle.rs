@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::Error;
 use super::backend::Backend;
 use super::request::{Answer, Note, Op, Request};
-use super::shared::Shared;
+use super::shared::{Notes, Shared};
 use super::task::{Actor, Fetcher};
 use crate::fs::{
     self, Base, BaseCache, Change, Clock, DirEntry, ForkId, Ino, Kind, Limits, MemBase, OpenFlags,
@@ -32,16 +32,11 @@ pub struct OpenFile {
     fork: ForkId,
     ino: Ino,
     kind: Kind,
-    notes: Option<mpsc::UnboundedSender<Note>>,
+    notes: Option<Notes>,
 }
 
 impl OpenFile {
-    pub(crate) fn new(
-        fork: ForkId,
-        ino: Ino,
-        kind: Kind,
-        notes: mpsc::UnboundedSender<Note>,
-    ) -> OpenFile {
+    pub(crate) fn new(fork: ForkId, ino: Ino, kind: Kind, notes: Notes) -> OpenFile {
         OpenFile {
             fork,
             ino,
@@ -77,7 +72,7 @@ impl Drop for OpenFile {
     fn drop(&mut self) {
         if let Some(notes) = self.notes.take() {
             // If the actor is gone, so is everything there was to release.
-            let _ = notes.send(Note::Release(self.fork, self.ino));
+            notes.send(Note::Release(self.fork, self.ino));
         }
     }
 }
@@ -104,7 +99,7 @@ impl Drop for OpenFile {
 #[derive(Clone)]
 pub struct VfsHandle {
     requests: mpsc::Sender<Request>,
-    notes: mpsc::UnboundedSender<Note>,
+    notes: Notes,
     shared: Arc<Shared>,
 }
 
@@ -171,7 +166,7 @@ impl VfsHandle {
 
     /// Gives back a handle taken with [`OpenFile::into_raw`].
     pub fn release(&self, fork: ForkId, ino: Ino) {
-        let _ = self.notes.send(Note::Release(fork, ino));
+        self.notes.send(Note::Release(fork, ino));
     }
 
     /// Whether `other` talks to the same actor.
@@ -251,14 +246,15 @@ impl VfsHandle {
         self.shared.begin_open();
         let snapshot = cell.snapshot.load();
         let reader = snapshot.reader();
-        // The limit comes first, as in the core.
+        // The limit comes first, as in the core. When it looks reached, the
+        // actor decides: it may not have read the notes giving handles back.
         let outcome = if cell.reserve_open(reader.limits().max_open) {
             match reader.open(dir, path, follow, flags, write) {
                 Ok(Some((ino, kind))) => {
-                    return Some(match self.notes.send(Note::Opened(fork, ino)) {
-                        Ok(()) => Ok(OpenFile::new(fork, ino, kind, self.notes.clone())),
-                        Err(_) => Err(Error::Stopped),
-                    });
+                    if !self.notes.send(Note::Opened(fork, ino)) {
+                        return Some(Err(Error::Stopped));
+                    }
+                    return Some(Ok(OpenFile::new(fork, ino, kind, self.notes.clone())));
                 }
                 outcome => {
                     cell.release_open();
@@ -269,11 +265,9 @@ impl VfsHandle {
                 }
             }
         } else {
-            Some(Err(fs::Errno::TooManyOpen.into()))
+            None
         };
-        if self.shared.abandon_open() {
-            let _ = self.notes.send(Note::Sweep);
-        }
+        self.shared.abandon_open();
         outcome
     }
 
@@ -666,6 +660,7 @@ impl VfsBuilder {
         let (requests, receiver) = mpsc::channel(self.queue);
         let shared = Arc::new(Shared::new());
         let (notes, noted) = mpsc::unbounded_channel();
+        let notes = Notes::new(notes, shared.clone());
         let actor = Actor::new(
             vfs,
             receiver,

@@ -202,11 +202,8 @@ pub(crate) enum Note {
     /// An open handle given back.
     Release(ForkId, Ino),
     /// A handle taken on a published snapshot (see `VfsHandle::open_at`),
-    /// to count; its inode is still there (see `Shared::opening`).
+    /// to count; its inode is still there (see `shared`).
     Opened(ForkId, Ino),
-    /// An open that gave up on the snapshot: orphans the actor kept for it
-    /// may go now.
-    Sweep,
 }
 
 /// A request in flight: the operation and where its answer goes.

@@ -15,16 +15,29 @@
 //!   unlinked inodes (`Vfs::defer_orphan_drops`); it drops them only after
 //!   publishing, having seen no open in flight — any open that starts later
 //!   reads a snapshot where they have no name. An open that gives up on the
-//!   snapshot settles its count itself and, if the actor is waiting for
-//!   that, wakes it with `Note::Sweep`. Each side writes, then reads what the
-//!   other wrote (`SeqCst`), so at least one of them sees the other.
+//!   snapshot settles its count itself.
+//!
+//! Notes do not wake the actor: it reads them whenever it wakes, before
+//! anything else, and only every [`WAKE_EVERY`]th note wakes it. A woken
+//! task waits in the waker's worker until that worker's current task yields
+//! (tokio cannot steal it from there), so a guest that closed a file and then
+//! computed for a second would hold every other guest's requests back that
+//! long. Nothing is lost by waiting: a handle count the actor has not seen
+//! given back makes an open fall back to a round trip, which reads the notes
+//! first; unlinked inodes wait for the next wake-up.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst, fence};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst, fence};
 
 use arc_swap::ArcSwap;
+use tokio::sync::{Notify, mpsc};
 
+use super::request::Note;
 use crate::fs::{ForkId, Snapshot};
+
+/// Every this many notes, the actor is woken to read them (so they cannot
+/// pile up without bound while nobody makes a request).
+pub(crate) const WAKE_EVERY: usize = 256;
 
 pub(crate) struct Shared {
     /// Each fork has its own cell, so publishing a change is one pointer
@@ -33,9 +46,40 @@ pub(crate) struct Shared {
     pub forks: ArcSwap<imbl::HashMap<ForkId, Arc<ForkCell>>>,
     /// Opens reading a snapshot whose handle the actor has not counted yet.
     opening: AtomicUsize,
-    /// The actor keeps unlinked inodes for opens in flight and wants to hear
-    /// when there are none.
-    sweep_wanted: AtomicBool,
+    /// Notes sent since the actor last read them (roughly).
+    unread_notes: AtomicUsize,
+    /// Wakes the actor when `unread_notes` reaches `WAKE_EVERY`.
+    pub notes_waiting: Notify,
+}
+
+/// The one-way lane from handles to the actor (see the module docs).
+#[derive(Clone)]
+pub(crate) struct Notes {
+    queue: mpsc::UnboundedSender<Note>,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Notes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Notes").finish_non_exhaustive()
+    }
+}
+
+impl Notes {
+    pub fn new(queue: mpsc::UnboundedSender<Note>, shared: Arc<Shared>) -> Notes {
+        Notes { queue, shared }
+    }
+
+    /// Queues `note`; false if the actor is gone.
+    pub fn send(&self, note: Note) -> bool {
+        if self.queue.send(note).is_err() {
+            return false;
+        }
+        if self.shared.unread_notes.fetch_add(1, Relaxed) + 1 == WAKE_EVERY {
+            self.shared.notes_waiting.notify_one();
+        }
+        true
+    }
 }
 
 /// One fork's published state.
@@ -50,7 +94,8 @@ impl Shared {
         Shared {
             forks: ArcSwap::from_pointee(imbl::HashMap::new()),
             opening: AtomicUsize::new(0),
-            sweep_wanted: AtomicBool::new(false),
+            unread_notes: AtomicUsize::new(0),
+            notes_waiting: Notify::new(),
         }
     }
 
@@ -62,10 +107,9 @@ impl Shared {
         fence(SeqCst);
     }
 
-    /// An open begun with `begin_open` gave up on the snapshot. Returns
-    /// whether the actor must be woken to sweep.
-    pub fn abandon_open(&self) -> bool {
-        self.opening.fetch_sub(1, SeqCst) == 1 && self.sweep_wanted.load(SeqCst)
+    /// An open begun with `begin_open` gave up on the snapshot.
+    pub fn abandon_open(&self) {
+        self.opening.fetch_sub(1, SeqCst);
     }
 
     /// The actor counted the handle of an open begun with `begin_open`.
@@ -73,16 +117,17 @@ impl Shared {
         self.opening.fetch_sub(1, SeqCst);
     }
 
+    /// The actor is about to read the notes queued so far.
+    pub fn reading_notes(&self) {
+        self.unread_notes.store(0, Relaxed);
+    }
+
     /// Whether the actor may drop unlinked inodes nobody holds, now that it
-    /// has published. If not, the last open in flight will wake it.
+    /// has published.
     pub fn may_sweep(&self) -> bool {
-        self.sweep_wanted.store(true, SeqCst);
+        // Pairs with the fence in `begin_open`.
         fence(SeqCst);
-        if self.opening.load(SeqCst) != 0 {
-            return false;
-        }
-        self.sweep_wanted.store(false, SeqCst);
-        true
+        self.opening.load(SeqCst) == 0
     }
 }
 

@@ -22,7 +22,7 @@ use super::Error;
 use super::backend::{self, Backend};
 use super::handle::OpenFile;
 use super::request::{Answer, Note, Op, Reply, Request};
-use super::shared::{ForkCell, Shared};
+use super::shared::{ForkCell, Notes, Shared};
 use crate::fs::{self, BaseCache, CommitError, Errno, ForkId, Loaded, Need, Vfs};
 
 /// Most requests taken off the queue per wake-up.
@@ -73,7 +73,7 @@ pub(crate) struct Actor {
     vfs: Vfs,
     requests: mpsc::Receiver<Request>,
     notes: mpsc::UnboundedReceiver<Note>,
-    note_sender: mpsc::UnboundedSender<Note>,
+    note_sender: Notes,
     shared: Arc<Shared>,
     /// The actor's copy of the published cells.
     cells: imbl::HashMap<ForkId, Arc<ForkCell>>,
@@ -87,7 +87,7 @@ impl Actor {
     pub fn new(
         mut vfs: Vfs,
         requests: mpsc::Receiver<Request>,
-        notes: (mpsc::UnboundedSender<Note>, mpsc::UnboundedReceiver<Note>),
+        notes: (Notes, mpsc::UnboundedReceiver<Note>),
         shared: Arc<Shared>,
         fetcher: Option<Fetcher>,
     ) -> Actor {
@@ -114,23 +114,24 @@ impl Actor {
         let mut batch = Vec::with_capacity(BATCH);
         loop {
             let fetching = self.fetcher.as_ref().is_some_and(|f| !f.tasks.is_empty());
+            // Whatever woke the actor, the notes come first: they were sent
+            // before anything their senders asked for since.
             tokio::select! {
                 biased;
-                Some(note) = self.notes.recv() => {
-                    self.note(note);
-                    while let Ok(note) = self.notes.try_recv() {
-                        self.note(note);
-                    }
+                Some(done) = join_next(&mut self.fetcher), if fetching => {
+                    self.read_notes();
+                    self.fetched(done);
                 }
-                Some(done) = join_next(&mut self.fetcher), if fetching => self.fetched(done),
                 received = self.requests.recv_many(&mut batch, BATCH) => {
                     if received == 0 {
                         break; // every handle is gone
                     }
+                    self.read_notes();
                     for request in batch.drain(..) {
                         self.serve(request);
                     }
                 }
+                () = self.shared.notes_waiting.notified() => self.read_notes(),
             }
             self.publish();
             self.sweep();
@@ -175,6 +176,13 @@ impl Actor {
         }
     }
 
+    fn read_notes(&mut self) {
+        self.shared.reading_notes();
+        while let Ok(note) = self.notes.try_recv() {
+            self.note(note);
+        }
+    }
+
     fn note(&mut self, note: Note) {
         match note {
             Note::Release(fork, ino) => {
@@ -192,7 +200,6 @@ impl Actor {
                 let _ = self.vfs.retain(fork, ino);
                 self.shared.open_landed();
             }
-            Note::Sweep => {}
         }
     }
 
