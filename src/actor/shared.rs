@@ -39,11 +39,20 @@ use crate::fs::{ForkId, Snapshot};
 /// pile up without bound while nobody makes a request).
 pub(crate) const WAKE_EVERY: usize = 256;
 
+/// Fork ids to their cells. Fork ids are small numbers the host hands out,
+/// so the fast non-cryptographic hash is safe here; it is on every read.
+pub(crate) type ForkCells = imbl::GenericHashMap<
+    ForkId,
+    Arc<ForkCell>,
+    rustc_hash::FxBuildHasher,
+    imbl::shared_ptr::DefaultSharedPtr,
+>;
+
 pub(crate) struct Shared {
     /// Each fork has its own cell, so publishing a change is one pointer
     /// swap for that fork; the map of cells changes only when forks come and
     /// go.
-    pub forks: ArcSwap<imbl::HashMap<ForkId, Arc<ForkCell>>>,
+    pub forks: ArcSwap<ForkCells>,
     /// Opens reading a snapshot whose handle the actor has not counted yet.
     opening: AtomicUsize,
     /// Notes sent since the actor last read them (roughly).
@@ -92,7 +101,7 @@ pub(crate) struct ForkCell {
 impl Shared {
     pub fn new() -> Shared {
         Shared {
-            forks: ArcSwap::from_pointee(imbl::HashMap::new()),
+            forks: ArcSwap::from_pointee(ForkCells::default()),
             opening: AtomicUsize::new(0),
             unread_notes: AtomicUsize::new(0),
             notes_waiting: Notify::new(),

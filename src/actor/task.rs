@@ -22,7 +22,7 @@ use super::Error;
 use super::backend::{self, Backend};
 use super::handle::OpenFile;
 use super::request::{Answer, Note, Op, Reply, Request};
-use super::shared::{ForkCell, Notes, Shared};
+use super::shared::{ForkCell, ForkCells, Notes, Shared};
 use crate::fs::{self, BaseCache, CommitError, Errno, ForkId, Loaded, Need, Vfs};
 
 /// Most requests taken off the queue per wake-up.
@@ -76,7 +76,7 @@ pub(crate) struct Actor {
     note_sender: Notes,
     shared: Arc<Shared>,
     /// The actor's copy of the published cells.
-    cells: imbl::HashMap<ForkId, Arc<ForkCell>>,
+    cells: ForkCells,
     dirty: Vec<ForkId>,
     replies: Vec<(Reply, Result<Answer, Error>)>,
     fetcher: Option<Fetcher>,
@@ -100,7 +100,7 @@ impl Actor {
             note_sender: notes.0,
             notes: notes.1,
             shared,
-            cells: imbl::HashMap::new(),
+            cells: ForkCells::default(),
             dirty: vec![ForkId::ROOT],
             replies: Vec::new(),
             fetcher,
@@ -492,7 +492,7 @@ impl Actor {
             }
         }
         // Handles read snapshots only while the actor lives.
-        self.shared.forks.store(Arc::new(imbl::HashMap::new()));
+        self.shared.forks.store(Arc::new(ForkCells::default()));
         for reply in self.shutdown.drain(..) {
             let _ = reply.send(Ok(Answer::Unit));
         }

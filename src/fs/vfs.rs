@@ -9,7 +9,7 @@
 //! file stays readable through an open handle (POSIX) and is dropped when the
 //! last handle goes.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -52,7 +52,7 @@ impl Fork {
             tree,
             parent,
             children: 0,
-            open: HashMap::new(),
+            open: HashMap::default(),
             open_total: 0,
         }
     }
@@ -109,7 +109,7 @@ impl Vfs {
     /// A filesystem over `base` with these limits and this clock.
     pub fn with(base: Arc<dyn Base>, limits: Limits, clock: Arc<dyn Clock>) -> Vfs {
         let tree = Tree::new(&*base);
-        let mut forks = HashMap::new();
+        let mut forks = HashMap::default();
         forks.insert(ForkId::ROOT, Fork::new(tree, None));
         Vfs {
             base,
