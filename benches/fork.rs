@@ -3,7 +3,8 @@
 //! fork. If forking were O(tree) the time would grow 100× across the range;
 //! it should stay flat (the write path is O(depth · log n)).
 //!
-//! Also reports the memory an idle fork costs, counted by the allocator.
+//! Also reports the memory an idle fork costs, counted by the allocator: in
+//! the core, and through the actor (which also publishes a snapshot of it).
 //!
 //! Run: `cargo bench --bench fork`
 
@@ -13,6 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use strata::actor::VfsBuilder;
 use strata::fs::{ForkId, Limits, MemBase, OpenFlags, SystemClock, Vfs};
 
 /// Counts live heap bytes, to measure what an idle fork holds.
@@ -64,15 +66,20 @@ fn upper_tree(files: usize) -> Vfs {
 }
 
 /// The same tree as a base image.
-fn base_tree(files: usize) -> Vfs {
+fn base_image(files: usize) -> MemBase {
     let mut b = MemBase::builder();
     for d in 0..files.div_ceil(FILES_PER_DIR) {
         for i in 0..FILES_PER_DIR.min(files - d * FILES_PER_DIR) {
             b = b.file(&format!("d{d}/f{i}"), &b"data"[..]);
         }
     }
+    b.build()
+}
+
+/// A filesystem over that image.
+fn base_tree(files: usize) -> Vfs {
     Vfs::with(
-        Arc::new(b.build()),
+        Arc::new(base_image(files)),
         Limits::unlimited(),
         Arc::new(SystemClock),
     )
@@ -110,6 +117,24 @@ fn bench(c: &mut Criterion) {
         .collect();
     let per_fork = (LIVE.load(Ordering::Relaxed) - before) / forks.len();
     println!("memory per idle fork of a 100k-file tree: {per_fork} bytes");
+    drop(vfs);
+
+    // Through the actor a fork also has a published snapshot and a cell in
+    // the map handles read it from.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let vfs = VfsBuilder::new().image(base_image(100_000)).spawn();
+        vfs.fork(ForkId::ROOT).await.unwrap();
+        let before = LIVE.load(Ordering::Relaxed);
+        let mut forks = Vec::new();
+        for _ in 0..10_000 {
+            forks.push(vfs.fork(ForkId::ROOT).await.unwrap());
+        }
+        let per_fork = (LIVE.load(Ordering::Relaxed) - before) / forks.len();
+        println!("memory per idle fork through the actor (with its snapshot): {per_fork} bytes");
+    });
 }
 
 criterion_group! {
