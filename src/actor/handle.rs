@@ -658,13 +658,14 @@ impl VfsBuilder {
         };
         let vfs = Vfs::with(base, self.limits, self.clock);
         let (requests, receiver) = mpsc::channel(self.queue);
-        let shared = Arc::new(Shared::new());
+        let (wake, woken) = mpsc::channel(1);
+        let shared = Arc::new(Shared::new(wake));
         let (notes, noted) = mpsc::unbounded_channel();
         let notes = Notes::new(notes, shared.clone());
         let actor = Actor::new(
             vfs,
             receiver,
-            (notes.clone(), noted),
+            (notes.clone(), noted, woken),
             shared.clone(),
             fetcher,
         );

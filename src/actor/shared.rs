@@ -30,7 +30,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst, fence};
 
 use arc_swap::ArcSwap;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::mpsc;
 
 use super::request::Note;
 use crate::fs::{ForkId, Snapshot};
@@ -57,8 +57,10 @@ pub(crate) struct Shared {
     opening: AtomicUsize,
     /// Notes sent since the actor last read them (roughly).
     unread_notes: AtomicUsize,
-    /// Wakes the actor when `unread_notes` reaches `WAKE_EVERY`.
-    pub notes_waiting: Notify,
+    /// Wakes the actor when `unread_notes` reaches `WAKE_EVERY`. A one-slot
+    /// channel rather than a `Notify`: the actor waits on it at every
+    /// wake-up, and waiting on a channel takes no lock.
+    wake_for_notes: mpsc::Sender<()>,
 }
 
 /// The one-way lane from handles to the actor (see the module docs).
@@ -85,7 +87,8 @@ impl Notes {
             return false;
         }
         if self.shared.unread_notes.fetch_add(1, Relaxed) + 1 == WAKE_EVERY {
-            self.shared.notes_waiting.notify_one();
+            // Full means a wake-up is pending already.
+            let _ = self.shared.wake_for_notes.try_send(());
         }
         true
     }
@@ -99,12 +102,12 @@ pub(crate) struct ForkCell {
 }
 
 impl Shared {
-    pub fn new() -> Shared {
+    pub fn new(wake_for_notes: mpsc::Sender<()>) -> Shared {
         Shared {
             forks: ArcSwap::from_pointee(ForkCells::default()),
             opening: AtomicUsize::new(0),
             unread_notes: AtomicUsize::new(0),
-            notes_waiting: Notify::new(),
+            wake_for_notes,
         }
     }
 

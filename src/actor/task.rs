@@ -73,6 +73,8 @@ pub(crate) struct Actor {
     vfs: Vfs,
     requests: mpsc::Receiver<Request>,
     notes: mpsc::UnboundedReceiver<Note>,
+    /// Woken every `WAKE_EVERY` notes (see `shared`).
+    notes_waiting: mpsc::Receiver<()>,
     note_sender: Notes,
     shared: Arc<Shared>,
     /// The actor's copy of the published cells.
@@ -87,7 +89,7 @@ impl Actor {
     pub fn new(
         mut vfs: Vfs,
         requests: mpsc::Receiver<Request>,
-        notes: (Notes, mpsc::UnboundedReceiver<Note>),
+        notes: (Notes, mpsc::UnboundedReceiver<Note>, mpsc::Receiver<()>),
         shared: Arc<Shared>,
         fetcher: Option<Fetcher>,
     ) -> Actor {
@@ -99,6 +101,7 @@ impl Actor {
             requests,
             note_sender: notes.0,
             notes: notes.1,
+            notes_waiting: notes.2,
             shared,
             cells: ForkCells::default(),
             dirty: vec![ForkId::ROOT],
@@ -131,7 +134,7 @@ impl Actor {
                         self.serve(request);
                     }
                 }
-                () = self.shared.notes_waiting.notified() => self.read_notes(),
+                Some(()) = self.notes_waiting.recv() => self.read_notes(),
             }
             self.publish();
             self.sweep();
