@@ -417,6 +417,32 @@ async fn an_unlinked_open_file_survives_until_its_openfile_drops() {
     .await;
 }
 
+/// Closing the last handle of an unlinked file is a one-way note; the
+/// space must be free for the very next request, not the one after.
+#[tokio::test]
+async fn an_unlinked_files_space_is_free_once_its_last_handle_is_dropped() {
+    let limits = Limits {
+        max_bytes: 10_000,
+        ..Limits::default()
+    };
+    let vfs = VfsBuilder::new().limits(limits).spawn();
+    let fork = ForkId::ROOT;
+    let root = vfs.open_root(fork).await.unwrap();
+    let file = vfs
+        .open_at(fork, root.ino(), "big", true, CREATE, true)
+        .await
+        .unwrap();
+    let data = Bytes::from(vec![1u8; 8000]);
+    vfs.write(fork, file.ino(), 0, data.clone()).await.unwrap();
+    vfs.unlink_file_at(fork, root.ino(), "big").await.unwrap();
+    let other = vfs
+        .open_at(fork, root.ino(), "other", true, CREATE, true)
+        .await
+        .unwrap();
+    drop(file);
+    vfs.write(fork, other.ino(), 0, data).await.unwrap();
+}
+
 /// Notes (a handle given back, a handle taken on the snapshot) do not wake
 /// the actor one by one, but they cannot pile up either: a few hundred of
 /// them wake it, and it acts on all of them — here, dropping an unlinked

@@ -179,11 +179,15 @@ impl Actor {
         }
     }
 
+    /// Acts on every queued note, then drops what they left unheld —
+    /// before the requests, so that a file whose last handle went no longer
+    /// counts against the quota of the writes that follow.
     fn read_notes(&mut self) {
         self.shared.reading_notes();
         while let Ok(note) = self.notes.try_recv() {
             self.note(note);
         }
+        self.sweep();
     }
 
     fn note(&mut self, note: Note) {
