@@ -8,7 +8,7 @@
 //!   holds the lock for the whole call, fetch included — so one slow fetch
 //!   stalls every other client.
 //!
-//! These exist for comparison only; use [`VfsHandle`](super::VfsHandle).
+//! These exist for comparison only; use [`VfsHandle`].
 
 use std::future::Future;
 use std::sync::Arc;
