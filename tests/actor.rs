@@ -443,6 +443,31 @@ async fn an_unlinked_files_space_is_free_once_its_last_handle_is_dropped() {
     vfs.write(fork, other.ino(), 0, data).await.unwrap();
 }
 
+/// Two callers' requests in one batch: an unlink, then a write that needs
+/// its space. The write must see the space free, as it would one batch later.
+#[tokio::test]
+async fn an_unlink_frees_space_for_the_next_request_in_the_same_batch() {
+    let limits = Limits {
+        max_bytes: 10_000,
+        ..Limits::default()
+    };
+    let vfs = VfsBuilder::new().limits(limits).spawn();
+    let fork = ForkId::ROOT;
+    vfs.write_file(fork, "big", &[1u8; 8000]).await.unwrap();
+    let root = vfs.open_root(fork).await.unwrap();
+    let other = vfs
+        .open_at(fork, root.ino(), "other", true, CREATE, true)
+        .await
+        .unwrap();
+    // `join!` polls both before the actor runs (one thread): one batch.
+    let (unlinked, written) = futures::join!(
+        vfs.unlink_file_at(fork, root.ino(), "big"),
+        vfs.write(fork, other.ino(), 0, Bytes::from(vec![2u8; 8000])),
+    );
+    unlinked.unwrap();
+    written.unwrap();
+}
+
 /// Notes (a handle given back, a handle taken on the snapshot) do not wake
 /// the actor one by one, but they cannot pile up either: a few hundred of
 /// them wake it, and it acts on all of them — here, dropping an unlinked
@@ -540,7 +565,7 @@ async fn an_open_on_a_snapshot_keeps_its_file_through_a_racing_unlink() {
     let churner = tokio::spawn({
         let (vfs, done) = (vfs.clone(), done.clone());
         async move {
-            for i in 0..3000u32 {
+            for i in 0..10_000u32 {
                 // Whole from the moment it has its name.
                 vfs.write_file(fork, "tmp", &[i as u8; 4096]).await.unwrap();
                 vfs.rename_at(fork, dir, "tmp", dir, "x").await.unwrap();

@@ -137,7 +137,6 @@ impl Actor {
                 Some(()) = self.notes_waiting.recv() => self.read_notes(),
             }
             self.publish();
-            self.sweep();
             self.flush();
             if !self.shutdown.is_empty() {
                 break;
@@ -175,6 +174,9 @@ impl Actor {
                     Failure::Conflict(paths) => Error::Conflict(paths),
                 });
                 self.replies.push((request.reply, result));
+                // An unlink's space is free for the next request, even in
+                // this batch.
+                self.sweep();
             }
         }
     }
@@ -198,7 +200,8 @@ impl Actor {
                 {
                     cell.release_open();
                 }
-                self.mark(fork);
+                // No publish: with drops deferred, a release never changes
+                // the tree.
             }
             Note::Opened(fork, ino) => {
                 // Already counted on the fork's cell, within the limit; only
@@ -210,10 +213,15 @@ impl Actor {
         }
     }
 
-    /// Drops unlinked inodes nobody holds, once no open in flight may still
-    /// want one, and publishes the forks that lost some.
+    /// Drops unlinked inodes nobody holds, and publishes the forks that lost
+    /// some. An inode may go only once a snapshot without its name is out
+    /// and no open is still working from an older one (see `shared`).
     fn sweep(&mut self) {
-        if !self.vfs.has_unheld_orphans() || !self.shared.may_sweep() {
+        if !self.vfs.has_unheld_orphans() {
+            return;
+        }
+        self.publish();
+        if !self.shared.may_sweep() {
             return;
         }
         for fork in self.vfs.drop_unheld_orphans() {
