@@ -266,7 +266,8 @@ macro_rules! lock_design {
                 offset: u64,
                 data: Bytes,
             ) -> Result<usize, Error> {
-                self.with(|vfs| vfs.write(fork, ino, offset, &data)).await
+                self.with(|vfs| vfs.write_bytes(fork, ino, offset, &data))
+                    .await
             }
             async fn stat(&self, fork: ForkId, ino: Ino) -> Result<Stat, Error> {
                 self.with(|vfs| vfs.reader(fork)?.stat(ino)).await

@@ -305,9 +305,9 @@ impl Actor {
                 ino,
                 offset,
                 data,
-            } => Answer::Count(vfs.write(*fork, *ino, *offset, data)? as u64),
+            } => Answer::Count(vfs.write_bytes(*fork, *ino, *offset, data)? as u64),
             Op::Append { fork, ino, data } => {
-                let (at, n) = vfs.append(*fork, *ino, data)?;
+                let (at, n) = vfs.append_bytes(*fork, *ino, data)?;
                 Answer::Appended(at, n)
             }
             Op::WriteZeroes {

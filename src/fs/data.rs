@@ -187,7 +187,7 @@ impl FileData {
 
     /// Writes `data` at `offset`, growing the file as needed. Each touched
     /// chunk is rebuilt once; untouched chunks stay shared.
-    pub fn write(&mut self, ino: Ino, base: &dyn Base, offset: u64, data: &[u8]) -> Result<()> {
+    pub fn write(&mut self, ino: Ino, base: &dyn Base, offset: u64, data: &Bytes) -> Result<()> {
         let end = offset + data.len() as u64;
         let mut pos = offset;
         while pos < end {
@@ -202,6 +202,13 @@ impl FileData {
                 Source::Lower { len } => *len as usize,
                 Source::Hole => 0,
             };
+            if from == 0 && to >= old_len && piece.len() == data.len() {
+                // The whole write becomes the whole chunk: keep its buffer
+                // instead of copying it (and pin no more than the chunk).
+                self.put(index, data.clone());
+                pos = chunk_start + to as u64;
+                continue;
+            }
             // Only fetch the old bytes when some of them survive the write.
             let old = if from > 0 || to < old_len {
                 self.chunk(ino, base, index)?
@@ -321,8 +328,34 @@ mod tests {
     fn write(f: &mut FileData, offset: u64, data: &[u8]) {
         let growth = f.growth(offset, offset + data.len() as u64, false);
         let before = f.allocated() as i64;
-        f.write(Ino(9), &MemBase::empty(), offset, data).unwrap();
+        let data = Bytes::copy_from_slice(data);
+        f.write(Ino(9), &MemBase::empty(), offset, &data).unwrap();
         assert_eq!(f.allocated() as i64, before + growth, "growth prediction");
+    }
+
+    #[test]
+    fn a_write_that_is_a_whole_chunk_keeps_its_buffer_and_a_partial_one_copies() {
+        let mut f = FileData::default();
+        let base = MemBase::empty();
+        let whole = Bytes::from(vec![1u8; 4096]);
+        f.write(Ino(9), &base, 0, &whole).unwrap();
+        assert_eq!(f.chunk_ptrs(), vec![(0, whole.as_ptr())]);
+        // Over what is there now, from the start: the old bytes all go.
+        let again = Bytes::from(vec![2u8; 4096]);
+        f.write(Ino(9), &base, 0, &again).unwrap();
+        assert_eq!(f.chunk_ptrs(), vec![(0, again.as_ptr())]);
+        // Part of the chunk survives: merged into a new buffer.
+        let part = Bytes::from(vec![3u8; 100]);
+        f.write(Ino(9), &base, 10, &part).unwrap();
+        assert_ne!(f.chunk_ptrs()[0].1, part.as_ptr());
+        assert_ne!(f.chunk_ptrs()[0].1, again.as_ptr());
+        let mut expected = vec![2u8; 4096];
+        expected[10..110].fill(3);
+        assert_eq!(read_all(&f, 0, 4096), expected);
+        // A write spanning two chunks is copied (no chunk pins the other's bytes).
+        let span = Bytes::from(vec![4u8; CHUNK_SIZE as usize]);
+        f.write(Ino(9), &base, CHUNK_SIZE / 2, &span).unwrap();
+        assert!(f.chunk_ptrs().iter().all(|&(_, p)| p != span.as_ptr()));
     }
 
     #[test]

@@ -429,12 +429,12 @@ impl Tree {
         ctx: &mut Ctx<'_>,
         ino: Ino,
         offset: u64,
-        data: &[u8],
+        data: &Bytes,
     ) -> Result<usize> {
         let len = data
             .len()
             .min(ctx.limits.max_io.try_into().unwrap_or(usize::MAX));
-        let data = &data[..len];
+        let data = &data.slice(..len);
         let end = offset.checked_add(len as u64).ok_or(Errno::FileTooLarge)?;
         Self::check_file_size(ctx, end)?;
         if len == 0 {
@@ -459,7 +459,7 @@ impl Tree {
         &mut self,
         ctx: &mut Ctx<'_>,
         ino: Ino,
-        data: &[u8],
+        data: &Bytes,
     ) -> Result<(u64, usize)> {
         let offset = self.stat(ctx.base, ino)?.size;
         Ok((offset, self.write(ctx, ino, offset, data)?))

@@ -379,11 +379,28 @@ impl Vfs {
 
     /// Writes `data` at `offset`; returns the count written.
     pub fn write(&mut self, fork: ForkId, ino: Ino, offset: u64, data: &[u8]) -> Result<usize> {
+        self.write_bytes(fork, ino, offset, &Bytes::copy_from_slice(data))
+    }
+
+    /// [`Vfs::write`] from a buffer the file may keep: a write that fills a
+    /// whole chunk becomes that chunk without a copy.
+    pub fn write_bytes(
+        &mut self,
+        fork: ForkId,
+        ino: Ino,
+        offset: u64,
+        data: &Bytes,
+    ) -> Result<usize> {
         self.apply(fork, |tree, ctx, _| tree.write(ctx, ino, offset, data))
     }
 
     /// Writes `data` at the end of the file; returns where it went and the count.
     pub fn append(&mut self, fork: ForkId, ino: Ino, data: &[u8]) -> Result<(u64, usize)> {
+        self.append_bytes(fork, ino, &Bytes::copy_from_slice(data))
+    }
+
+    /// [`Vfs::append`] from a buffer the file may keep (see [`Vfs::write_bytes`]).
+    pub fn append_bytes(&mut self, fork: ForkId, ino: Ino, data: &Bytes) -> Result<(u64, usize)> {
         self.apply(fork, |tree, ctx, _| tree.append(ctx, ino, data))
     }
 
@@ -525,6 +542,7 @@ impl Vfs {
     /// Creates or replaces the file at `path` (from the fork's root) with
     /// `data`, atomically.
     pub fn write_file(&mut self, fork: ForkId, path: &str, data: &[u8]) -> Result<()> {
+        let data = Bytes::copy_from_slice(data);
         self.apply(fork, |tree, ctx, _| {
             let flags = OpenFlags {
                 create: true,
@@ -534,7 +552,7 @@ impl Vfs {
             let (ino, _) = tree.open_at(ctx, tree.root(), path, true, flags, true)?;
             let mut offset = 0;
             while offset < data.len() {
-                offset += tree.write(ctx, ino, offset as u64, &data[offset..])?;
+                offset += tree.write(ctx, ino, offset as u64, &data.slice(offset..))?;
             }
             Ok(())
         })
