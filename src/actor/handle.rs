@@ -248,25 +248,28 @@ impl VfsHandle {
         let reader = snapshot.reader();
         // The limit comes first, as in the core. When it looks reached, the
         // actor decides: it may not have read the notes giving handles back.
-        if !cell.reserve_open(reader.limits().max_open) {
-            self.shared.abandon_open();
-            return None;
-        }
-        match reader.open(dir, path, follow, flags, write) {
-            Ok(Some((ino, kind))) => Some(if self.notes.send(Note::Opened(fork, ino)) {
-                Ok(OpenFile::new(fork, ino, kind, self.notes.clone()))
-            } else {
-                Err(Error::Stopped)
-            }),
-            other => {
-                cell.release_open();
-                self.shared.abandon_open();
-                match other {
-                    Ok(_) | Err(fs::Error::NeedsBase(_)) => None,
-                    Err(e) => Some(Err(e.into())),
+        let outcome = if !cell.reserve_open(reader.limits().max_open) {
+            None
+        } else {
+            match reader.open(dir, path, follow, flags, write) {
+                Ok(Some((ino, kind))) => Some(if self.notes.send(Note::Opened(fork, ino)) {
+                    Ok(OpenFile::new(fork, ino, kind, self.notes.clone()))
+                } else {
+                    Err(Error::Stopped)
+                }),
+                other => {
+                    cell.release_open();
+                    match other {
+                        Ok(_) | Err(fs::Error::NeedsBase(_)) => None,
+                        Err(e) => Some(Err(e.into())),
+                    }
                 }
             }
-        }
+        };
+        // After the note: the actor, seeing no open in flight, reads it
+        // before it drops anything.
+        self.shared.settle_open();
+        outcome
     }
 
     // ---- reads: served from the published snapshot ------------------------

@@ -11,11 +11,15 @@
 //!   take from it *before* opening, so `Limits::max_open` holds exactly.
 //! - **The inode.** Between reading the snapshot and the note landing,
 //!   another caller may unlink the object and close its last handle. While
-//!   any open is in flight ([`Shared::opening`]) the actor keeps such
-//!   unlinked inodes (`Vfs::defer_orphan_drops`); it drops them only after
-//!   publishing, having seen no open in flight — any open that starts later
-//!   reads a snapshot where they have no name. An open that gives up on the
-//!   snapshot settles its count itself.
+//!   any open is in flight ([`Shared::opening`]: from before it loads the
+//!   snapshot until after it has queued its note, or given up) the actor
+//!   keeps such unlinked inodes (`Vfs::defer_orphan_drops`). It drops them
+//!   only after publishing, having seen no open in flight, and having read
+//!   the notes queued by then: any open that starts later reads a snapshot
+//!   where they have no name, and any that finished has its handle counted.
+//!   When it has to wait it says so (`sweep_wanted`), and the open that
+//!   settles next wakes it. Each side writes, then reads what the other
+//!   wrote (`SeqCst`), so at least one of them sees the other.
 //!
 //! Notes do not wake the actor: it reads them whenever it wakes, before
 //! anything else, and only every [`WAKE_EVERY`]th note wakes it. A woken
@@ -24,10 +28,12 @@
 //! computed for a second would hold every other guest's requests back that
 //! long. Nothing is lost by waiting: a handle count the actor has not seen
 //! given back makes an open fall back to a round trip, which reads the notes
-//! first; unlinked inodes wait for the next wake-up.
+//! first; unlinked inodes go at the next wake-up.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst, fence};
+use std::sync::atomic::{
+    AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst, fence,
+};
 
 use arc_swap::ArcSwap;
 use tokio::sync::mpsc;
@@ -53,8 +59,11 @@ pub(crate) struct Shared {
     /// swap for that fork; the map of cells changes only when forks come and
     /// go.
     pub forks: ArcSwap<ForkCells>,
-    /// Opens reading a snapshot whose handle the actor has not counted yet.
+    /// Opens between loading a snapshot and queuing their note.
     opening: AtomicUsize,
+    /// The actor keeps unlinked inodes for opens in flight, and wants to be
+    /// woken when one settles.
+    sweep_wanted: AtomicBool,
     /// Notes sent since the actor last read them (roughly).
     unread_notes: AtomicUsize,
     /// Wakes the actor when `unread_notes` reaches `WAKE_EVERY`. A one-slot
@@ -87,8 +96,7 @@ impl Notes {
             return false;
         }
         if self.shared.unread_notes.fetch_add(1, Relaxed) + 1 == WAKE_EVERY {
-            // Full means a wake-up is pending already.
-            let _ = self.shared.wake_for_notes.try_send(());
+            self.shared.wake_actor();
         }
         true
     }
@@ -106,6 +114,7 @@ impl Shared {
         Shared {
             forks: ArcSwap::from_pointee(ForkCells::default()),
             opening: AtomicUsize::new(0),
+            sweep_wanted: AtomicBool::new(false),
             unread_notes: AtomicUsize::new(0),
             wake_for_notes,
         }
@@ -119,14 +128,17 @@ impl Shared {
         fence(SeqCst);
     }
 
-    /// An open begun with `begin_open` gave up on the snapshot.
-    pub fn abandon_open(&self) {
+    /// An open begun with `begin_open` has queued its note, or given up.
+    pub fn settle_open(&self) {
         self.opening.fetch_sub(1, SeqCst);
+        if self.sweep_wanted.load(SeqCst) {
+            self.wake_actor();
+        }
     }
 
-    /// The actor counted the handle of an open begun with `begin_open`.
-    pub fn open_landed(&self) {
-        self.opening.fetch_sub(1, SeqCst);
+    fn wake_actor(&self) {
+        // Full means a wake-up is pending already.
+        let _ = self.wake_for_notes.try_send(());
     }
 
     /// The actor is about to read the notes queued so far.
@@ -135,11 +147,17 @@ impl Shared {
     }
 
     /// Whether the actor may drop unlinked inodes nobody holds, now that it
-    /// has published.
+    /// has published — once it has read the notes queued so far. If not, the
+    /// next open to settle wakes it.
     pub fn may_sweep(&self) -> bool {
+        self.sweep_wanted.store(true, SeqCst);
         // Pairs with the fence in `begin_open`.
         fence(SeqCst);
-        self.opening.load(SeqCst) == 0
+        if self.opening.load(SeqCst) != 0 {
+            return false;
+        }
+        self.sweep_wanted.store(false, SeqCst);
+        true
     }
 }
 

@@ -185,11 +185,15 @@ impl Actor {
     /// before the requests, so that a file whose last handle went no longer
     /// counts against the quota of the writes that follow.
     fn read_notes(&mut self) {
+        self.take_notes();
+        self.sweep();
+    }
+
+    fn take_notes(&mut self) {
         self.shared.reading_notes();
         while let Ok(note) = self.notes.try_recv() {
             self.note(note);
         }
-        self.sweep();
     }
 
     fn note(&mut self, note: Note) {
@@ -208,7 +212,6 @@ impl Actor {
                 // a fork gone meanwhile makes this fail, and then there is
                 // nothing to hold.
                 let _ = self.vfs.retain(fork, ino);
-                self.shared.open_landed();
             }
         }
     }
@@ -224,6 +227,9 @@ impl Actor {
         if !self.shared.may_sweep() {
             return;
         }
+        // Opens that finished on an older snapshot have queued their notes:
+        // count their handles first.
+        self.take_notes();
         for fork in self.vfs.drop_unheld_orphans() {
             self.mark(fork);
         }
