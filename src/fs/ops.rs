@@ -122,6 +122,10 @@ impl Tree {
         // dangling or not, is "exists".
         let follow = follow && !(flags.create && flags.exclusive);
         let found = self.resolve(ctx, dir, path, follow)?;
+        if flags.create && found.trailing_slash && found.name.is_some() {
+            // The same rule, for a slash that came from a symlink's target.
+            return Err(Errno::IsDirectory.into());
+        }
         let Some((ino, kind)) = found.target else {
             if !flags.create {
                 return Err(Errno::NoEntry.into());
