@@ -559,3 +559,81 @@ fn a_snapshot_stays_current_until_the_tree_changes() {
     vfs.release(f, file);
     assert!(!vfs.is_current(f, &snapshot));
 }
+
+/// Space an owner promised elsewhere (writes it answered before running
+/// them) is refused to every operation that would take it, while writes
+/// over stored bytes, which take none, go on.
+#[test]
+fn reserved_space_is_refused_to_everyone_else() {
+    let limits = Limits {
+        max_bytes: 2 * CHUNK_SIZE,
+        ..Limits::default()
+    };
+    let mut vfs = Vfs::with(
+        Arc::new(MemBase::empty()),
+        limits,
+        Arc::new(ManualClock::default()),
+    );
+    let f = ForkId::ROOT;
+    let root = vfs.open_root(f).unwrap();
+    let (a, _) = vfs.open_at(f, root, "a", true, CREATE, true).unwrap();
+    let (b, _) = vfs.open_at(f, root, "b", true, CREATE, true).unwrap();
+    vfs.write(f, a, 0, &vec![1; CHUNK_SIZE as usize]).unwrap();
+    vfs.set_reserved(f, CHUNK_SIZE).unwrap();
+    assert_eq!(err(vfs.write(f, b, 0, b"x")), Errno::InsufficientSpace);
+    assert_eq!(vfs.write(f, a, 10, b"in place").unwrap(), 8);
+    vfs.set_reserved(f, CHUNK_SIZE - 1).unwrap();
+    assert_eq!(vfs.write(f, b, 0, b"x").unwrap(), 1);
+    assert_eq!(err(vfs.write(f, b, 1, b"y")), Errno::InsufficientSpace);
+    assert_eq!(err(vfs.set_reserved(ForkId(99), 0)), Errno::BadDescriptor);
+}
+
+/// A batch of writes runs each on its own: one that fails changes nothing
+/// and stops nothing.
+#[test]
+fn a_failing_write_in_a_batch_undoes_only_itself() {
+    let limits = Limits {
+        max_bytes: CHUNK_SIZE,
+        ..Limits::default()
+    };
+    let mut vfs = Vfs::with(
+        Arc::new(MemBase::empty()),
+        limits,
+        Arc::new(ManualClock::default()),
+    );
+    let f = ForkId::ROOT;
+    let root = vfs.open_root(f).unwrap();
+    let (a, _) = vfs.open_at(f, root, "a", true, CREATE, true).unwrap();
+    let (b, _) = vfs.open_at(f, root, "b", true, CREATE, true).unwrap();
+    vfs.write(f, a, 0, &[0; 100]).unwrap();
+    let bytes = |s: &'static [u8]| bytes::Bytes::from_static(s);
+    let outcomes = vfs
+        .write_batch(
+            f,
+            &[
+                (a, 0, bytes(b"one")),
+                (Ino(u64::MAX), 0, bytes(b"gone")),
+                (b, CHUNK_SIZE - 1, bytes(b"too much")),
+                (a, 3, bytes(b"two")),
+                (b, 0, bytes(b"fits")),
+            ],
+        )
+        .unwrap();
+    let errnos: Vec<_> = outcomes
+        .into_iter()
+        .map(|o| o.map_err(|e| e.errno().unwrap()))
+        .collect();
+    assert_eq!(
+        errnos,
+        [
+            Ok(3),
+            Err(Errno::BadDescriptor),
+            Err(Errno::InsufficientSpace),
+            Ok(3),
+            Ok(4)
+        ]
+    );
+    assert_eq!(&vfs.read_file(f, "a").unwrap()[..6], b"onetwo");
+    assert_eq!(vfs.read_file(f, "b").unwrap(), b"fits");
+    assert_eq!(err(vfs.write_batch(ForkId(99), &[])), Errno::BadDescriptor);
+}

@@ -86,13 +86,14 @@ pub struct Usage {
 }
 
 impl Usage {
-    /// Accounts for `delta` more (or fewer) bytes, refusing to pass the limit.
-    pub(crate) fn add_bytes(&mut self, delta: i64, limits: &Limits) -> Result<(), Errno> {
+    /// Accounts for `delta` more (or fewer) bytes, refusing to pass `cap`
+    /// (the byte limit, less what is reserved: see [`Vfs::set_reserved`](super::Vfs::set_reserved)).
+    pub(crate) fn add_bytes(&mut self, delta: i64, cap: u64) -> Result<(), Errno> {
         let next = self
             .bytes
             .checked_add_signed(delta)
             .ok_or(Errno::Overflow)?;
-        if delta > 0 && next > limits.max_bytes {
+        if delta > 0 && next > cap {
             return Err(Errno::InsufficientSpace);
         }
         self.bytes = next;

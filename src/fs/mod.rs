@@ -34,7 +34,7 @@ pub mod vfs;
 
 pub use base::{Base, BaseNode, MemBase, MemBaseBuilder, Need};
 pub use cache::{BaseCache, Loaded, answer_from};
-pub use data::CHUNK_SIZE;
+pub use data::{CHUNK_SIZE, most_allocated_by_write};
 pub use diff::{Change, ChangeKind, CommitError};
 pub use error::{Errno, Error, Result};
 pub use limits::{Limits, Usage};

@@ -450,7 +450,7 @@ impl Tree {
         }
         // Check the quota before allocating; a failure later rolls back anyway.
         let growth = self.file_mut(ctx.base, ino)?.0.growth(offset, end, false);
-        self.usage.add_bytes(growth, ctx.limits)?;
+        self.usage.add_bytes(growth, ctx.byte_cap())?;
         let (file, times) = self.file_mut(ctx.base, ino)?;
         file.write(ino, ctx.base, offset, data)?;
         times.modified(ctx.now);
@@ -482,7 +482,7 @@ impl Tree {
         let end = offset.checked_add(len).ok_or(Errno::FileTooLarge)?;
         Self::check_file_size(ctx, end)?;
         let growth = self.file_mut(ctx.base, ino)?.0.growth(offset, end, true);
-        self.usage.add_bytes(growth, ctx.limits)?;
+        self.usage.add_bytes(growth, ctx.byte_cap())?;
         let (file, times) = self.file_mut(ctx.base, ino)?;
         file.write_zeroes(ino, ctx.base, offset, len)?;
         if len > 0 {
@@ -498,7 +498,7 @@ impl Tree {
         file.set_size(size);
         times.modified(ctx.now);
         let freed = before - file.allocated();
-        self.usage.add_bytes(-(freed as i64), ctx.limits)?;
+        self.usage.add_bytes(-(freed as i64), ctx.byte_cap())?;
         Ok(())
     }
 

@@ -59,9 +59,16 @@ pub(crate) struct Ctx<'a> {
     /// The next free upper inode number (shared by all forks of a `Vfs`, so
     /// inodes created in different forks never collide when merged).
     pub next_ino: u64,
+    /// Bytes of the fork's quota promised elsewhere (see `Vfs::set_reserved`).
+    pub reserved: u64,
 }
 
 impl Ctx<'_> {
+    /// The most bytes the fork may hold after this operation.
+    pub fn byte_cap(&self) -> u64 {
+        self.limits.max_bytes.saturating_sub(self.reserved)
+    }
+
     fn alloc(&mut self) -> Ino {
         let ino = Ino(self.next_ino);
         self.next_ino += 1;
@@ -162,6 +169,15 @@ impl Tree {
     }
 
     /// Appends the bytes of `[offset, offset + len)` of a file to `out`.
+    /// See [`FileData::overwrites_in_place`]; false unless `ino` is a file
+    /// this tree stores itself.
+    pub fn overwrites_in_place(&self, ino: Ino, offset: u64, end: u64) -> bool {
+        self.nodes.get(&ino).is_some_and(|node| match &node.0.body {
+            Body::File(data) => data.overwrites_in_place(offset, end),
+            _ => false,
+        })
+    }
+
     pub fn read(
         &self,
         base: &dyn Base,
@@ -339,7 +355,7 @@ impl Tree {
             // A failed add is impossible here: the value only shrinks.
             let _ = self
                 .usage
-                .add_bytes(-(node.0.charged_bytes() as i64), &Limits::unlimited());
+                .add_bytes(-(node.0.charged_bytes() as i64), u64::MAX);
             if !ino.is_base() {
                 self.usage.remove_inode();
             }

@@ -43,6 +43,8 @@ struct Fork {
     /// Open handles per inode.
     open: HashMap<Ino, u64>,
     open_total: u64,
+    /// Bytes of the quota promised to writes not run yet (`set_reserved`).
+    reserved: u64,
 }
 
 impl Fork {
@@ -54,6 +56,7 @@ impl Fork {
             children: 0,
             open: HashMap::default(),
             open_total: 0,
+            reserved: 0,
         }
     }
 
@@ -173,6 +176,7 @@ impl Vfs {
             limits: &self.limits,
             now,
             next_ino: self.next_ino,
+            reserved: f.reserved,
         };
         let out = op(&mut next, &mut ctx, f)?;
         self.next_ino = ctx.next_ino;
@@ -394,6 +398,34 @@ impl Vfs {
         self.apply(fork, |tree, ctx, _| tree.write(ctx, ino, offset, data))
     }
 
+    /// Runs several writes to `fork` in order, each on its own: one failing
+    /// undoes only itself. The tree is copied once for them all rather than
+    /// once per write — a write that only overwrites stored bytes cannot fail
+    /// halfway, so it needs no copy to fall back to; any other gets its own.
+    pub fn write_batch(
+        &mut self,
+        fork: ForkId,
+        writes: &[(Ino, u64, Bytes)],
+    ) -> Result<Vec<Result<usize>>> {
+        self.apply(fork, |tree, ctx, _| {
+            Ok(writes
+                .iter()
+                .map(|(ino, offset, data)| {
+                    let end = offset.saturating_add(data.len() as u64);
+                    if tree.overwrites_in_place(*ino, *offset, end) {
+                        return tree.write(ctx, *ino, *offset, data);
+                    }
+                    let before = tree.clone();
+                    let written = tree.write(ctx, *ino, *offset, data);
+                    if written.is_err() {
+                        *tree = before;
+                    }
+                    written
+                })
+                .collect())
+        })
+    }
+
     /// Writes `data` at the end of the file; returns where it went and the count.
     pub fn append(&mut self, fork: ForkId, ino: Ino, data: &[u8]) -> Result<(u64, usize)> {
         self.append_bytes(fork, ino, &Bytes::copy_from_slice(data))
@@ -521,6 +553,18 @@ impl Vfs {
         let mut ids: Vec<ForkId> = self.forks.keys().copied().collect();
         ids.sort();
         ids
+    }
+
+    /// Holds `bytes` of `fork`'s byte quota back from every operation until
+    /// the next call: operations fail with `InsufficientSpace` where they
+    /// would have taken any of it. For an owner that promised writes they
+    /// will succeed before running them (the actor's writes behind).
+    pub fn set_reserved(&mut self, fork: ForkId, bytes: u64) -> Result<()> {
+        self.forks
+            .get_mut(&fork)
+            .ok_or(Errno::BadDescriptor)?
+            .reserved = bytes;
+        Ok(())
     }
 
     /// What the fork holds, to compare with [`Vfs::limits`].
