@@ -129,7 +129,12 @@ async fn calls_after_shutdown_fail_at_once() {
         bounded("write_file", other.write_file(ForkId::ROOT, "x", b"y")).await,
         Err(Error::Stopped)
     );
-    assert_eq!(other.snapshot(ForkId::ROOT).unwrap_err(), Error::Stopped);
+    assert_eq!(
+        bounded("snapshot", other.snapshot(ForkId::ROOT))
+            .await
+            .unwrap_err(),
+        Error::Stopped
+    );
     // A second shutdown is harmless.
     bounded("shutdown again", other.shutdown()).await;
 }
@@ -486,7 +491,11 @@ async fn queued_notes_wake_the_actor_after_a_few_hundred() {
         .await
         .unwrap();
     vfs.unlink_file_at(fork, root.ino(), "tmp").await.unwrap();
-    let bytes = || vfs.snapshot(fork).unwrap().reader().usage().bytes;
+    let bytes = || {
+        vfs.read_snapshot(fork, |r| Ok(r.usage().bytes))
+            .expect("no writes behind")
+            .unwrap()
+    };
     assert_eq!(bytes(), 101);
     drop(file);
     // Opens and closes on the snapshot: two notes each, no request.

@@ -86,8 +86,8 @@ impl Differential {
     }
 
     /// What the guest left behind must be the same in both worlds.
-    fn assert_same_trees(&self) -> BTreeMap<String, common::Entry> {
-        let snapshot = self.vfs.snapshot(self.fork).unwrap();
+    async fn assert_same_trees(&self) -> BTreeMap<String, common::Entry> {
+        let snapshot = self.vfs.snapshot(self.fork).await.unwrap();
         let left = common::contents(&common::snapshot_of(
             snapshot.reader(),
             snapshot.reader().root(),
@@ -102,7 +102,7 @@ async fn c_guest_as_component_matches_wasmtime_wasi() {
     let Some(path) = guest("fsops") else { return };
     let component = component_from_module(&path);
     let run = Differential::component(&component, &["fsops", "/"]).await;
-    run.assert_same_trees();
+    run.assert_same_trees().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -110,7 +110,7 @@ async fn c_guest_as_p1_module_matches_wasmtime_wasi() {
     let Some(path) = guest("fsops") else { return };
     let run = Differential::p1(&path, &["fsops", "/"]).await;
     assert!(run.strata.stdout.contains("rename a.txt b.txt: ok"));
-    run.assert_same_trees();
+    run.assert_same_trees().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -122,7 +122,7 @@ async fn rust_std_fs_guest_with_a_growing_heap_runs_as_p1_module() {
             .stdout
             .contains("read back 3 MiB: equal=true len=3145728")
     );
-    let left = run.assert_same_trees();
+    let left = run.assert_same_trees().await;
     assert!(left.contains_key("/work/copy.txt"));
     let (vfs, fork) = (&run.vfs, run.fork);
     let module = common::guest::module(&path);

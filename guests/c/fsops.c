@@ -203,6 +203,46 @@ int main(int argc, char **argv) {
     }
     cat("cat b.txt after appends", "dir/b.txt");
 
+    // Overwrites of bytes a file already holds: Strata answers them before
+    // its actor runs them ("writes behind"), so every read that follows —
+    // through the same descriptor, another one, stat, a fresh open — must
+    // still see them.
+    fd = open(at("dir/over"), O_RDWR | O_CREAT | O_TRUNC, 0644);
+    report("open over", fd);
+    if (fd >= 0) {
+        char block[4096];
+        memset(block, '.', sizeof block);
+        printf("write 4096: %zd\n", write(fd, block, sizeof block));
+        int other = open(at("dir/over"), O_RDONLY);
+        for (int round = 0; round < 3; round++) {
+            char tag[16], mine[16] = {0}, theirs[16] = {0};
+            int n = snprintf(tag, sizeof tag, "round%d", round);
+            off_t at_ = 1000 + 2 * round;
+            printf("pwrite in place: %zd\n", pwrite(fd, tag, n, at_));
+            ssize_t a = pread(fd, mine, n, at_);
+            ssize_t b = pread(other, theirs, n, at_);
+            printf("pread same fd: %zd %s, other fd: %zd %s\n", a, mine, b, theirs);
+        }
+        lseek(fd, 10, SEEK_SET);
+        printf("write at cursor: %zd\n", write(fd, "cursor", 6));
+        char head[24] = {0};
+        printf("read on: %zd ", read(fd, head, 8));
+        printf("pread head: %zd %.16s\n", pread(other, head, 16, 8), head);
+        struct stat st;
+        if (fstat(other, &st) == 0) {
+            printf("fstat other fd: size=%lld\n", (long long)st.st_size);
+        }
+        close(other);
+        close(fd);
+        FILE *g = fopen(at("dir/over"), "r");
+        if (g) {
+            char mid[16] = {0};
+            fseek(g, 1000, SEEK_SET);
+            printf("fresh open reads: %zu %.10s\n", fread(mid, 1, 10, g), mid);
+            fclose(g);
+        }
+    }
+
     // A heap that grows after file work (the old-libc adapter trap).
     char *big = malloc(1 << 20);
     memset(big, 7, 1 << 20);
@@ -220,7 +260,8 @@ int main(int argc, char **argv) {
     report("rmdir a file", rmdir(at("dir/big")));
     report("open ../escape", open(at("../escape"), O_RDONLY));
 
-    const char *names[] = {"dir/b.txt", "dir/c.txt", "dir/l", "dir/up", "dir/loop1", "dir/loop2", "dir/big"};
+    const char *names[] = {"dir/b.txt", "dir/c.txt", "dir/l",   "dir/up",
+                           "dir/loop1", "dir/loop2", "dir/big", "dir/over"};
     for (unsigned i = 0; i < sizeof names / sizeof names[0]; i++) unlink(at(names[i]));
     list("ls dir after cleanup", "dir");
     report("rmdir dir", rmdir(at("dir")));

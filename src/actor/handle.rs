@@ -9,6 +9,7 @@
 //! reads its own writes.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering::SeqCst;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -16,8 +17,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::Error;
 use super::backend::Backend;
-use super::request::{Answer, Note, Op, Request};
-use super::shared::{Notes, Shared};
+use super::request::{Answer, Note, Op, Request, WriteBehind};
+use super::shared::{ForkCell, Notes, Published, Shared};
 use super::task::{Actor, Fetcher};
 use crate::fs::{
     self, Base, BaseCache, Change, Clock, DirEntry, ForkId, Ino, Kind, Limits, MemBase, OpenFlags,
@@ -133,35 +134,94 @@ impl VfsHandle {
 
     /// Runs `read` on the latest published snapshot of `fork`, right here on
     /// the caller's thread; `None` if the snapshot lacks base data still to be
-    /// fetched (then ask the actor, with the async method).
+    /// fetched, or writes to the fork that returned are still on their way
+    /// to the actor (then ask the actor, with the async method).
     pub fn read_snapshot<T>(
         &self,
         fork: ForkId,
         read: impl FnOnce(Reader<'_>) -> fs::Result<T>,
     ) -> Option<Result<T, Error>> {
-        if self.requests.is_closed() {
-            return Some(Err(Error::Stopped));
-        }
-        let forks = self.shared.forks.load();
-        let Some(cell) = forks.get(&fork) else {
-            return Some(Err(Error::Errno(fs::Errno::BadDescriptor)));
+        self.on_snapshot(fork, |cell| cell.writes_behind.load(SeqCst) == 0, read)
+    }
+
+    /// [`VfsHandle::read_snapshot`] for reads of the one object `ino`: only
+    /// writes to it on their way send the caller to the actor.
+    pub fn read_object<T>(
+        &self,
+        fork: ForkId,
+        ino: Ino,
+        read: impl FnOnce(Reader<'_>) -> fs::Result<T>,
+    ) -> Option<Result<T, Error>> {
+        // Counters first, snapshot second: a write that returned before this
+        // call is either still counted, or published before it stopped being.
+        let stripe = self.shared.stripe(fork, ino);
+        self.on_snapshot(fork, |_| stripe.load(SeqCst) == 0, read)
+    }
+
+    /// Runs `read` on the published snapshot if `fresh` says it holds every
+    /// write that returned; `None` if not, or if base data is missing.
+    fn on_snapshot<T>(
+        &self,
+        fork: ForkId,
+        fresh: impl FnOnce(&ForkCell) -> bool,
+        read: impl FnOnce(Reader<'_>) -> fs::Result<T>,
+    ) -> Option<Result<T, Error>> {
+        let published = match self.published(fork, fresh) {
+            Ok(published) => published?,
+            Err(e) => return Some(Err(e)),
         };
-        match read(cell.snapshot.load().reader()) {
+        match read(published.snapshot.reader()) {
             Err(fs::Error::NeedsBase(_)) => None,
             other => Some(other.map_err(Error::from)),
         }
     }
 
-    /// The latest published state of `fork`, to read from on any thread.
-    /// It does not follow later changes.
-    pub fn snapshot(&self, fork: ForkId) -> Result<Snapshot, Error> {
+    /// The published snapshot of `fork`, if `fresh` says it holds every
+    /// write that returned.
+    fn published(
+        &self,
+        fork: ForkId,
+        fresh: impl FnOnce(&ForkCell) -> bool,
+    ) -> Result<Option<arc_swap::Guard<Arc<Published>>>, Error> {
         if self.requests.is_closed() {
             return Err(Error::Stopped);
         }
-        match self.shared.forks.load().get(&fork) {
-            Some(cell) => Ok(Snapshot::clone(&cell.snapshot.load())),
-            None => Err(Error::Errno(fs::Errno::BadDescriptor)),
+        let forks = self.shared.forks.load();
+        let cell = forks
+            .get(&fork)
+            .ok_or(Error::Errno(fs::Errno::BadDescriptor))?;
+        Ok(fresh(cell).then(|| cell.snapshot.load()))
+    }
+
+    /// Runs `read` on the latest published snapshot of `fork`, which may
+    /// lack writes still on their way to the actor: for answers that need
+    /// not be exact (how much room is left), never for file contents.
+    pub(crate) fn read_published<T>(
+        &self,
+        fork: ForkId,
+        read: impl FnOnce(Reader<'_>) -> fs::Result<T>,
+    ) -> Option<Result<T, Error>> {
+        self.on_snapshot(fork, |_| true, read)
+    }
+
+    /// The state of `fork` now, to read from on any thread, holding every
+    /// write that returned before the call. It does not follow later
+    /// changes. Usually at once; a round trip when writes behind are still
+    /// on their way.
+    pub async fn snapshot(&self, fork: ForkId) -> Result<Snapshot, Error> {
+        let fresh = |cell: &ForkCell| cell.writes_behind.load(SeqCst) == 0;
+        if let Some(published) = self.published(fork, fresh)? {
+            return Ok(published.snapshot.clone());
         }
+        self.flush().await?;
+        let published = self.published(fork, |_| true)?;
+        Ok(published.expect("fresh by definition").snapshot.clone())
+    }
+
+    /// Returns once every write that returned before this call is in the
+    /// published snapshots (writes behind travel one way; see `write`).
+    pub async fn flush(&self) -> Result<(), Error> {
+        expect!(self.call(Op::Flush).await, Answer::Unit => ())
     }
 
     /// Gives back a handle taken with [`OpenFile::into_raw`].
@@ -244,8 +304,8 @@ impl VfsHandle {
         let forks = self.shared.forks.load();
         let cell = forks.get(&fork)?;
         self.shared.begin_open();
-        let snapshot = cell.snapshot.load();
-        let reader = snapshot.reader();
+        let published = cell.snapshot.load();
+        let reader = published.snapshot.reader();
         // The limit comes first, as in the core. When it looks reached, the
         // actor decides: it may not have read the notes giving handles back.
         let outcome = if !cell.reserve_open(reader.limits().max_open) {
@@ -276,7 +336,7 @@ impl VfsHandle {
 
     /// Metadata of an open object.
     pub async fn stat(&self, fork: ForkId, ino: Ino) -> Result<Stat, Error> {
-        match self.read_snapshot(fork, |r| r.stat(ino)) {
+        match self.read_object(fork, ino, |r| r.stat(ino)) {
             Some(result) => result,
             None => expect!(self.call(Op::Stat { fork, ino }).await, Answer::Stat(s) => s),
         }
@@ -290,7 +350,7 @@ impl VfsHandle {
         path: &str,
         follow: bool,
     ) -> Result<Stat, Error> {
-        match self.read_snapshot(fork, |r| r.stat_at(dir, path, follow)) {
+        match self.stat_at_on_snapshot(fork, dir, path, follow) {
             Some(result) => result,
             None => {
                 let op = Op::StatAt {
@@ -304,6 +364,36 @@ impl VfsHandle {
         }
     }
 
+    /// The snapshot half of [`VfsHandle::stat_at`]. The object is known only
+    /// once the path is resolved, so its counter is read after the snapshot:
+    /// then the snapshot must still be the latest, or a write behind may
+    /// have been published (and uncounted) in between.
+    fn stat_at_on_snapshot(
+        &self,
+        fork: ForkId,
+        dir: Ino,
+        path: &str,
+        follow: bool,
+    ) -> Option<Result<Stat, Error>> {
+        if self.requests.is_closed() {
+            return Some(Err(Error::Stopped));
+        }
+        let forks = self.shared.forks.load();
+        let Some(cell) = forks.get(&fork) else {
+            return Some(Err(Error::Errno(fs::Errno::BadDescriptor)));
+        };
+        let published = cell.snapshot.load_full();
+        let stat = match published.snapshot.reader().stat_at(dir, path, follow) {
+            Ok(stat) => stat,
+            Err(fs::Error::NeedsBase(_)) => return None,
+            // Writes behind change no names.
+            Err(e) => return Some(Err(e.into())),
+        };
+        let fresh = self.shared.stripe(fork, stat.ino).load(SeqCst) == 0
+            && Arc::ptr_eq(&published, &cell.snapshot.load());
+        fresh.then_some(Ok(stat))
+    }
+
     /// Up to `len` bytes at `offset` of an open file, as slices shared with
     /// the file's chunks.
     pub async fn read(
@@ -313,7 +403,7 @@ impl VfsHandle {
         offset: u64,
         len: u64,
     ) -> Result<Vec<Bytes>, Error> {
-        match self.read_snapshot(fork, |r| r.read(ino, offset, len)) {
+        match self.read_object(fork, ino, |r| r.read(ino, offset, len)) {
             Some(result) => result,
             None => {
                 expect!(self.call(Op::Read { fork, ino, offset, len }).await, Answer::Bytes(b) => b)
@@ -329,7 +419,8 @@ impl VfsHandle {
         after: Option<&str>,
         max: usize,
     ) -> Result<Vec<DirEntry>, Error> {
-        match self.read_snapshot(fork, |r| r.read_dir(dir, after, max)) {
+        // Writes behind change no directory.
+        match self.read_published(fork, |r| r.read_dir(dir, after, max)) {
             Some(result) => result,
             None => {
                 let op = Op::ReadDir {
@@ -345,7 +436,7 @@ impl VfsHandle {
 
     /// The target of the symlink at `path`.
     pub async fn readlink_at(&self, fork: ForkId, dir: Ino, path: &str) -> Result<String, Error> {
-        match self.read_snapshot(fork, |r| r.readlink_at(dir, path)) {
+        match self.read_published(fork, |r| r.readlink_at(dir, path)) {
             Some(result) => result,
             None => {
                 let op = Op::ReadlinkAt {
@@ -375,6 +466,12 @@ impl VfsHandle {
     // ---- writes ---------------------------------------------------------
 
     /// Writes `data` at `offset`; returns the count written.
+    ///
+    /// A write that cannot fail — it overwrites bytes the fork already
+    /// stores, within the file — returns at once and travels to the actor
+    /// one way, like a kernel's write into its page cache ("behind"). Every
+    /// read of the file, by any caller, waits for it (see `shared`); so does
+    /// [`VfsHandle::read_snapshot`]; [`VfsHandle::snapshot`] does not.
     pub async fn write(
         &self,
         fork: ForkId,
@@ -382,7 +479,41 @@ impl VfsHandle {
         offset: u64,
         data: Bytes,
     ) -> Result<usize, Error> {
+        if self.write_behind(fork, ino, offset, &data) {
+            return Ok(data.len());
+        }
         expect!(self.call(Op::Write { fork, ino, offset, data }).await, Answer::Count(n) => n as usize)
+    }
+
+    /// Sends a write one way if it cannot fail; false if it must make a
+    /// round trip instead.
+    fn write_behind(&self, fork: ForkId, ino: Ino, offset: u64, data: &Bytes) -> bool {
+        let forks = self.shared.forks.load();
+        let Some(cell) = forks.get(&fork) else {
+            return false;
+        };
+        self.shared.begin_open();
+        let len = data.len() as u64;
+        let sent = self
+            .shared
+            .hold_write(cell, fork, ino, offset, len)
+            .is_some_and(|reserved| {
+                let note = Note::Write(WriteBehind {
+                    fork,
+                    ino,
+                    offset,
+                    data: data.clone(),
+                    reserved,
+                });
+                let sent = self.notes.send(note);
+                if !sent {
+                    self.shared.unhold_write(cell, fork, ino, reserved);
+                }
+                sent
+            });
+        // After the note: a commit waiting for this fork reads it first.
+        self.shared.settle_open();
+        sent
     }
 
     /// Writes `data` at the end of the file; returns the offset and count.

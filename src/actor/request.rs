@@ -139,12 +139,25 @@ pub(crate) enum Op {
     Usage {
         fork: ForkId,
     },
+    /// Nothing: the actor takes in every note first, so when this is
+    /// answered every write behind sent before it is published.
+    Flush,
     Shutdown,
 }
 
 impl Op {
     /// The fork whose published snapshot may change when this runs (a
     /// commit changes its parent as well, which the actor looks up).
+    /// Whether the operation may shrink a file, and so free space a write
+    /// behind judged already taken (see `shared`).
+    pub fn may_shrink(&self) -> bool {
+        match self {
+            Op::OpenAt { flags, .. } => flags.truncate,
+            Op::WriteZeroes { .. } | Op::SetSize { .. } => true,
+            _ => false,
+        }
+    }
+
     pub fn fork_changed(&self) -> Option<ForkId> {
         use Op::*;
         match self {
@@ -172,6 +185,7 @@ impl Op {
             | ReadlinkAt { .. }
             | Diff { .. }
             | Usage { .. }
+            | Flush
             | Shutdown => None,
         }
     }
@@ -204,6 +218,18 @@ pub(crate) enum Note {
     /// A handle taken on a published snapshot (see `VfsHandle::open_at`),
     /// to count; its inode is still there (see `shared`).
     Opened(ForkId, Ino),
+    /// A write behind: already answered, so it cannot fail (see `shared`).
+    Write(WriteBehind),
+}
+
+#[derive(Debug)]
+pub(crate) struct WriteBehind {
+    pub fork: ForkId,
+    pub ino: Ino,
+    pub offset: u64,
+    pub data: Bytes,
+    /// The quota it holds back until it runs.
+    pub reserved: u64,
 }
 
 /// A request in flight: the operation and where its answer goes.

@@ -32,18 +32,31 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{
-    AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst, fence,
+    AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst, fence,
 };
 
 use arc_swap::ArcSwap;
 use tokio::sync::mpsc;
 
 use super::request::Note;
-use crate::fs::{ForkId, Snapshot};
+use crate::fs::{ForkId, Ino, Snapshot, most_allocated_by_write};
 
 /// Every this many notes, the actor is woken to read them (so they cannot
 /// pile up without bound while nobody makes a request).
 pub(crate) const WAKE_EVERY: usize = 256;
+
+/// Most writes behind one fork may have on their way to the actor; the next
+/// makes a round trip (which takes them all in first). Bounds the memory a
+/// guest that never yields can queue.
+pub(crate) const MAX_WRITES_BEHIND: u32 = 256;
+
+/// Most bytes of quota writes behind one fork may hold back (see
+/// [`ForkCell::reserved`]), and so most file data on its way.
+pub(crate) const MAX_BYTES_BEHIND: u64 = 4 << 20;
+
+/// Counters of writes behind per (fork, inode), hashed: a collision only
+/// sends a read on a round trip it did not need.
+const STRIPES: usize = 4096;
 
 /// Fork ids to their cells. Fork ids are small numbers the host hands out,
 /// so the fast non-cryptographic hash is safe here; it is on every read.
@@ -70,6 +83,9 @@ pub(crate) struct Shared {
     /// channel rather than a `Notify`: the actor waits on it at every
     /// wake-up, and waiting on a channel takes no lock.
     wake_for_notes: mpsc::Sender<()>,
+    /// Writes behind per (fork, inode) stripe, from before the write
+    /// returns until the actor has published it (see `writes_behind`).
+    stripes: Box<[AtomicU32; STRIPES]>,
 }
 
 /// The one-way lane from handles to the actor (see the module docs).
@@ -102,11 +118,28 @@ impl Notes {
     }
 }
 
+/// A fork's snapshot as the actor published it.
+pub(crate) struct Published {
+    pub snapshot: Snapshot,
+    /// [`ForkCell::shrinks`] when it was taken.
+    pub shrinks: u64,
+}
+
 /// One fork's published state.
 pub(crate) struct ForkCell {
-    pub snapshot: ArcSwap<Snapshot>,
+    pub snapshot: ArcSwap<Published>,
     /// Handles held on the fork, counting those on their way to the actor.
     open: AtomicU64,
+    /// Writes behind on their way, until the actor has published them.
+    pub writes_behind: AtomicU32,
+    /// Quota bytes held back for writes behind not yet run: what each could
+    /// take should its file shrink first. The actor counts them as used by
+    /// every other operation, so the write finds its space when it runs.
+    pub reserved: AtomicU64,
+    /// Operations that may have shrunk a file, started by the actor.
+    pub shrinks: AtomicU64,
+    /// A commit wants the fork: no more writes behind.
+    pub closing: AtomicBool,
 }
 
 impl Shared {
@@ -117,7 +150,66 @@ impl Shared {
             sweep_wanted: AtomicBool::new(false),
             unread_notes: AtomicUsize::new(0),
             wake_for_notes,
+            stripes: Box::new(std::array::from_fn(|_| AtomicU32::new(0))),
         }
+    }
+
+    /// Counts a write of `len` bytes at `offset` to `ino` as behind, if it
+    /// cannot fail (see the module docs); returns the quota bytes it holds
+    /// back, or `None`: then it makes a round trip. Call between
+    /// `begin_open` and `settle_open`, and queue the note before settling.
+    pub fn hold_write(
+        &self,
+        cell: &ForkCell,
+        fork: ForkId,
+        ino: Ino,
+        offset: u64,
+        len: u64,
+    ) -> Option<u64> {
+        if cell.closing.load(SeqCst) {
+            return None;
+        }
+        let reserved = most_allocated_by_write(offset, len);
+        // Counted first, checked second: the actor shrinks first, reads
+        // these second, so one of the two sees the other.
+        let writes = cell.writes_behind.fetch_add(1, SeqCst);
+        self.stripe(fork, ino).fetch_add(1, SeqCst);
+        let held = cell.reserved.fetch_add(reserved, SeqCst);
+        let published = cell.snapshot.load();
+        let fits = writes < MAX_WRITES_BEHIND
+            && held.saturating_add(reserved) <= MAX_BYTES_BEHIND
+            && published.shrinks == cell.shrinks.load(SeqCst)
+            && published
+                .snapshot
+                .reader()
+                .overwrites_in_place(ino, offset, len);
+        if !fits {
+            self.unhold_write(cell, fork, ino, reserved);
+            return None;
+        }
+        Some(reserved)
+    }
+
+    /// Takes back what `hold_write` counted (the actor does this itself,
+    /// after publishing the write).
+    pub fn unhold_write(&self, cell: &ForkCell, fork: ForkId, ino: Ino, reserved: u64) {
+        cell.reserved.fetch_sub(reserved, SeqCst);
+        self.written_behind(Some(cell), fork, ino);
+    }
+
+    /// A write behind is published (or was never sent, or its fork is
+    /// gone): readers of its file may use the snapshot again.
+    pub fn written_behind(&self, cell: Option<&ForkCell>, fork: ForkId, ino: Ino) {
+        self.stripe(fork, ino).fetch_sub(1, SeqCst);
+        if let Some(cell) = cell {
+            cell.writes_behind.fetch_sub(1, SeqCst);
+        }
+    }
+
+    /// The stripe counting writes behind to `ino` in `fork`.
+    pub fn stripe(&self, fork: ForkId, ino: Ino) -> &AtomicU32 {
+        let key = (fork.0.rotate_left(32) ^ ino.0).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        &self.stripes[(key >> 52) as usize % STRIPES]
     }
 
     /// A handle is about to open on a snapshot it has not loaded yet.
@@ -164,8 +256,15 @@ impl Shared {
 impl ForkCell {
     pub fn new(snapshot: Snapshot, open: u64) -> ForkCell {
         ForkCell {
-            snapshot: ArcSwap::from_pointee(snapshot),
+            snapshot: ArcSwap::from_pointee(Published {
+                snapshot,
+                shrinks: 0,
+            }),
             open: AtomicU64::new(open),
+            writes_behind: AtomicU32::new(0),
+            reserved: AtomicU64::new(0),
+            shrinks: AtomicU64::new(0),
+            closing: AtomicBool::new(false),
         }
     }
 

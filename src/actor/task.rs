@@ -13,6 +13,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
@@ -21,8 +22,8 @@ use tokio::task::{Id, JoinError, JoinSet};
 use super::Error;
 use super::backend::{self, Backend};
 use super::handle::OpenFile;
-use super::request::{Answer, Note, Op, Reply, Request};
-use super::shared::{ForkCell, ForkCells, Notes, Shared};
+use super::request::{Answer, Note, Op, Reply, Request, WriteBehind};
+use super::shared::{ForkCell, ForkCells, Notes, Published, Shared};
 use crate::fs::{self, BaseCache, CommitError, Errno, ForkId, Loaded, Need, Vfs};
 
 /// Most requests taken off the queue per wake-up.
@@ -83,6 +84,11 @@ pub(crate) struct Actor {
     replies: Vec<(Reply, Result<Answer, Error>)>,
     fetcher: Option<Fetcher>,
     shutdown: Vec<Reply>,
+    /// Writes behind run since the last publish: their counters drop once
+    /// they are published.
+    ran_behind: Vec<(Option<Arc<ForkCell>>, ForkId, fs::Ino)>,
+    /// Commits waiting for writes behind still on their way (see `shared`).
+    deferred: Vec<Request>,
 }
 
 impl Actor {
@@ -108,6 +114,8 @@ impl Actor {
             replies: Vec::new(),
             fetcher,
             shutdown: Vec::new(),
+            ran_behind: Vec::new(),
+            deferred: Vec::new(),
         };
         actor.publish();
         actor
@@ -135,6 +143,9 @@ impl Actor {
                     }
                 }
                 Some(()) = self.notes_waiting.recv() => self.read_notes(),
+            }
+            for request in std::mem::take(&mut self.deferred) {
+                self.serve(request);
             }
             self.publish();
             self.flush();
@@ -164,7 +175,19 @@ impl Actor {
         if request.reply.is_closed() {
             return; // the caller gave up before it ran: don't run it
         }
-        match self.execute(&request.op) {
+        if let Op::Commit { fork } = request.op
+            && !self.may_close(fork)
+        {
+            self.deferred.push(request);
+            return;
+        }
+        let outcome = self.execute(&request.op);
+        if let (Op::Commit { fork }, Err(_)) = (&request.op, &outcome)
+            && let Some(cell) = self.cells.get(fork)
+        {
+            cell.closing.store(false, SeqCst); // the fork lives on
+        }
+        match outcome {
             Err(Failure::Fs(fs::Error::NeedsBase(need))) => {
                 self.park(need, request, since.unwrap_or_else(Instant::now))
             }
@@ -191,29 +214,91 @@ impl Actor {
 
     fn take_notes(&mut self) {
         self.shared.reading_notes();
+        let mut writes = Vec::new();
         while let Ok(note) = self.notes.try_recv() {
-            self.note(note);
+            match note {
+                Note::Release(fork, ino) => {
+                    if self.vfs.release(fork, ino)
+                        && let Some(cell) = self.cells.get(&fork)
+                    {
+                        cell.release_open();
+                    }
+                    // No publish: with drops deferred, a release never
+                    // changes the tree.
+                }
+                Note::Opened(fork, ino) => {
+                    // Already counted on the fork's cell, within the limit;
+                    // only a fork gone meanwhile makes this fail, and then
+                    // there is nothing to hold.
+                    let _ = self.vfs.retain(fork, ino);
+                }
+                // Run together below. Releases cannot overtake them: an
+                // inode goes only at the next sweep.
+                Note::Write(write) => writes.push(write),
+            }
+        }
+        if !writes.is_empty() {
+            self.run_behind(writes);
         }
     }
 
-    fn note(&mut self, note: Note) {
-        match note {
-            Note::Release(fork, ino) => {
-                if self.vfs.release(fork, ino)
-                    && let Some(cell) = self.cells.get(&fork)
-                {
-                    cell.release_open();
+    /// Runs writes already answered, each fork's in one batch (one copy of
+    /// its tree). Their own reservations are the space they may take;
+    /// everyone else's stays held back.
+    fn run_behind(&mut self, mut writes: Vec<WriteBehind>) {
+        // Stable: each fork's writes keep their order.
+        writes.sort_by_key(|w| w.fork);
+        for batch in writes.chunk_by(|a, b| a.fork == b.fork) {
+            let fork = batch[0].fork;
+            let Some(cell) = self.cells.get(&fork).cloned() else {
+                // The fork was discarded first: the writes went with it. (A
+                // commit waits for writes on their way; see `may_close`.)
+                for w in batch {
+                    self.shared.written_behind(None, fork, w.ino);
                 }
-                // No publish: with drops deferred, a release never changes
-                // the tree.
+                continue;
+            };
+            let held: u64 = batch.iter().map(|w| w.reserved).sum();
+            let _ = self
+                .vfs
+                .set_reserved(fork, cell.reserved.load(SeqCst) - held);
+            let items: Vec<_> = batch
+                .iter()
+                .map(|w| (w.ino, w.offset, w.data.clone()))
+                .collect();
+            let outcomes = self.vfs.write_batch(fork, &items);
+            cell.reserved.fetch_sub(held, SeqCst);
+            // The one failure possible: the file was unlinked and its last
+            // handle closed first (or the fork discarded), so no one can
+            // ever read what it held.
+            for (w, outcome) in batch.iter().zip(outcomes.into_iter().flatten()) {
+                debug_assert!(
+                    matches!(outcome, Ok(n) if n == w.data.len())
+                        || matches!(outcome, Err(fs::Error::Errno(Errno::BadDescriptor))),
+                    "a write behind failed: {outcome:?}"
+                );
             }
-            Note::Opened(fork, ino) => {
-                // Already counted on the fork's cell, within the limit; only
-                // a fork gone meanwhile makes this fail, and then there is
-                // nothing to hold.
-                let _ = self.vfs.retain(fork, ino);
+            self.mark(fork);
+            for w in batch {
+                self.ran_behind.push((Some(cell.clone()), fork, w.ino));
             }
         }
+    }
+
+    /// Whether `fork` may be committed now: no write behind can still be on
+    /// its way to it. Stops new ones first; if some handle is between
+    /// reading the fork's snapshot and queuing its note, the commit waits
+    /// and that handle wakes the actor when it is done (see `shared`).
+    fn may_close(&mut self, fork: ForkId) -> bool {
+        let Some(cell) = self.cells.get(&fork) else {
+            return true;
+        };
+        cell.closing.store(true, SeqCst);
+        if !self.shared.may_sweep() {
+            return false;
+        }
+        self.take_notes();
+        true
     }
 
     /// Drops unlinked inodes nobody holds, and publishes the forks that lost
@@ -282,6 +367,15 @@ impl Actor {
 
     fn execute(&mut self, op: &Op) -> Result<Answer, Failure> {
         if let Some(fork) = op.fork_changed() {
+            if let Some(cell) = self.cells.get(&fork) {
+                // First say a file may shrink, then read what writes behind
+                // hold back: a write behind either saw the first (and runs
+                // the round trip) or is counted in the second (see `shared`).
+                if op.may_shrink() {
+                    cell.shrinks.fetch_add(1, SeqCst);
+                }
+                let _ = self.vfs.set_reserved(fork, cell.reserved.load(SeqCst));
+            }
             self.mark(fork);
             if matches!(op, Op::Commit { .. })
                 && let Ok(Some(parent)) = self.vfs.parent(fork)
@@ -393,7 +487,7 @@ impl Actor {
             },
             Op::Discard { fork } => unit(vfs.discard(*fork))?,
             Op::Usage { fork } => Answer::Usage(vfs.usage(*fork)?),
-            Op::Shutdown => Answer::Unit,
+            Op::Flush | Op::Shutdown => Answer::Unit,
         })
     }
 
@@ -468,12 +562,15 @@ impl Actor {
         let mut forks_changed = false;
         for fork in self.dirty.drain(..) {
             if let Some(cell) = self.cells.get(&fork)
-                && self.vfs.is_current(fork, &cell.snapshot.load())
+                && self.vfs.is_current(fork, &cell.snapshot.load().snapshot)
             {
                 continue;
             }
             match (self.vfs.snapshot(fork), self.cells.get(&fork)) {
-                (Ok(snapshot), Some(cell)) => cell.snapshot.store(Arc::new(snapshot)),
+                (Ok(snapshot), Some(cell)) => cell.snapshot.store(Arc::new(Published {
+                    snapshot,
+                    shrinks: cell.shrinks.load(Relaxed),
+                })),
                 (Ok(snapshot), None) => {
                     let open = self.vfs.open_handles(fork).unwrap_or(0);
                     self.cells
@@ -485,6 +582,10 @@ impl Actor {
         }
         if forks_changed {
             self.shared.forks.store(Arc::new(self.cells.clone()));
+        }
+        // Readers that see a write's counters down read a snapshot with it.
+        for (cell, fork, ino) in self.ran_behind.drain(..) {
+            self.shared.written_behind(cell.as_deref(), fork, ino);
         }
     }
 
@@ -502,6 +603,9 @@ impl Actor {
     fn stop(mut self) {
         self.requests.close();
         while let Ok(request) = self.requests.try_recv() {
+            let _ = request.reply.send(Err(Error::Stopped));
+        }
+        for request in self.deferred.drain(..) {
             let _ = request.reply.send(Err(Error::Stopped));
         }
         if let Some(fetcher) = &mut self.fetcher {

@@ -1,0 +1,260 @@
+//! Writes behind: an overwrite of stored bytes returns before the actor runs
+//! it. Every reader must still see it once it returned, its space must be
+//! there when it runs, and a commit must not lose it. Timeouts only turn a
+//! hang into a failure.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::FutureExt;
+use strata::actor::{Error, VfsBuilder, VfsHandle};
+use strata::fs::{
+    CHUNK_SIZE, Clock, Errno, ForkId, Ino, Limits, ManualClock, MemBase, OpenFlags, Timestamp,
+};
+use tokio::time::timeout;
+
+const CREATE: OpenFlags = OpenFlags {
+    create: true,
+    directory: false,
+    exclusive: false,
+    truncate: false,
+};
+
+/// Fails the test instead of hanging it.
+async fn bounded<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
+    timeout(Duration::from_secs(20), f)
+        .await
+        .unwrap_or_else(|_| panic!("{what} hung"))
+}
+
+/// A file of one whole stored chunk, `fill` bytes, in a fresh fork.
+async fn chunk_file(vfs: &VfsHandle, name: &str, fill: u8) -> (ForkId, Ino, Ino) {
+    let fork = ForkId::ROOT;
+    let root = vfs.open_root(fork).await.unwrap().into_raw().1;
+    let file = vfs
+        .open_at(fork, root, name, true, CREATE, true)
+        .await
+        .unwrap();
+    let data = Bytes::from(vec![fill; CHUNK_SIZE as usize]);
+    vfs.write(fork, file.ino(), 0, data).await.unwrap();
+    (fork, root, file.into_raw().1)
+}
+
+/// Writes in place without letting the actor run: the call must finish
+/// without waiting for it — that is what makes it a write behind.
+fn write_behind(vfs: &VfsHandle, fork: ForkId, ino: Ino, offset: u64, data: &'static [u8]) {
+    let written = vfs
+        .write(fork, ino, offset, Bytes::from_static(data))
+        .now_or_never()
+        .expect("an overwrite in place returns before the actor runs it");
+    assert_eq!(written.unwrap(), data.len());
+}
+
+/// On a current-thread runtime the actor runs only when the test awaits
+/// something that waits for it, so each write below is still on its way
+/// when the next reader looks.
+#[tokio::test]
+async fn every_reader_sees_a_write_behind_once_it_returned() {
+    let clock = Arc::new(ManualClock::new(Timestamp::from_nanos(1_000)));
+    let vfs = VfsBuilder::new().clock(clock.clone()).spawn();
+    let (fork, root, ino) = chunk_file(&vfs, "f", b'.').await;
+    let other = vfs.clone();
+
+    write_behind(&vfs, fork, ino, 10, b"one");
+    assert!(
+        other.read_snapshot(fork, |r| r.read(ino, 10, 3)).is_none(),
+        "a snapshot without the write must not be read"
+    );
+    assert_eq!(other.read(fork, ino, 10, 3).await.unwrap().concat(), b"one");
+
+    // The clock moves before each write: a stat that shows the time of
+    // the write before it lacks this one.
+    clock.advance(1_000);
+    write_behind(&vfs, fork, ino, 20, b"two");
+    let stat = other.stat(fork, ino).await.unwrap();
+    assert_eq!(stat.mtime, clock.now(), "stat by handle lacks the write");
+    assert_eq!(stat.size, CHUNK_SIZE);
+
+    clock.advance(1_000);
+    write_behind(&vfs, fork, ino, 30, b"three");
+    let by_path = other.stat_at(fork, root, "f", true).await.unwrap();
+    assert_eq!(by_path.mtime, clock.now(), "stat by path lacks the write");
+
+    write_behind(&vfs, fork, ino, 40, b"four");
+    let whole = other.read_file(fork, "f").await.unwrap();
+    assert_eq!(&whole[40..44], b"four");
+
+    write_behind(&vfs, fork, ino, 50, b"five");
+    let snapshot = other.snapshot(fork).await.unwrap();
+    let got = snapshot.reader().read(ino, 0, 60).unwrap().concat();
+    assert_eq!(
+        &got[10..],
+        b"one.......two.......three.....four......five......"
+    );
+
+    write_behind(&vfs, fork, ino, 60, b"six");
+    let child = other.fork(fork).await.unwrap();
+    assert_eq!(
+        other.read(child, ino, 60, 3).await.unwrap().concat(),
+        b"six"
+    );
+}
+
+/// What cannot run without a round trip does not go behind: growth, base
+/// data, new space. Each answers only once the actor ran it.
+#[tokio::test]
+async fn only_overwrites_of_stored_bytes_go_behind() {
+    let base = MemBase::builder().file("base", vec![1u8; 100]).build();
+    let vfs = VfsBuilder::new().image(base).spawn();
+    let fork = ForkId::ROOT;
+    let root = vfs.open_root(fork).await.unwrap();
+    let base_file = vfs
+        .open_at(fork, root.ino(), "base", true, OpenFlags::default(), true)
+        .await
+        .unwrap();
+    let waits = |ino: Ino, offset: u64, len: usize| {
+        let data = Bytes::from(vec![9u8; len]);
+        vfs.write(fork, ino, offset, data).now_or_never().is_none()
+    };
+    // Still in the base: copying it up takes space.
+    assert!(waits(base_file.ino(), 0, 10));
+    // Now stored: an overwrite goes behind; one past the end does not.
+    vfs.flush().await.unwrap();
+    let (_, _, ino) = chunk_file(&vfs, "f", 0).await;
+    assert!(!waits(ino, CHUNK_SIZE - 10, 10));
+    assert!(
+        waits(ino, CHUNK_SIZE - 10, 11),
+        "a growing write went behind"
+    );
+    vfs.flush().await.unwrap();
+    // A hole is not stored: writing into it takes space.
+    vfs.set_size(fork, ino, 3 * CHUNK_SIZE).await.unwrap();
+    assert!(
+        waits(ino, 2 * CHUNK_SIZE, 10),
+        "a write into a hole went behind"
+    );
+}
+
+/// A guest that never yields cannot queue without bound: past the limit of
+/// writes on their way, the next one waits for the actor (which takes them
+/// all in).
+#[tokio::test]
+async fn writes_behind_are_bounded() {
+    let vfs = VfsBuilder::new().spawn();
+    let (fork, _, ino) = chunk_file(&vfs, "f", 0).await;
+    let mut behind = 0;
+    while vfs
+        .write(fork, ino, 0, Bytes::from_static(b"x"))
+        .now_or_never()
+        .is_some()
+    {
+        behind += 1;
+        assert!(behind <= 100_000, "writes behind are not bounded");
+    }
+    assert!(behind > 0);
+}
+
+/// A fork committed while its guest writes: every write that returned
+/// before the commit is in the parent, and every later one fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_keeps_every_write_that_returned() {
+    let vfs = VfsBuilder::new().limits(Limits::unlimited()).spawn();
+    chunk_file(&vfs, "f", 0).await;
+    for round in 0..1000u64 {
+        let fork = vfs.fork(ForkId::ROOT).await.unwrap();
+        let root = vfs.open_root(fork).await.unwrap();
+        let file = vfs
+            .open_at(fork, root.ino(), "f", true, OpenFlags::default(), true)
+            .await
+            .unwrap();
+        let ino = file.ino();
+        // Stored in the fork's own layer, so that overwrites go behind.
+        vfs.write(fork, ino, 0, Bytes::from(vec![1; CHUNK_SIZE as usize]))
+            .await
+            .unwrap();
+        let writer = tokio::spawn({
+            let vfs = vfs.clone();
+            async move {
+                let mut last = 0u64;
+                for v in 1u64.. {
+                    let data = Bytes::copy_from_slice(&v.to_le_bytes());
+                    match vfs.write(fork, ino, 0, data).await {
+                        Ok(_) => last = v,
+                        Err(_) => break,
+                    }
+                    if v % 64 == 0 {
+                        tokio::task::yield_now().await;
+                    }
+                }
+                drop(file);
+                last
+            }
+        });
+        tokio::time::sleep(Duration::from_micros(50 + round % 7 * 30)).await;
+        bounded("commit", vfs.commit(fork)).await.unwrap();
+        let last = bounded("writer", writer).await.unwrap();
+        let head = vfs.read(ForkId::ROOT, ino, 0, 8).await.unwrap().concat();
+        assert_eq!(
+            u64::from_le_bytes(head.try_into().unwrap()),
+            last,
+            "round {round}: the parent lacks the last write that returned"
+        );
+    }
+}
+
+/// Space held back for writes behind: a file shrunk and its space taken
+/// while an overwrite of it is on its way must not make that overwrite
+/// fail when it runs (the actor would panic on it in a debug build).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shrinks_racing_writes_behind_never_leave_one_without_space() {
+    let limits = Limits {
+        max_bytes: 2 * CHUNK_SIZE,
+        ..Limits::default()
+    };
+    let vfs = VfsBuilder::new().limits(limits).spawn();
+    let (fork, root, a) = chunk_file(&vfs, "a", 1).await;
+    let b = vfs
+        .open_at(fork, root, "b", true, CREATE, true)
+        .await
+        .unwrap()
+        .into_raw()
+        .1;
+    let writer = tokio::spawn({
+        let vfs = vfs.clone();
+        async move {
+            for i in 0..20_000u64 {
+                let offset = i * 4096 % CHUNK_SIZE;
+                let data = Bytes::from(vec![2u8; 4096]);
+                match vfs.write(fork, a, offset, data).await {
+                    Ok(_) | Err(Error::Errno(Errno::InsufficientSpace)) => {}
+                    Err(e) => panic!("writer: {e:?}"),
+                }
+            }
+        }
+    });
+    let shrinker = tokio::spawn({
+        let vfs = vfs.clone();
+        async move {
+            for _ in 0..2_000 {
+                vfs.set_size(fork, a, 0).await.unwrap();
+                // Take what the shrink freed, and more.
+                let fill = Bytes::from(vec![3u8; 2 * CHUNK_SIZE as usize]);
+                match vfs.write(fork, b, 0, fill).await {
+                    Ok(_) | Err(Error::Errno(Errno::InsufficientSpace)) => {}
+                    Err(e) => panic!("shrinker: {e:?}"),
+                }
+                vfs.set_size(fork, b, 0).await.unwrap();
+                let back = Bytes::from(vec![1u8; CHUNK_SIZE as usize]);
+                match vfs.write(fork, a, 0, back).await {
+                    Ok(_) | Err(Error::Errno(Errno::InsufficientSpace)) => {}
+                    Err(e) => panic!("shrinker: {e:?}"),
+                }
+            }
+        }
+    });
+    bounded("writer", writer).await.unwrap();
+    bounded("shrinker", shrinker).await.unwrap();
+    let usage = vfs.usage(fork).await.expect("the actor is still up");
+    assert!(usage.bytes <= limits.max_bytes);
+}
