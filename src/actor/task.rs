@@ -365,21 +365,29 @@ impl Actor {
         }
     }
 
+    /// Before an operation that changes `fork`: the quota writes behind on
+    /// their way hold back. An operation that may shrink a file first says
+    /// so; a write behind either sees that (and makes a round trip) or is
+    /// counted in what is held back (see `shared`).
+    fn hold_back_for_writes(&mut self, fork: ForkId, may_shrink: bool) {
+        if let Some(cell) = self.cells.get(&fork) {
+            if may_shrink {
+                cell.shrinks.fetch_add(1, SeqCst);
+            }
+            let _ = self.vfs.set_reserved(fork, cell.reserved.load(SeqCst));
+        }
+    }
+
     fn execute(&mut self, op: &Op) -> Result<Answer, Failure> {
         if let Some(fork) = op.fork_changed() {
-            if let Some(cell) = self.cells.get(&fork) {
-                // First say a file may shrink, then read what writes behind
-                // hold back: a write behind either saw the first (and runs
-                // the round trip) or is counted in the second (see `shared`).
-                if op.may_shrink() {
-                    cell.shrinks.fetch_add(1, SeqCst);
-                }
-                let _ = self.vfs.set_reserved(fork, cell.reserved.load(SeqCst));
-            }
+            self.hold_back_for_writes(fork, op.may_shrink());
             self.mark(fork);
             if matches!(op, Op::Commit { .. })
                 && let Ok(Some(parent)) = self.vfs.parent(fork)
             {
+                // The fork's versions of files replace the parent's, which
+                // may be shorter than writes behind to the parent expect.
+                self.hold_back_for_writes(parent, true);
                 self.mark(parent);
             }
         }
