@@ -479,41 +479,50 @@ impl VfsHandle {
         offset: u64,
         data: Bytes,
     ) -> Result<usize, Error> {
-        if self.write_behind(fork, ino, offset, &data) {
-            return Ok(data.len());
-        }
+        let data = match self.write_behind(fork, ino, offset, data) {
+            Ok(written) => return Ok(written),
+            Err(data) => data,
+        };
         expect!(self.call(Op::Write { fork, ino, offset, data }).await, Answer::Count(n) => n as usize)
     }
 
-    /// Sends a write one way if it cannot fail; false if it must make a
-    /// round trip instead.
-    fn write_behind(&self, fork: ForkId, ino: Ino, offset: u64, data: &Bytes) -> bool {
+    /// Sends a write one way if it cannot fail, returning its count; gives
+    /// the data back if it must make a round trip instead.
+    fn write_behind(
+        &self,
+        fork: ForkId,
+        ino: Ino,
+        offset: u64,
+        data: Bytes,
+    ) -> Result<usize, Bytes> {
         let forks = self.shared.forks.load();
         let Some(cell) = forks.get(&fork) else {
-            return false;
+            return Err(data);
         };
+        let len = data.len();
         self.shared.begin_open();
-        let len = data.len() as u64;
-        let sent = self
-            .shared
-            .hold_write(cell, fork, ino, offset, len)
-            .is_some_and(|reserved| {
-                let note = Note::Write(WriteBehind {
+        let outcome = match self.shared.hold_write(cell, fork, ino, offset, len as u64) {
+            None => Err(data),
+            Some(reserved) => {
+                let write = WriteBehind {
                     fork,
                     ino,
                     offset,
-                    data: data.clone(),
+                    data,
                     reserved,
-                });
-                let sent = self.notes.send(note);
-                if !sent {
-                    self.shared.unhold_write(cell, fork, ino, reserved);
+                };
+                match self.notes.send_write(write) {
+                    Ok(()) => Ok(len),
+                    Err(write) => {
+                        self.shared.unhold_write(cell, fork, ino, reserved);
+                        Err(write.data)
+                    }
                 }
-                sent
-            });
+            }
+        };
         // After the note: a commit waiting for this fork reads it first.
         self.shared.settle_open();
-        sent
+        outcome
     }
 
     /// Writes `data` at the end of the file; returns the offset and count.

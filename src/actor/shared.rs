@@ -38,7 +38,7 @@ use std::sync::atomic::{
 use arc_swap::ArcSwap;
 use tokio::sync::mpsc;
 
-use super::request::Note;
+use super::request::{Note, WriteBehind};
 use crate::fs::{ForkId, Ino, Snapshot, most_allocated_by_write};
 
 /// Every this many notes, the actor is woken to read them (so they cannot
@@ -108,13 +108,23 @@ impl Notes {
 
     /// Queues `note`; false if the actor is gone.
     pub fn send(&self, note: Note) -> bool {
-        if self.queue.send(note).is_err() {
-            return false;
-        }
+        self.queue(note).is_ok()
+    }
+
+    /// Queues a write behind; gives it back if the actor is gone.
+    pub fn send_write(&self, write: WriteBehind) -> Result<(), WriteBehind> {
+        self.queue(Note::Write(write)).map_err(|note| match note {
+            Note::Write(write) => write,
+            _ => unreachable!("queued a write"),
+        })
+    }
+
+    fn queue(&self, note: Note) -> Result<(), Note> {
+        self.queue.send(note).map_err(|e| e.0)?;
         if self.shared.unread_notes.fetch_add(1, Relaxed) + 1 == WAKE_EVERY {
             self.shared.wake_actor();
         }
-        true
+        Ok(())
     }
 }
 

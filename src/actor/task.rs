@@ -248,39 +248,37 @@ impl Actor {
     fn run_behind(&mut self, mut writes: Vec<WriteBehind>) {
         // Stable: each fork's writes keep their order.
         writes.sort_by_key(|w| w.fork);
-        for batch in writes.chunk_by(|a, b| a.fork == b.fork) {
-            let fork = batch[0].fork;
-            let Some(cell) = self.cells.get(&fork).cloned() else {
-                // The fork was discarded first: the writes went with it. (A
-                // commit waits for writes on their way; see `may_close`.)
-                for w in batch {
-                    self.shared.written_behind(None, fork, w.ino);
-                }
-                continue;
-            };
-            let held: u64 = batch.iter().map(|w| w.reserved).sum();
-            let _ = self
-                .vfs
-                .set_reserved(fork, cell.reserved.load(SeqCst) - held);
-            let items: Vec<_> = batch
-                .iter()
-                .map(|w| (w.ino, w.offset, w.data.clone()))
-                .collect();
-            let outcomes = self.vfs.write_batch(fork, &items);
-            cell.reserved.fetch_sub(held, SeqCst);
-            // The one failure possible: the file was unlinked and its last
-            // handle closed first (or the fork discarded), so no one can
-            // ever read what it held.
-            for (w, outcome) in batch.iter().zip(outcomes.into_iter().flatten()) {
-                debug_assert!(
-                    matches!(outcome, Ok(n) if n == w.data.len())
-                        || matches!(outcome, Err(fs::Error::Errno(Errno::BadDescriptor))),
-                    "a write behind failed: {outcome:?}"
-                );
+        let mut writes = writes.into_iter().peekable();
+        while let Some(first) = writes.next() {
+            let fork = first.fork;
+            let mut held = first.reserved;
+            let mut batch = vec![(first.ino, first.offset, first.data)];
+            while let Some(w) = writes.next_if(|w| w.fork == fork) {
+                held += w.reserved;
+                batch.push((w.ino, w.offset, w.data));
             }
-            self.mark(fork);
-            for w in batch {
-                self.ran_behind.push((Some(cell.clone()), fork, w.ino));
+            let cell = self.cells.get(&fork).cloned();
+            if let Some(cell) = &cell {
+                let others = cell.reserved.load(SeqCst) - held;
+                let _ = self.vfs.set_reserved(fork, others);
+                let outcomes = self.vfs.write_batch(fork, &batch);
+                cell.reserved.fetch_sub(held, SeqCst);
+                // The one failure possible: the file was unlinked and its
+                // last handle closed first (or the fork discarded), so no one
+                // can ever read what it held.
+                for ((_, _, data), outcome) in batch.iter().zip(outcomes.into_iter().flatten()) {
+                    debug_assert!(
+                        matches!(outcome, Ok(n) if n == data.len())
+                            || matches!(outcome, Err(fs::Error::Errno(Errno::BadDescriptor))),
+                        "a write behind failed: {outcome:?}"
+                    );
+                }
+                self.mark(fork);
+            }
+            // Without a cell the fork was discarded first, and the writes
+            // went with it. (A commit waits for them; see `may_close`.)
+            for (ino, _, _) in batch {
+                self.ran_behind.push((cell.clone(), fork, ino));
             }
         }
     }
