@@ -1,12 +1,15 @@
 //! [`VfsHandle`]: the cheap, cloneable front of the actor, and
 //! [`VfsBuilder`], which starts one.
 //!
-//! Mutations travel to the actor as requests and come back on a oneshot.
-//! Reads do not travel at all: they run on the snapshot the actor published
-//! after its last batch (lock-free, on the caller's thread), and only fall
-//! back to a round trip when that snapshot lacks base data still to be
-//! fetched. Because the actor publishes before it replies, a caller always
-//! reads its own writes.
+//! Mutations travel to the actor as requests and come back on a oneshot —
+//! except overwrites of stored bytes, which cannot fail and go one way
+//! ("behind", see `shared`). Reads do not travel at all: they run on the
+//! snapshot the actor published after its last batch (lock-free, on the
+//! caller's thread), and only fall back to a round trip when that snapshot
+//! lacks base data still to be fetched, or a write behind to what they read
+//! is still on its way. Because the actor publishes before it replies, and
+//! writes behind are waited for, a caller always reads every write that
+//! returned.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering::SeqCst;
@@ -470,8 +473,8 @@ impl VfsHandle {
     /// A write that cannot fail — it overwrites bytes the fork already
     /// stores, within the file — returns at once and travels to the actor
     /// one way, like a kernel's write into its page cache ("behind"). Every
-    /// read of the file, by any caller, waits for it (see `shared`); so does
-    /// [`VfsHandle::read_snapshot`]; [`VfsHandle::snapshot`] does not.
+    /// read of the file, by any caller, waits for it (see `shared`), and so
+    /// do [`VfsHandle::read_snapshot`] and [`VfsHandle::snapshot`].
     pub async fn write(
         &self,
         fork: ForkId,

@@ -1,6 +1,7 @@
 //! What the actor shares with every handle: the latest snapshot of every
 //! fork, for reads without a round trip, and the bookkeeping that lets a
-//! handle *open* an existing object on that snapshot too.
+//! handle *open* an existing object on that snapshot too, and *write
+//! behind*: answer a write that cannot fail before the actor runs it.
 //!
 //! An open on a snapshot takes its handle first and tells the actor after,
 //! with a one-way [`Note::Opened`](super::request::Note). Two races follow,
@@ -29,6 +30,35 @@
 //! long. Nothing is lost by waiting: a handle count the actor has not seen
 //! given back makes an open fall back to a round trip, which reads the notes
 //! first; unlinked inodes go at the next wake-up.
+//!
+//! ## Writes behind
+//!
+//! A write that only overwrites bytes the fork stores in its own layer,
+//! inside the file, cannot fail; [`Shared::hold_write`] lets it return
+//! before the actor runs it, queued as a [`Note::Write`](super::request::Note).
+//! Three promises are kept, each by one side writing then reading what the
+//! other wrote (`SeqCst`):
+//!
+//! - **Readers see it.** The write raises its (fork, inode) stripe before it
+//!   returns; the actor lowers it only after publishing the write. A reader
+//!   of that inode reads the stripe *before* loading the snapshot: raised,
+//!   it makes a round trip (which runs the notes first); lowered, the
+//!   write is published and the snapshot it loads next has it. A reader
+//!   that learns the inode from the snapshot itself (`stat_at`) reads the
+//!   stripe after, and also requires the snapshot to still be the latest.
+//!   [`ForkCell::writes_behind`] does the same for readers of a whole fork.
+//! - **Its space is there when it runs.** The write counts what it could
+//!   take (should its file shrink first) into [`ForkCell::reserved`]
+//!   *before* it loads the snapshot it is judged on; the actor counts a
+//!   shrink into [`ForkCell::shrinks`] *before* it reads `reserved` for the
+//!   operations that follow. So either those operations hold the space back
+//!   for the write, or the write sees a shrink its snapshot lacks
+//!   (`Published::shrinks` behind the cell's) and makes a round trip.
+//! - **A commit keeps it.** A write in flight counts as an open in flight
+//!   (from before it loads the fork's cell until its note is queued) and
+//!   gives up if the fork is [`ForkCell::closing`]. The actor marks the fork
+//!   closing, then waits for no open in flight as for a sweep, then reads
+//!   the notes, then commits.
 
 use std::sync::Arc;
 use std::sync::atomic::{
