@@ -2,30 +2,19 @@
 //! backends. No test here measures speed; timeouts only turn a hang into a
 //! failure.
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
+use common::{CREATE, bounded};
 use futures::future::{BoxFuture, FutureExt};
 use strata::actor::baseline::{Client, StdMutexVfs, TokioMutexVfs};
 use strata::actor::{Backend, Delayed, Error, HostDir, VfsBuilder, VfsHandle};
 use strata::fs::{Errno, ForkId, Ino, Kind, Limits, Loaded, MemBase, Need, OpenFlags};
 use tokio::time::timeout;
-
-const CREATE: OpenFlags = OpenFlags {
-    create: true,
-    directory: false,
-    exclusive: false,
-    truncate: false,
-};
-
-/// Fails the test instead of hanging it.
-async fn bounded<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
-    timeout(Duration::from_secs(20), f)
-        .await
-        .unwrap_or_else(|_| panic!("{what} hung"))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn many_tasks_hammering_one_actor_end_consistent() {

@@ -33,6 +33,18 @@ const CREATE: OpenFlags = OpenFlags {
     truncate: false,
 };
 
+/// An empty filesystem held to `limits`, on a clock that stands still, and
+/// its root fork's root directory.
+fn empty_with(limits: Limits) -> (Vfs, Ino) {
+    let mut vfs = Vfs::with(
+        Arc::new(MemBase::empty()),
+        limits,
+        Arc::new(ManualClock::default()),
+    );
+    let root = vfs.open_root(ForkId::ROOT).unwrap();
+    (vfs, root)
+}
+
 fn err<T: std::fmt::Debug>(r: strata::fs::Result<T>) -> Errno {
     r.unwrap_err().errno().expect("an errno")
 }
@@ -406,13 +418,8 @@ fn limits_are_enforced_before_allocating() {
         max_open: 4,
         ..Limits::default()
     };
-    let mut vfs = Vfs::with(
-        Arc::new(MemBase::empty()),
-        limits,
-        Arc::new(ManualClock::default()),
-    );
+    let (mut vfs, root) = empty_with(limits);
     let f = ForkId::ROOT;
-    let root = vfs.open_root(f).unwrap();
     let (file, _) = vfs.open_at(f, root, "f", true, CREATE, true).unwrap();
     // A single write is cut at max_io: a short write, not an error.
     assert_eq!(vfs.write(f, file, 0, &[1u8; 10_000]).unwrap(), 4096);
@@ -560,24 +567,24 @@ fn a_snapshot_stays_current_until_the_tree_changes() {
     assert!(!vfs.is_current(f, &snapshot));
 }
 
+/// An empty filesystem holding at most `max_bytes`, with files `a` and `b`.
+fn two_files(max_bytes: u64) -> (Vfs, ForkId, Ino, Ino) {
+    let (mut vfs, root) = empty_with(Limits {
+        max_bytes,
+        ..Limits::default()
+    });
+    let f = ForkId::ROOT;
+    let (a, _) = vfs.open_at(f, root, "a", true, CREATE, true).unwrap();
+    let (b, _) = vfs.open_at(f, root, "b", true, CREATE, true).unwrap();
+    (vfs, f, a, b)
+}
+
 /// Space an owner promised elsewhere (writes it answered before running
 /// them) is refused to every operation that would take it, while writes
 /// over stored bytes, which take none, go on.
 #[test]
 fn reserved_space_is_refused_to_everyone_else() {
-    let limits = Limits {
-        max_bytes: 2 * CHUNK_SIZE,
-        ..Limits::default()
-    };
-    let mut vfs = Vfs::with(
-        Arc::new(MemBase::empty()),
-        limits,
-        Arc::new(ManualClock::default()),
-    );
-    let f = ForkId::ROOT;
-    let root = vfs.open_root(f).unwrap();
-    let (a, _) = vfs.open_at(f, root, "a", true, CREATE, true).unwrap();
-    let (b, _) = vfs.open_at(f, root, "b", true, CREATE, true).unwrap();
+    let (mut vfs, f, a, b) = two_files(2 * CHUNK_SIZE);
     vfs.write(f, a, 0, &vec![1; CHUNK_SIZE as usize]).unwrap();
     vfs.set_reserved(f, CHUNK_SIZE).unwrap();
     assert_eq!(err(vfs.write(f, b, 0, b"x")), Errno::InsufficientSpace);
@@ -592,19 +599,7 @@ fn reserved_space_is_refused_to_everyone_else() {
 /// and stops nothing.
 #[test]
 fn a_failing_write_in_a_batch_undoes_only_itself() {
-    let limits = Limits {
-        max_bytes: CHUNK_SIZE,
-        ..Limits::default()
-    };
-    let mut vfs = Vfs::with(
-        Arc::new(MemBase::empty()),
-        limits,
-        Arc::new(ManualClock::default()),
-    );
-    let f = ForkId::ROOT;
-    let root = vfs.open_root(f).unwrap();
-    let (a, _) = vfs.open_at(f, root, "a", true, CREATE, true).unwrap();
-    let (b, _) = vfs.open_at(f, root, "b", true, CREATE, true).unwrap();
+    let (mut vfs, f, a, b) = two_files(CHUNK_SIZE);
     vfs.write(f, a, 0, &[0; 100]).unwrap();
     let bytes = |s: &'static [u8]| bytes::Bytes::from_static(s);
     let outcomes = vfs

@@ -3,30 +3,18 @@
 //! there when it runs, and a commit must not lose it. Timeouts only turn a
 //! hang into a failure.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use common::{CREATE, bounded};
 use futures::FutureExt;
 use strata::actor::{Error, VfsBuilder, VfsHandle};
 use strata::fs::{
     CHUNK_SIZE, Clock, Errno, ForkId, Ino, Limits, ManualClock, MemBase, OpenFlags, Timestamp,
 };
-use tokio::time::timeout;
-
-const CREATE: OpenFlags = OpenFlags {
-    create: true,
-    directory: false,
-    exclusive: false,
-    truncate: false,
-};
-
-/// Fails the test instead of hanging it.
-async fn bounded<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
-    timeout(Duration::from_secs(20), f)
-        .await
-        .unwrap_or_else(|_| panic!("{what} hung"))
-}
 
 /// A file of one whole stored chunk, `fill` bytes, in a fresh fork.
 async fn chunk_file(vfs: &VfsHandle, name: &str, fill: u8) -> (ForkId, Ino, Ino) {

@@ -6,7 +6,24 @@ pub mod guest;
 
 use std::collections::BTreeMap;
 
-use strata::fs::{ForkId, Ino, Kind, Reader, Vfs};
+use std::time::Duration;
+
+use strata::fs::{ForkId, Ino, Kind, OpenFlags, Reader, Vfs};
+
+/// Open flags that create the file if it is missing.
+pub const CREATE: OpenFlags = OpenFlags {
+    create: true,
+    directory: false,
+    exclusive: false,
+    truncate: false,
+};
+
+/// Fails the test instead of hanging it.
+pub async fn bounded<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(20), f)
+        .await
+        .unwrap_or_else(|_| panic!("{what} hung"))
+}
 
 /// One object as a snapshot records it.
 #[derive(Clone, Debug, PartialEq, Eq)]
