@@ -190,6 +190,30 @@ bool exports_wasi_cli_run_run(void) {
     wasi_io_poll_pollable_drop_own(clock);
     show_read("non-blocking read after poll", wasi_io_streams_borrow_input_stream(r4), 5, false);
 
+    // A stream polled ready, then its file overwritten through another
+    // stream: the read that follows sees the write, as after any write.
+    own_fd h_own;
+    open_at(root, "h", CREATE, RW, &h_own, &err);
+    fd_t h = wasi_filesystem_types_borrow_descriptor(h_own);
+    wasi_io_streams_own_output_stream_t w6;
+    wasi_filesystem_types_method_descriptor_write_via_stream(h, 0, &w6, &err);
+    write_all(wasi_io_streams_borrow_output_stream(w6), "hello");
+    wasi_io_streams_own_input_stream_t r6;
+    wasi_filesystem_types_method_descriptor_read_via_stream(h, 0, &r6, &err);
+    wasi_io_poll_own_pollable_t p6 = wasi_io_streams_method_input_stream_subscribe(wasi_io_streams_borrow_input_stream(r6));
+    wasi_io_poll_method_pollable_block(wasi_io_poll_borrow_pollable(p6));
+    wasi_io_poll_pollable_drop_own(p6);
+    wasi_io_streams_own_output_stream_t w7;
+    wasi_filesystem_types_method_descriptor_write_via_stream(h, 0, &w7, &err);
+    write_all(wasi_io_streams_borrow_output_stream(w7), "HELLO");
+    wasi_io_streams_output_stream_drop_own(w7);
+    wasi_io_streams_output_stream_drop_own(w6);
+    show_read("read after poll, then a write (data of the poll)", wasi_io_streams_borrow_input_stream(r6), 5, false);
+    wasi_io_streams_input_stream_drop_own(r6);
+    wasi_filesystem_types_descriptor_drop_own(h_own);
+    p2fs_string_t h_path = str("h");
+    result("unlink h", wasi_filesystem_types_method_descriptor_unlink_file_at(root, &h_path, &err), err);
+
     // Identity.
     open_at(root, "f", 0, WASI_FILESYSTEM_TYPES_DESCRIPTOR_FLAGS_READ, &f2_own, &err);
     fd_t f2 = wasi_filesystem_types_borrow_descriptor(f2_own);

@@ -90,8 +90,14 @@ pub(crate) struct FileInputStream {
     file: Arc<OpenFile>,
     readable: bool,
     position: u64,
-    /// Read but not yet handed out.
+    /// Read but not yet handed out. What the actor fetched because the
+    /// snapshot lacked it is kept until handed out (`kept`); what came from
+    /// the snapshot (read ahead by readiness, or the rest of a read that
+    /// crossed a chunk) serves the next read only, and what that leaves is
+    /// dropped, so the read after sees any write made in between.
     buffered: VecDeque<Bytes>,
+    /// Whether `buffered` came from a background fetch.
+    kept: bool,
     /// A read waiting for base data.
     pending: Option<Arc<ReadSlot>>,
     closed: bool,
@@ -105,16 +111,19 @@ impl FileInputStream {
             readable: d.mode.contains(OpenMode::READ),
             position,
             buffered: VecDeque::new(),
+            kept: false,
             pending: None,
             closed: false,
         }
     }
 
-    /// Takes in a finished read: data to buffer, or end of file.
-    fn accept(&mut self, pieces: Vec<Bytes>) {
+    /// Takes in a finished read: data to buffer, or end of file. `kept`:
+    /// fetched in the background, to keep until handed out.
+    fn accept(&mut self, pieces: Vec<Bytes>, kept: bool) {
         if pieces.iter().all(Bytes::is_empty) {
             self.closed = true;
         }
+        self.kept = kept;
         self.buffered
             .extend(pieces.into_iter().filter(|p| !p.is_empty()));
     }
@@ -126,7 +135,7 @@ impl FileInputStream {
             match slot.take() {
                 Some(Ok(pieces)) => {
                     self.pending = None;
-                    self.accept(pieces);
+                    self.accept(pieces, true);
                 }
                 Some(Err(e)) => {
                     self.pending = None;
@@ -143,7 +152,7 @@ impl FileInputStream {
             self.position,
         );
         match vfs.read_object(fork, ino, |r| r.read(ino, position, len)) {
-            Some(Ok(pieces)) => self.accept(pieces),
+            Some(Ok(pieces)) => self.accept(pieces, false),
             Some(Err(e)) => return Err(stream_error(e)),
             None => {
                 let vfs = vfs.clone();
@@ -193,7 +202,11 @@ impl InputStream for FileInputStream {
         if self.buffered.is_empty() && self.closed {
             return Err(StreamError::Closed);
         }
-        Ok(self.take(size))
+        let piece = self.take(size);
+        if !self.kept {
+            self.buffered.clear();
+        }
+        Ok(piece)
     }
 
     async fn blocking_read(&mut self, size: usize) -> StreamResult<Bytes> {
@@ -208,7 +221,7 @@ impl InputStream for FileInputStream {
                     .read(fork, ino, self.position, size as u64)
                     .await
                     .map_err(stream_error)?;
-                self.accept(pieces);
+                self.accept(pieces, false);
             }
         }
         self.read(size)
@@ -250,6 +263,8 @@ impl Pollable for FileInputStream {
         if !self.buffered.is_empty() || self.closed || !self.readable {
             return;
         }
+        // What readiness read is what the next read hands out, as with
+        // wasmtime-wasi's own file streams.
         if self.pending.is_none() && self.fill(READ_AHEAD).is_err() {
             return; // the error is ready to be reported
         }
@@ -492,5 +507,45 @@ impl Pollable for FileOutputStream {
             slot.filled().await;
         }
         self.settle();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actor::VfsBuilder;
+    use crate::fs::{CHUNK_SIZE, ForkId, OpenFlags};
+    use wasmtime_wasi::FsPerms;
+
+    /// A read that stops at a chunk's end keeps nothing of the next chunk:
+    /// the read after it sees a write made in between.
+    #[tokio::test]
+    async fn a_read_across_a_chunk_keeps_nothing_stale() {
+        let vfs = VfsBuilder::new().spawn();
+        let fork = ForkId::ROOT;
+        vfs.write_file(fork, "f", &vec![b'.'; 2 * CHUNK_SIZE as usize])
+            .await
+            .unwrap();
+        let root = vfs.open_root(fork).await.unwrap();
+        let file = vfs
+            .open_at(fork, root.ino(), "f", true, OpenFlags::default(), true)
+            .await
+            .unwrap();
+        let ino = file.ino();
+        let d = Descriptor {
+            mount: Mount {
+                vfs: vfs.clone(),
+                fork,
+            },
+            file: Arc::new(file),
+            mode: OpenMode::READ | OpenMode::WRITE,
+            perms: FsPerms::ReadWrite,
+        };
+        let mut stream = FileInputStream::new(&d, CHUNK_SIZE - 6);
+        assert_eq!(&stream.read(12).unwrap()[..], b"......");
+        vfs.write(fork, ino, CHUNK_SIZE, Bytes::from_static(b"XY"))
+            .await
+            .unwrap();
+        assert_eq!(&stream.blocking_read(6).await.unwrap()[..], b"XY....");
     }
 }
