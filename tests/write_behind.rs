@@ -246,3 +246,27 @@ async fn shrinks_racing_writes_behind_never_leave_one_without_space() {
     let usage = vfs.usage(fork).await.expect("the actor is still up");
     assert!(usage.bytes <= limits.max_bytes);
 }
+
+/// A commit that fails leaves the fork as it was, writes behind included.
+#[tokio::test]
+async fn a_failed_commit_lets_writes_behind_go_on() {
+    let vfs = VfsBuilder::new().spawn();
+    chunk_file(&vfs, "f", 0).await;
+    let fork = vfs.fork(ForkId::ROOT).await.unwrap();
+    let root = vfs.open_root(fork).await.unwrap();
+    let ino = vfs
+        .open_at(fork, root.ino(), "f", true, OpenFlags::default(), true)
+        .await
+        .unwrap()
+        .into_raw()
+        .1;
+    write_behind(&vfs, fork, ino, 0, b"child");
+    vfs.write_file(ForkId::ROOT, "f", b"parent").await.unwrap();
+    let refused = vfs.commit(fork).await.unwrap_err();
+    assert!(matches!(refused, Error::Conflict(_)), "{refused:?}");
+    write_behind(&vfs, fork, ino, 5, b" again");
+    assert_eq!(
+        vfs.read(fork, ino, 0, 11).await.unwrap().concat(),
+        b"child again"
+    );
+}

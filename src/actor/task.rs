@@ -172,20 +172,26 @@ impl Actor {
     /// Runs a request and queues its reply, or parks it on a base miss.
     /// `since` is when it first started waiting for base data, if it has.
     fn attempt(&mut self, request: Request, since: Option<Instant>) {
+        let commit = match request.op {
+            Op::Commit { fork } => Some(fork),
+            _ => None,
+        };
         if request.reply.is_closed() {
-            return; // the caller gave up before it ran: don't run it
+            // The caller gave up before it ran: don't run it.
+            if let Some(fork) = commit {
+                self.reopen(fork); // it may have waited for writes behind
+            }
+            return;
         }
-        if let Op::Commit { fork } = request.op
+        if let Some(fork) = commit
             && !self.may_close(fork)
         {
             self.deferred.push(request);
             return;
         }
         let outcome = self.execute(&request.op);
-        if let (Op::Commit { fork }, Err(_)) = (&request.op, &outcome)
-            && let Some(cell) = self.cells.get(fork)
-        {
-            cell.closing.store(false, SeqCst); // the fork lives on
+        if let (Some(fork), Err(_)) = (commit, &outcome) {
+            self.reopen(fork); // the fork lives on
         }
         match outcome {
             Err(Failure::Fs(fs::Error::NeedsBase(need))) => {
@@ -297,6 +303,14 @@ impl Actor {
         }
         self.take_notes();
         true
+    }
+
+    /// Lets writes behind to `fork` go on after all (its commit failed or
+    /// was given up).
+    fn reopen(&self, fork: ForkId) {
+        if let Some(cell) = self.cells.get(&fork) {
+            cell.closing.store(false, SeqCst);
+        }
     }
 
     /// Drops unlinked inodes nobody holds, and publishes the forks that lost
