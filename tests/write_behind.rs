@@ -124,23 +124,31 @@ async fn only_overwrites_of_stored_bytes_go_behind() {
     );
 }
 
-/// A guest that never yields cannot queue without bound: past the limit of
-/// writes on their way, the next one waits for the actor (which takes them
-/// all in).
+/// A guest that never yields cannot queue without bound: past the number
+/// of writes, or of bytes, on their way, the next write waits for the actor
+/// (which takes them all in). The host sets both; `(0, 0)` turns writes
+/// behind off.
 #[tokio::test]
 async fn writes_behind_are_bounded() {
-    let vfs = VfsBuilder::new().spawn();
-    let (fork, _, ino) = chunk_file(&vfs, "f", 0).await;
-    let mut behind = 0;
-    while vfs
-        .write(fork, ino, 0, Bytes::from_static(b"x"))
-        .now_or_never()
-        .is_some()
-    {
-        behind += 1;
-        assert!(behind <= 100_000, "writes behind are not bounded");
+    async fn behind_before_a_wait(limits: (u32, u64), len: usize) -> usize {
+        let vfs = VfsBuilder::new().write_behind(limits.0, limits.1).spawn();
+        let (fork, _, ino) = chunk_file(&vfs, "f", 0).await;
+        let data = Bytes::from(vec![1; len]);
+        let mut behind = 0;
+        while vfs
+            .write(fork, ino, 0, data.clone())
+            .now_or_never()
+            .is_some()
+        {
+            behind += 1;
+            assert!(behind <= 100_000, "writes behind are not bounded");
+        }
+        behind
     }
-    assert!(behind > 0);
+    assert_eq!(behind_before_a_wait((256, 4 << 20), 1).await, 256);
+    assert_eq!(behind_before_a_wait((3, u64::MAX), 1).await, 3);
+    assert_eq!(behind_before_a_wait((100, 10_000), 4096).await, 2);
+    assert_eq!(behind_before_a_wait((0, 0), 1).await, 0);
 }
 
 /// A fork committed while its guest writes: every write that returned

@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::Error;
 use super::backend::Backend;
 use super::request::{Answer, Note, Op, Request, WriteBehind};
-use super::shared::{ForkCell, Notes, Published, Shared};
+use super::shared::{BehindLimits, ForkCell, Notes, Published, Shared};
 use super::task::{Actor, Fetcher};
 use crate::fs::{
     self, Base, BaseCache, Change, Clock, DirEntry, ForkId, Ino, Kind, Limits, MemBase, OpenFlags,
@@ -731,6 +731,7 @@ pub struct VfsBuilder {
     clock: Arc<dyn Clock>,
     deadline: Duration,
     queue: usize,
+    behind: BehindLimits,
 }
 
 impl Default for VfsBuilder {
@@ -748,6 +749,7 @@ impl VfsBuilder {
             clock: Arc::new(SystemClock),
             deadline: Duration::from_secs(30),
             queue: 1024,
+            behind: BehindLimits::default(),
         }
     }
 
@@ -787,6 +789,19 @@ impl VfsBuilder {
         self
     }
 
+    /// How many writes behind (overwrites answered before the actor runs
+    /// them, see [`VfsHandle::write`]) one fork may have on their way, and
+    /// how many bytes of data and quota they may hold; past either, a write
+    /// waits for the actor. `(0, 0)` answers every write only once it ran.
+    /// Default: 256 writes, 4 MiB.
+    pub fn write_behind(mut self, max_writes: u32, max_bytes: u64) -> Self {
+        self.behind = BehindLimits {
+            max_writes,
+            max_bytes,
+        };
+        self
+    }
+
     /// Spawns the actor on the current tokio runtime.
     ///
     /// # Panics
@@ -803,7 +818,7 @@ impl VfsBuilder {
         let vfs = Vfs::with(base, self.limits, self.clock);
         let (requests, receiver) = mpsc::channel(self.queue);
         let (wake, woken) = mpsc::channel(1);
-        let shared = Arc::new(Shared::new(wake));
+        let shared = Arc::new(Shared::new(wake, self.behind));
         let (notes, noted) = mpsc::unbounded_channel();
         let notes = Notes::new(notes, shared.clone());
         let actor = Actor::new(

@@ -75,14 +75,26 @@ use crate::fs::{ForkId, Ino, Snapshot, most_allocated_by_write};
 /// pile up without bound while nobody makes a request).
 pub(crate) const WAKE_EVERY: usize = 256;
 
-/// Most writes behind one fork may have on their way to the actor; the next
-/// makes a round trip (which takes them all in first). Bounds the memory a
-/// guest that never yields can queue.
-pub(crate) const MAX_WRITES_BEHIND: u32 = 256;
+/// How far writes behind one fork may run ahead of the actor; past either
+/// bound a write makes a round trip (which takes them all in first). Bounds
+/// the memory a guest that never yields can queue.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct BehindLimits {
+    /// Writes on their way.
+    pub max_writes: u32,
+    /// Quota bytes they hold back (see [`ForkCell::reserved`]), and so most
+    /// file data on its way.
+    pub max_bytes: u64,
+}
 
-/// Most bytes of quota writes behind one fork may hold back (see
-/// [`ForkCell::reserved`]), and so most file data on its way.
-pub(crate) const MAX_BYTES_BEHIND: u64 = 4 << 20;
+impl Default for BehindLimits {
+    fn default() -> Self {
+        BehindLimits {
+            max_writes: 256,
+            max_bytes: 4 << 20,
+        }
+    }
+}
 
 /// Counters of writes behind per (fork, inode), hashed: a collision only
 /// sends a read on a round trip it did not need.
@@ -116,6 +128,7 @@ pub(crate) struct Shared {
     /// Writes behind per (fork, inode) stripe, from before the write
     /// returns until the actor has published it (see `writes_behind`).
     stripes: Box<[AtomicU32; STRIPES]>,
+    behind: BehindLimits,
 }
 
 /// The one-way lane from handles to the actor (see the module docs).
@@ -183,7 +196,7 @@ pub(crate) struct ForkCell {
 }
 
 impl Shared {
-    pub fn new(wake_for_notes: mpsc::Sender<()>) -> Shared {
+    pub fn new(wake_for_notes: mpsc::Sender<()>, behind: BehindLimits) -> Shared {
         Shared {
             forks: ArcSwap::from_pointee(ForkCells::default()),
             opening: AtomicUsize::new(0),
@@ -191,6 +204,7 @@ impl Shared {
             unread_notes: AtomicUsize::new(0),
             wake_for_notes,
             stripes: Box::new(std::array::from_fn(|_| AtomicU32::new(0))),
+            behind,
         }
     }
 
@@ -206,7 +220,7 @@ impl Shared {
         offset: u64,
         len: u64,
     ) -> Option<u64> {
-        if cell.closing.load(SeqCst) {
+        if self.behind.max_writes == 0 || cell.closing.load(SeqCst) {
             return None;
         }
         let reserved = most_allocated_by_write(offset, len);
@@ -216,8 +230,8 @@ impl Shared {
         self.stripe(fork, ino).fetch_add(1, SeqCst);
         let held = cell.reserved.fetch_add(reserved, SeqCst);
         let published = cell.snapshot.load();
-        let fits = writes < MAX_WRITES_BEHIND
-            && held.saturating_add(reserved) <= MAX_BYTES_BEHIND
+        let fits = writes < self.behind.max_writes
+            && held.saturating_add(reserved) <= self.behind.max_bytes
             && published.shrinks == cell.shrinks.load(SeqCst)
             && published
                 .snapshot
