@@ -13,7 +13,9 @@
 //!
 //! Criterion reports time per operation (all clients together) and
 //! operations per second. Run: `cargo bench --bench actor`
-//! (a subset: `cargo bench --bench actor -- memory/mix`).
+//! (a subset: `cargo bench --bench actor -- memory/mix`). `WORKERS=n` sets
+//! the runtime's workers; `WRITE_BEHIND=off` makes the actor answer every
+//! write only once it ran it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -44,6 +46,14 @@ fn runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .unwrap()
+}
+
+/// The actor as configured by the environment (see the module docs).
+fn actor() -> VfsBuilder {
+    match std::env::var("WRITE_BEHIND").as_deref() {
+        Ok("off") => VfsBuilder::new().write_behind(0, 0),
+        _ => VfsBuilder::new(),
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -206,7 +216,7 @@ fn bench_memory(c: &mut Criterion) {
                     );
                 }};
             }
-            design!("actor", VfsBuilder::new().image(memory_image()).spawn());
+            design!("actor", actor().image(memory_image()).spawn());
             design!(
                 "std-mutex",
                 StdMutexVfs::new(memory_image(), Limits::default())
@@ -374,7 +384,7 @@ fn bench_latency(c: &mut Criterion) {
                 );
             }};
         }
-        design!("actor", VfsBuilder::new().backend(slow()).spawn());
+        design!("actor", actor().backend(slow()).spawn());
         design!(
             "std-mutex",
             StdMutexVfs::with_backend(slow(), Limits::default())
