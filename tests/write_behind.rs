@@ -278,3 +278,50 @@ async fn a_failed_commit_lets_writes_behind_go_on() {
         b"child again"
     );
 }
+
+/// Across threads: a reader told (over a channel) that a write returned
+/// reads that write or a later one, never an earlier one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_told_of_a_write_reads_it_on_another_thread() {
+    let vfs = VfsBuilder::new().spawn();
+    let (fork, root, ino) = chunk_file(&vfs, "f", 0).await;
+    let (told, mut hear) = tokio::sync::mpsc::unbounded_channel::<u64>();
+    let writer = tokio::spawn({
+        let vfs = vfs.clone();
+        async move {
+            for v in 1..=20_000u64 {
+                let data = Bytes::copy_from_slice(&v.to_le_bytes());
+                vfs.write(fork, ino, 0, data).await.unwrap();
+                told.send(v).unwrap();
+                if v % 16 == 0 {
+                    tokio::task::yield_now().await;
+                }
+            }
+        }
+    });
+    let reader = tokio::spawn({
+        let vfs = vfs.clone();
+        async move {
+            let mut checked = 0;
+            while let Some(v) = hear.recv().await {
+                let got = match v % 3 {
+                    0 => vfs.read(fork, ino, 0, 8).await.unwrap().concat(),
+                    1 => vfs.read_file(fork, "f").await.unwrap()[..8].to_vec(),
+                    _ => {
+                        // Same file through a path: stat must show a size.
+                        let stat = vfs.stat_at(fork, root, "f", true).await.unwrap();
+                        assert_eq!(stat.size, CHUNK_SIZE);
+                        vfs.read(fork, ino, 0, 8).await.unwrap().concat()
+                    }
+                };
+                let seen = u64::from_le_bytes(got.try_into().unwrap());
+                assert!(seen >= v, "told of write {v}, read {seen}");
+                checked += 1;
+            }
+            checked
+        }
+    });
+    bounded("writer", writer).await.unwrap();
+    let checked = bounded("reader", reader).await.unwrap();
+    assert_eq!(checked, 20_000);
+}
