@@ -186,14 +186,23 @@ impl VfsHandle {
         fork: ForkId,
         fresh: impl FnOnce(&ForkCell) -> bool,
     ) -> Result<Option<arc_swap::Guard<Arc<Published>>>, Error> {
+        self.with_cell(fork, |cell| Ok(fresh(cell).then(|| cell.snapshot.load())))
+    }
+
+    /// Runs `f` on `fork`'s published cell: `Stopped` if the actor is gone,
+    /// `BadDescriptor` if the fork is.
+    fn with_cell<T>(
+        &self,
+        fork: ForkId,
+        f: impl FnOnce(&ForkCell) -> Result<T, Error>,
+    ) -> Result<T, Error> {
         if self.requests.is_closed() {
             return Err(Error::Stopped);
         }
         let forks = self.shared.forks.load();
-        let cell = forks
+        f(forks
             .get(&fork)
-            .ok_or(Error::Errno(fs::Errno::BadDescriptor))?;
-        Ok(fresh(cell).then(|| cell.snapshot.load()))
+            .ok_or(Error::Errno(fs::Errno::BadDescriptor))?)
     }
 
     /// Runs `read` on the latest published snapshot of `fork`, which may
@@ -306,14 +315,17 @@ impl VfsHandle {
         }
         let forks = self.shared.forks.load();
         let cell = forks.get(&fork)?;
-        self.shared.begin_open();
-        let published = cell.snapshot.load();
-        let reader = published.snapshot.reader();
-        // The limit comes first, as in the core. When it looks reached, the
-        // actor decides: it may not have read the notes giving handles back.
-        let outcome = if !cell.reserve_open(reader.limits().max_open) {
-            None
-        } else {
+        // Settles after the note: the actor, seeing no open in flight, reads
+        // it before it drops anything.
+        self.shared.in_flight(|| {
+            let published = cell.snapshot.load();
+            let reader = published.snapshot.reader();
+            // The limit comes first, as in the core. When it looks reached,
+            // the actor decides: it may not have read the notes giving
+            // handles back.
+            if !cell.reserve_open(reader.limits().max_open) {
+                return None;
+            }
             match reader.open(dir, path, follow, flags, write) {
                 Ok(Some((ino, kind))) => Some(if self.notes.send(Note::Opened(fork, ino)) {
                     Ok(OpenFile::new(fork, ino, kind, self.notes.clone()))
@@ -328,11 +340,7 @@ impl VfsHandle {
                     }
                 }
             }
-        };
-        // After the note: the actor, seeing no open in flight, reads it
-        // before it drops anything.
-        self.shared.settle_open();
-        outcome
+        })
     }
 
     // ---- reads: served from the published snapshot ------------------------
@@ -378,23 +386,18 @@ impl VfsHandle {
         path: &str,
         follow: bool,
     ) -> Option<Result<Stat, Error>> {
-        if self.requests.is_closed() {
-            return Some(Err(Error::Stopped));
-        }
-        let forks = self.shared.forks.load();
-        let Some(cell) = forks.get(&fork) else {
-            return Some(Err(Error::Errno(fs::Errno::BadDescriptor)));
-        };
-        let published = cell.snapshot.load_full();
-        let stat = match published.snapshot.reader().stat_at(dir, path, follow) {
-            Ok(stat) => stat,
-            Err(fs::Error::NeedsBase(_)) => return None,
-            // Writes behind change no names.
-            Err(e) => return Some(Err(e.into())),
-        };
-        let fresh = self.shared.stripe(fork, stat.ino).load(SeqCst) == 0
-            && Arc::ptr_eq(&published, &cell.snapshot.load());
-        fresh.then_some(Ok(stat))
+        let outcome = self.with_cell(fork, |cell| {
+            let published = cell.snapshot.load_full();
+            let stat = match published.snapshot.reader().stat_at(dir, path, follow) {
+                Err(fs::Error::NeedsBase(_)) => return Ok(None),
+                // Writes behind change no names: an error stands.
+                stat => stat?,
+            };
+            let fresh = self.shared.stripe(fork, stat.ino).load(SeqCst) == 0
+                && Arc::ptr_eq(&published, &cell.snapshot.load());
+            Ok(fresh.then_some(stat))
+        });
+        outcome.transpose()
     }
 
     /// Up to `len` bytes at `offset` of an open file, as slices shared with
@@ -503,29 +506,23 @@ impl VfsHandle {
             return Err(data);
         };
         let len = data.len();
-        self.shared.begin_open();
-        let outcome = match self.shared.hold_write(cell, fork, ino, offset, len as u64) {
-            None => Err(data),
-            Some(reserved) => {
-                let write = WriteBehind {
-                    fork,
-                    ino,
-                    offset,
-                    data,
-                    reserved,
-                };
-                match self.notes.send_write(write) {
-                    Ok(()) => Ok(len),
-                    Err(write) => {
-                        self.shared.unhold_write(cell, fork, ino, reserved);
-                        Err(write.data)
-                    }
-                }
-            }
-        };
-        // After the note: a commit waiting for this fork reads it first.
-        self.shared.settle_open();
-        outcome
+        // Settles after the note: a commit waiting for this fork reads it.
+        self.shared.in_flight(|| {
+            let Some(reserved) = self.shared.hold_write(cell, fork, ino, offset, len as u64) else {
+                return Err(data);
+            };
+            let write = WriteBehind {
+                fork,
+                ino,
+                offset,
+                data,
+                reserved,
+            };
+            self.notes.send_write(write).map(|()| len).map_err(|write| {
+                self.shared.unhold_write(cell, fork, ino, reserved);
+                write.data
+            })
+        })
     }
 
     /// Writes `data` at the end of the file; returns the offset and count.

@@ -114,7 +114,8 @@ pub(crate) struct Shared {
     /// swap for that fork; the map of cells changes only when forks come and
     /// go.
     pub forks: ArcSwap<ForkCells>,
-    /// Opens between loading a snapshot and queuing their note.
+    /// Opens and writes behind between loading a snapshot and queuing their
+    /// note (see `in_flight`).
     opening: AtomicUsize,
     /// The actor keeps unlinked inodes for opens in flight, and wants to be
     /// woken when one settles.
@@ -210,8 +211,8 @@ impl Shared {
 
     /// Counts a write of `len` bytes at `offset` to `ino` as behind, if it
     /// cannot fail (see the module docs); returns the quota bytes it holds
-    /// back, or `None`: then it makes a round trip. Call between
-    /// `begin_open` and `settle_open`, and queue the note before settling.
+    /// back, or `None`: then it makes a round trip. Call within
+    /// [`Shared::in_flight`], and queue the note within it too.
     pub fn hold_write(
         &self,
         cell: &ForkCell,
@@ -266,20 +267,20 @@ impl Shared {
         &self.stripes[(key >> 52) as usize % STRIPES]
     }
 
-    /// A handle is about to open on a snapshot it has not loaded yet.
-    pub fn begin_open(&self) {
+    /// Runs `work` — an open or a write behind, from loading the snapshot
+    /// to queuing its note (or giving up) — counted as in flight, so that
+    /// the actor drops no inode and commits no fork it may still touch.
+    pub fn in_flight<T>(&self, work: impl FnOnce() -> T) -> T {
         self.opening.fetch_add(1, SeqCst);
         // Pairs with the fence in `may_sweep`: the snapshot loaded next is
-        // at least the one published before the actor last found no opens.
+        // at least the one published before the actor last found none.
         fence(SeqCst);
-    }
-
-    /// An open begun with `begin_open` has queued its note, or given up.
-    pub fn settle_open(&self) {
+        let done = work();
         self.opening.fetch_sub(1, SeqCst);
         if self.sweep_wanted.load(SeqCst) {
             self.wake_actor();
         }
+        done
     }
 
     fn wake_actor(&self) {
@@ -297,7 +298,7 @@ impl Shared {
     /// next open to settle wakes it.
     pub fn may_sweep(&self) -> bool {
         self.sweep_wanted.store(true, SeqCst);
-        // Pairs with the fence in `begin_open`.
+        // Pairs with the fence in `in_flight`.
         fence(SeqCst);
         if self.opening.load(SeqCst) != 0 {
             return false;

@@ -86,7 +86,7 @@ pub(crate) struct Actor {
     shutdown: Vec<Reply>,
     /// Writes behind run since the last publish: their counters drop once
     /// they are published.
-    ran_behind: Vec<(Option<Arc<ForkCell>>, ForkId, fs::Ino)>,
+    ran_behind: Vec<(ForkId, fs::Ino)>,
     /// Commits waiting for writes behind still on their way (see `shared`).
     deferred: Vec<Request>,
 }
@@ -263,8 +263,7 @@ impl Actor {
                 held += w.reserved;
                 batch.push((w.ino, w.offset, w.data));
             }
-            let cell = self.cells.get(&fork).cloned();
-            if let Some(cell) = &cell {
+            if let Some(cell) = self.cells.get(&fork).cloned() {
                 let others = cell.reserved.load(SeqCst) - held;
                 let _ = self.vfs.set_reserved(fork, others);
                 let outcomes = self.vfs.write_batch(fork, &batch);
@@ -283,9 +282,8 @@ impl Actor {
             }
             // Without a cell the fork was discarded first, and the writes
             // went with it. (A commit waits for them; see `may_close`.)
-            for (ino, _, _) in batch {
-                self.ran_behind.push((cell.clone(), fork, ino));
-            }
+            self.ran_behind
+                .extend(batch.into_iter().map(|(ino, _, _)| (fork, ino)));
         }
     }
 
@@ -604,8 +602,10 @@ impl Actor {
             self.shared.forks.store(Arc::new(self.cells.clone()));
         }
         // Readers that see a write's counters down read a snapshot with it.
-        for (cell, fork, ino) in self.ran_behind.drain(..) {
-            self.shared.written_behind(cell.as_deref(), fork, ino);
+        // A fork gone meanwhile has no cell left to count in.
+        for (fork, ino) in self.ran_behind.drain(..) {
+            self.shared
+                .written_behind(self.cells.get(&fork).map(|c| &**c), fork, ino);
         }
     }
 

@@ -402,8 +402,7 @@ fn replace(tree: &mut Tree, ino: Ino, current: Option<&Node>, node: Option<NodeR
     let unlimited = super::Limits::unlimited();
     let old_bytes = current.map_or(0, Node::charged_bytes) as i64;
     let new_bytes = node.as_ref().map_or(0, |n| n.0.charged_bytes()) as i64;
-    tree.usage
-        .add_bytes(new_bytes - old_bytes, unlimited.max_bytes)?;
+    tree.usage.add_bytes(new_bytes - old_bytes, u64::MAX)?;
     if !ino.is_base() {
         match (current.is_some(), node.is_some()) {
             (false, true) => tree.usage.add_inode(&unlimited)?,
