@@ -11,7 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::{CREATE, bounded};
 use futures::FutureExt;
-use strata::actor::{Error, VfsBuilder, VfsHandle};
+use strata::actor::{Delayed, Error, VfsBuilder, VfsHandle};
 use strata::fs::{
     CHUNK_SIZE, Clock, Errno, ForkId, Ino, Limits, ManualClock, MemBase, OpenFlags, Timestamp,
 };
@@ -87,6 +87,57 @@ async fn every_reader_sees_a_write_behind_once_it_returned() {
         other.read(child, ino, 60, 3).await.unwrap().concat(),
         b"six"
     );
+}
+
+/// A reader lays the writes still on their way over the snapshot, in the
+/// order they returned, without waiting for the actor; once the actor ran
+/// them the snapshot alone says the same.
+#[tokio::test]
+async fn a_read_lays_queued_writes_over_the_snapshot() {
+    let vfs = VfsBuilder::new().spawn();
+    let (fork, _, ino) = chunk_file(&vfs, "f", b'.').await;
+    write_behind(&vfs, fork, ino, 0, b"aaaaaa");
+    write_behind(&vfs, fork, ino, 2, b"bb");
+    write_behind(&vfs, fork, ino, 4, b"cccc");
+    let read = vfs
+        .read(fork, ino, 1, 8)
+        .now_or_never()
+        .expect("a read of queued writes waited for the actor");
+    assert_eq!(read.unwrap().concat(), b"abbcccc.");
+    vfs.flush().await.unwrap();
+    let published = vfs.read_snapshot(fork, |r| r.read(ino, 1, 8));
+    assert_eq!(published.unwrap().unwrap().concat(), b"abbcccc.");
+}
+
+/// While the actor has started changing the fork and not yet published
+/// (here: an open parked on a slow backend), the snapshot plus the queued
+/// writes need not be the file's next state, so a reader of queued writes
+/// asks the actor.
+#[tokio::test]
+async fn a_read_of_queued_writes_waits_while_the_fork_is_being_changed() {
+    let base = MemBase::builder().file("slow", &b"base"[..]).build();
+    let vfs = VfsBuilder::new()
+        .backend(Delayed::new(base, Duration::from_millis(20)))
+        .spawn();
+    let (fork, root, ino) = chunk_file(&vfs, "f", b'.').await;
+    let parked = tokio::spawn({
+        let vfs = vfs.clone();
+        async move {
+            let flags = OpenFlags::default();
+            vfs.open_at(fork, root, "slow", true, flags, false).await
+        }
+    });
+    tokio::task::yield_now().await; // the open is queued
+    vfs.flush().await.unwrap(); // and parked, its fetch running
+    write_behind(&vfs, fork, ino, 0, b"new");
+    let read = vfs.read(fork, ino, 0, 4);
+    tokio::pin!(read);
+    assert!(
+        futures::poll!(&mut read).is_pending(),
+        "read queued writes over a snapshot the actor is changing"
+    );
+    assert_eq!(read.await.unwrap().concat(), b"new.");
+    parked.await.unwrap().unwrap();
 }
 
 /// What cannot run without a round trip does not go behind: growth, base
@@ -324,4 +375,43 @@ async fn a_reader_told_of_a_write_reads_it_on_another_thread() {
     bounded("writer", writer).await.unwrap();
     let checked = bounded("reader", reader).await.unwrap();
     assert_eq!(checked, 20_000);
+}
+
+/// Across threads, with writes behind and round trips interleaved (past
+/// 64 queued, a write makes one), a reader sees only states the file goes
+/// through. Every write puts its number in bytes 0..8; every 65th — the
+/// one that makes the round trip — in 8..16 too, so bytes 0..8 never hold
+/// a smaller number than 8..16. Laying writes a snapshot already holds over
+/// it again would undo part of the round trip that followed them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_sees_only_states_the_file_goes_through() {
+    use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+    let vfs = VfsBuilder::new().write_behind(64, u64::MAX).spawn();
+    let (fork, _, ino) = chunk_file(&vfs, "f", 0).await;
+    let done = Arc::new(AtomicBool::new(false));
+    let reader = tokio::spawn({
+        let (vfs, done) = (vfs.clone(), done.clone());
+        async move {
+            let number = |bytes: &[u8]| u64::from_le_bytes(bytes.try_into().unwrap());
+            let mut last = 0;
+            while !done.load(SeqCst) {
+                let got = vfs.read(fork, ino, 0, 16).await.unwrap().concat();
+                let (latest, wide) = (number(&got[..8]), number(&got[8..]));
+                assert!(latest >= wide, "read {latest} over {wide}");
+                assert!(latest >= last, "read {latest} after {last}");
+                last = latest;
+                // A read never waits, so let the worker run others.
+                tokio::task::yield_now().await;
+            }
+        }
+    });
+    for v in 1..=200_000u64 {
+        let mut data = v.to_le_bytes().to_vec();
+        if v % 65 == 0 {
+            data.extend_from_slice(&v.to_le_bytes());
+        }
+        vfs.write(fork, ino, 0, Bytes::from(data)).await.unwrap();
+    }
+    done.store(true, SeqCst);
+    bounded("reader", reader).await.unwrap();
 }

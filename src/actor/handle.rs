@@ -20,6 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::Error;
 use super::backend::Backend;
+use super::queued::{Unpublished, overlay};
 use super::request::{Answer, Note, Op, Request, WriteBehind};
 use super::shared::{BehindLimits, ForkCell, Notes, Published, Shared};
 use super::task::{Actor, Fetcher};
@@ -155,10 +156,10 @@ impl VfsHandle {
         ino: Ino,
         read: impl FnOnce(Reader<'_>) -> fs::Result<T>,
     ) -> Option<Result<T, Error>> {
-        // Counters first, snapshot second: a write that returned before this
-        // call is either still counted, or published before it stopped being.
-        let stripe = self.shared.stripe(fork, ino);
-        self.on_snapshot(fork, |_| stripe.load(SeqCst) == 0, read)
+        // Queue first, snapshot second: a write that returned before this
+        // call is either still queued, or published before it left.
+        let queued = &self.shared.queued;
+        self.on_snapshot(fork, |_| !queued.may_have(fork, ino), read)
     }
 
     /// Runs `read` on the published snapshot if `fresh` says it holds every
@@ -393,7 +394,7 @@ impl VfsHandle {
                 // Writes behind change no names: an error stands.
                 stat => stat?,
             };
-            let fresh = self.shared.stripe(fork, stat.ino).load(SeqCst) == 0
+            let fresh = !self.shared.queued.may_have(fork, stat.ino)
                 && Arc::ptr_eq(&published, &cell.snapshot.load());
             Ok(fresh.then_some(stat))
         });
@@ -409,12 +410,47 @@ impl VfsHandle {
         offset: u64,
         len: u64,
     ) -> Result<Vec<Bytes>, Error> {
-        match self.read_object(fork, ino, |r| r.read(ino, offset, len)) {
+        match self.read_now(fork, ino, offset, len) {
             Some(result) => result,
             None => {
                 expect!(self.call(Op::Read { fork, ino, offset, len }).await, Answer::Bytes(b) => b)
             }
         }
+    }
+
+    /// The snapshot half of [`VfsHandle::read`]: the published snapshot with
+    /// the writes behind to the file still on their way laid over it. `None`
+    /// when the actor has to answer: base data is missing, or the actor
+    /// started changing the fork since that snapshot (see `shared`).
+    pub(crate) fn read_now(
+        &self,
+        fork: ForkId,
+        ino: Ino,
+        offset: u64,
+        len: u64,
+    ) -> Option<Result<Vec<Bytes>, Error>> {
+        let queued = &self.shared.queued;
+        if !queued.may_have(fork, ino) {
+            return self.on_snapshot(fork, |_| true, |r| r.read(ino, offset, len));
+        }
+        let outcome = self.with_cell(fork, |cell| {
+            let published = cell.snapshot.load_full();
+            let writes = queued.missing_from(fork, ino, published.generation);
+            if !cell.still_latest(&published) {
+                return Ok(None);
+            }
+            let reader = published.snapshot.reader();
+            let in_place =
+                |w: &Unpublished| reader.overwrites_in_place(ino, w.offset, w.data.len() as u64);
+            if !writes.iter().all(in_place) {
+                return Ok(None);
+            }
+            match reader.read(ino, offset, len) {
+                Err(fs::Error::NeedsBase(_)) => Ok(None),
+                read => Ok(Some(overlay(read?, offset, &writes))),
+            }
+        });
+        outcome.transpose()
     }
 
     /// Up to `max` entries of the open directory `dir` after the name `after`.
@@ -508,19 +544,23 @@ impl VfsHandle {
         let len = data.len();
         // Settles after the note: a commit waiting for this fork reads it.
         self.shared.in_flight(|| {
-            let Some(reserved) = self.shared.hold_write(cell, fork, ino, offset, len as u64) else {
+            let Some(reserved) = self.shared.hold_write(cell, ino, offset, len as u64) else {
                 return Err(data);
             };
-            let write = WriteBehind {
-                fork,
-                ino,
-                offset,
-                data,
-                reserved,
-            };
-            self.notes.send_write(write).map(|()| len).map_err(|write| {
-                self.shared.unhold_write(cell, fork, ino, reserved);
-                write.data
+            let queued = self.shared.queued.add(fork, ino, offset, &data, |id| {
+                let write = WriteBehind {
+                    fork,
+                    ino,
+                    offset,
+                    data: data.clone(),
+                    reserved,
+                    id,
+                };
+                self.notes.send(Note::Write(write)).then_some(()).ok_or(())
+            });
+            queued.map(|()| len).map_err(|()| {
+                self.shared.unhold_write(cell, reserved);
+                data
             })
         })
     }

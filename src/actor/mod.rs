@@ -29,6 +29,7 @@ mod backend;
 pub mod baseline;
 mod handle;
 mod hostdir;
+mod queued;
 mod request;
 mod shared;
 mod task;

@@ -230,6 +230,8 @@ pub(crate) struct WriteBehind {
     pub data: Bytes,
     /// The quota it holds back until it runs.
     pub reserved: u64,
+    /// Its id among the writes queued to its file (see `queued`).
+    pub id: u64,
 }
 
 /// A request in flight: the operation and where its answer goes.

@@ -39,14 +39,27 @@
 //! Three promises are kept, each by one side writing then reading what the
 //! other wrote (`SeqCst`):
 //!
-//! - **Readers see it.** The write raises its (fork, inode) stripe before it
-//!   returns; the actor lowers it only after publishing the write. A reader
-//!   of that inode reads the stripe *before* loading the snapshot: raised,
-//!   it makes a round trip (which runs the notes first); lowered, the
-//!   write is published and the snapshot it loads next has it. A reader
+//! - **Readers see it.** The write is kept in [`QueuedWrites`] from before
+//!   it returns until the actor has published it. A reader of its file
+//!   finds it there and lays it over the snapshot (see below), or makes a
+//!   round trip, which runs the notes first. Readers that cannot lay a
+//!   write over (a `stat`: the actor sets the time) read the stripe's length
+//!   *before* loading the snapshot: nonzero, they make the round trip; zero,
+//!   the write is published and the snapshot they load next has it. A reader
 //!   that learns the inode from the snapshot itself (`stat_at`) reads the
-//!   stripe after, and also requires the snapshot to still be the latest.
+//!   length after, and also requires the snapshot to still be the latest.
 //!   [`ForkCell::writes_behind`] does the same for readers of a whole fork.
+//! - **What a reader lays over is a state the file passes through.** The
+//!   reader loads the snapshot, then copies the writes to its file that the
+//!   snapshot lacks, then checks that the snapshot is still the latest and
+//!   that no operation changing the fork has started since
+//!   ([`ForkCell::still_latest`]). The actor raises the fork's `changes`
+//!   before every such operation and reads the notes right after, so every
+//!   write the reader copied runs before anything else touches the file:
+//!   snapshot plus those writes is the file's next state. One exception is
+//!   caught by the reader: a write judged in place before a shrink but
+//!   queued after it runs after it, and may grow the file; the reader lays
+//!   over only writes that overwrite in place in its snapshot.
 //! - **Its space is there when it runs.** The write counts what it could
 //!   take (should its file shrink first) into [`ForkCell::reserved`]
 //!   *before* it loads the snapshot it is judged on; the actor counts a
@@ -68,7 +81,8 @@ use std::sync::atomic::{
 use arc_swap::ArcSwap;
 use tokio::sync::mpsc;
 
-use super::request::{Note, WriteBehind};
+use super::queued::QueuedWrites;
+use super::request::Note;
 use crate::fs::{ForkId, Ino, Snapshot, most_allocated_by_write};
 
 /// Every this many notes, the actor is woken to read them (so they cannot
@@ -96,10 +110,6 @@ impl Default for BehindLimits {
     }
 }
 
-/// Counters of writes behind per (fork, inode), hashed: a collision only
-/// sends a read on a round trip it did not need.
-const STRIPES: usize = 4096;
-
 /// Fork ids to their cells. Fork ids are small numbers the host hands out,
 /// so the fast non-cryptographic hash is safe here; it is on every read.
 pub(crate) type ForkCells = imbl::GenericHashMap<
@@ -126,9 +136,9 @@ pub(crate) struct Shared {
     /// channel rather than a `Notify`: the actor waits on it at every
     /// wake-up, and waiting on a channel takes no lock.
     wake_for_notes: mpsc::Sender<()>,
-    /// Writes behind per (fork, inode) stripe, from before the write
-    /// returns until the actor has published it (see `writes_behind`).
-    stripes: Box<[AtomicU32; STRIPES]>,
+    /// Writes behind, from before each returns until the actor has
+    /// published it.
+    pub queued: QueuedWrites,
     behind: BehindLimits,
 }
 
@@ -152,23 +162,13 @@ impl Notes {
 
     /// Queues `note`; false if the actor is gone.
     pub fn send(&self, note: Note) -> bool {
-        self.queue(note).is_ok()
-    }
-
-    /// Queues a write behind; gives it back if the actor is gone.
-    pub fn send_write(&self, write: WriteBehind) -> Result<(), WriteBehind> {
-        self.queue(Note::Write(write)).map_err(|note| match note {
-            Note::Write(write) => write,
-            _ => unreachable!("queued a write"),
-        })
-    }
-
-    fn queue(&self, note: Note) -> Result<(), Note> {
-        self.queue.send(note).map_err(|e| e.0)?;
+        if self.queue.send(note).is_err() {
+            return false;
+        }
         if self.shared.unread_notes.fetch_add(1, Relaxed) + 1 == WAKE_EVERY {
             self.shared.wake_actor();
         }
-        Ok(())
+        true
     }
 }
 
@@ -177,6 +177,10 @@ pub(crate) struct Published {
     pub snapshot: Snapshot,
     /// [`ForkCell::shrinks`] when it was taken.
     pub shrinks: u64,
+    /// [`ForkCell::changes`] when it was taken.
+    pub changes: u64,
+    /// Counts the fork's snapshots, from 0 (see `queued`).
+    pub generation: u64,
 }
 
 /// One fork's published state.
@@ -192,6 +196,8 @@ pub(crate) struct ForkCell {
     pub reserved: AtomicU64,
     /// Operations that may have shrunk a file, started by the actor.
     pub shrinks: AtomicU64,
+    /// Operations that may have changed the fork, started by the actor.
+    pub changes: AtomicU64,
     /// A commit wants the fork: no more writes behind.
     pub closing: AtomicBool,
 }
@@ -204,7 +210,7 @@ impl Shared {
             sweep_wanted: AtomicBool::new(false),
             unread_notes: AtomicUsize::new(0),
             wake_for_notes,
-            stripes: Box::new(std::array::from_fn(|_| AtomicU32::new(0))),
+            queued: QueuedWrites::new(),
             behind,
         }
     }
@@ -212,15 +218,8 @@ impl Shared {
     /// Counts a write of `len` bytes at `offset` to `ino` as behind, if it
     /// cannot fail (see the module docs); returns the quota bytes it holds
     /// back, or `None`: then it makes a round trip. Call within
-    /// [`Shared::in_flight`], and queue the note within it too.
-    pub fn hold_write(
-        &self,
-        cell: &ForkCell,
-        fork: ForkId,
-        ino: Ino,
-        offset: u64,
-        len: u64,
-    ) -> Option<u64> {
+    /// [`Shared::in_flight`], and queue the write within it too.
+    pub fn hold_write(&self, cell: &ForkCell, ino: Ino, offset: u64, len: u64) -> Option<u64> {
         if self.behind.max_writes == 0 || cell.closing.load(SeqCst) {
             return None;
         }
@@ -228,7 +227,6 @@ impl Shared {
         // Counted first, checked second: the actor shrinks first, reads
         // these second, so one of the two sees the other.
         let writes = cell.writes_behind.fetch_add(1, SeqCst);
-        self.stripe(fork, ino).fetch_add(1, SeqCst);
         let held = cell.reserved.fetch_add(reserved, SeqCst);
         let published = cell.snapshot.load();
         let fits = writes < self.behind.max_writes
@@ -239,32 +237,27 @@ impl Shared {
                 .reader()
                 .overwrites_in_place(ino, offset, len);
         if !fits {
-            self.unhold_write(cell, fork, ino, reserved);
+            self.unhold_write(cell, reserved);
             return None;
         }
         Some(reserved)
     }
 
-    /// Takes back what `hold_write` counted (the actor does this itself,
-    /// after publishing the write).
-    pub fn unhold_write(&self, cell: &ForkCell, fork: ForkId, ino: Ino, reserved: u64) {
+    /// Takes back what `hold_write` counted, for a write never sent (the
+    /// actor does this itself, after publishing the write).
+    pub fn unhold_write(&self, cell: &ForkCell, reserved: u64) {
         cell.reserved.fetch_sub(reserved, SeqCst);
-        self.written_behind(Some(cell), fork, ino);
+        cell.writes_behind.fetch_sub(1, SeqCst);
     }
 
-    /// A write behind is published (or was never sent, or its fork is
-    /// gone): readers of its file may use the snapshot again.
-    pub fn written_behind(&self, cell: Option<&ForkCell>, fork: ForkId, ino: Ino) {
-        self.stripe(fork, ino).fetch_sub(1, SeqCst);
+    /// A write behind is published (or its fork is gone): readers of its
+    /// file, and of its fork, may use the snapshot alone again.
+    pub fn written_behind(&self, cell: Option<&ForkCell>, write: (ForkId, Ino, u64)) {
+        let (fork, ino, id) = write;
+        self.queued.published(fork, ino, id);
         if let Some(cell) = cell {
             cell.writes_behind.fetch_sub(1, SeqCst);
         }
-    }
-
-    /// The stripe counting writes behind to `ino` in `fork`.
-    pub fn stripe(&self, fork: ForkId, ino: Ino) -> &AtomicU32 {
-        let key = (fork.0.rotate_left(32) ^ ino.0).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        &self.stripes[(key >> 52) as usize % STRIPES]
     }
 
     /// Runs `work` — an open or a write behind, from loading the snapshot
@@ -314,11 +307,14 @@ impl ForkCell {
             snapshot: ArcSwap::from_pointee(Published {
                 snapshot,
                 shrinks: 0,
+                changes: 0,
+                generation: 0,
             }),
             open: AtomicU64::new(open),
             writes_behind: AtomicU32::new(0),
             reserved: AtomicU64::new(0),
             shrinks: AtomicU64::new(0),
+            changes: AtomicU64::new(0),
             closing: AtomicBool::new(false),
         }
     }
@@ -333,5 +329,15 @@ impl ForkCell {
     /// Gives back one handle.
     pub fn release_open(&self) {
         self.open.fetch_sub(1, SeqCst);
+    }
+
+    /// Whether `published` is still the latest snapshot and no operation
+    /// that changes the fork has started since: then the writes behind
+    /// queued by now run before any other change (see the module docs).
+    pub fn still_latest(&self, published: &Arc<Published>) -> bool {
+        // A read-modify-write, not a load: the actor's next increment reads
+        // what it wrote, and so sees every note this caller saw queued.
+        self.changes.fetch_add(0, SeqCst) == published.changes
+            && Arc::ptr_eq(published, &self.snapshot.load())
     }
 }

@@ -84,9 +84,9 @@ pub(crate) struct Actor {
     replies: Vec<(Reply, Result<Answer, Error>)>,
     fetcher: Option<Fetcher>,
     shutdown: Vec<Reply>,
-    /// Writes behind run since the last publish: their counters drop once
-    /// they are published.
-    ran_behind: Vec<(ForkId, fs::Ino)>,
+    /// Writes behind run since the last publish (fork, inode, id): they
+    /// leave the queue once they are published.
+    ran_behind: Vec<(ForkId, fs::Ino, u64)>,
     /// Commits waiting for writes behind still on their way (see `shared`).
     deferred: Vec<Request>,
 }
@@ -257,33 +257,42 @@ impl Actor {
         let mut writes = writes.into_iter().peekable();
         while let Some(first) = writes.next() {
             let fork = first.fork;
-            let mut held = first.reserved;
-            let mut batch = vec![(first.ino, first.offset, first.data)];
+            let mut batch = vec![first];
             while let Some(w) = writes.next_if(|w| w.fork == fork) {
-                held += w.reserved;
-                batch.push((w.ino, w.offset, w.data));
+                batch.push(w);
             }
             if let Some(cell) = self.cells.get(&fork).cloned() {
+                let held: u64 = batch.iter().map(|w| w.reserved).sum();
                 let others = cell.reserved.load(SeqCst) - held;
                 let _ = self.vfs.set_reserved(fork, others);
-                let outcomes = self.vfs.write_batch(fork, &batch);
+                let writes: Vec<_> = batch
+                    .iter()
+                    .map(|w| (w.ino, w.offset, w.data.clone()))
+                    .collect();
+                let outcomes = self.vfs.write_batch(fork, &writes);
                 cell.reserved.fetch_sub(held, SeqCst);
                 // The one failure possible: the file was unlinked and its
                 // last handle closed first (or the fork discarded), so no one
                 // can ever read what it held.
-                for ((_, _, data), outcome) in batch.iter().zip(outcomes.into_iter().flatten()) {
+                for (w, outcome) in batch.iter().zip(outcomes.into_iter().flatten()) {
                     debug_assert!(
-                        matches!(outcome, Ok(n) if n == data.len())
+                        matches!(outcome, Ok(n) if n == w.data.len())
                             || matches!(outcome, Err(fs::Error::Errno(Errno::BadDescriptor))),
                         "a write behind failed: {outcome:?}"
                     );
+                }
+                // Before publishing: readers of an older snapshot lay them
+                // over it, readers of the next one must not.
+                let next = cell.snapshot.load().generation + 1;
+                for w in &batch {
+                    self.shared.queued.ran(fork, w.ino, w.id, next);
                 }
                 self.mark(fork);
             }
             // Without a cell the fork was discarded first, and the writes
             // went with it. (A commit waits for them; see `may_close`.)
             self.ran_behind
-                .extend(batch.into_iter().map(|(ino, _, _)| (fork, ino)));
+                .extend(batch.into_iter().map(|w| (fork, w.ino, w.id)));
         }
     }
 
@@ -380,12 +389,17 @@ impl Actor {
     /// so; a write behind either sees that (and makes a round trip) or is
     /// counted in what is held back (see `shared`).
     fn hold_back_for_writes(&mut self, fork: ForkId, may_shrink: bool) {
-        if let Some(cell) = self.cells.get(&fork) {
-            if may_shrink {
-                cell.shrinks.fetch_add(1, SeqCst);
-            }
-            let _ = self.vfs.set_reserved(fork, cell.reserved.load(SeqCst));
+        let Some(cell) = self.cells.get(&fork).cloned() else {
+            return;
+        };
+        if may_shrink {
+            cell.shrinks.fetch_add(1, SeqCst);
         }
+        // Readers may have laid the writes behind queued by now over the
+        // published snapshot, as the file's next state: they run first.
+        cell.changes.fetch_add(1, SeqCst);
+        self.take_notes();
+        let _ = self.vfs.set_reserved(fork, cell.reserved.load(SeqCst));
     }
 
     fn execute(&mut self, op: &Op) -> Result<Answer, Failure> {
@@ -585,10 +599,15 @@ impl Actor {
                 continue;
             }
             match (self.vfs.snapshot(fork), self.cells.get(&fork)) {
-                (Ok(snapshot), Some(cell)) => cell.snapshot.store(Arc::new(Published {
-                    snapshot,
-                    shrinks: cell.shrinks.load(Relaxed),
-                })),
+                (Ok(snapshot), Some(cell)) => {
+                    let generation = cell.snapshot.load().generation + 1;
+                    cell.snapshot.store(Arc::new(Published {
+                        snapshot,
+                        shrinks: cell.shrinks.load(Relaxed),
+                        changes: cell.changes.load(Relaxed),
+                        generation,
+                    }))
+                }
                 (Ok(snapshot), None) => {
                     let open = self.vfs.open_handles(fork).unwrap_or(0);
                     self.cells
@@ -601,11 +620,11 @@ impl Actor {
         if forks_changed {
             self.shared.forks.store(Arc::new(self.cells.clone()));
         }
-        // Readers that see a write's counters down read a snapshot with it.
-        // A fork gone meanwhile has no cell left to count in.
-        for (fork, ino) in self.ran_behind.drain(..) {
+        // Readers that no longer find a write queued read a snapshot with
+        // it. A fork gone meanwhile has no cell left to count in.
+        for (fork, ino, id) in self.ran_behind.drain(..) {
             self.shared
-                .written_behind(self.cells.get(&fork).map(|c| &**c), fork, ino);
+                .written_behind(self.cells.get(&fork).map(|c| &**c), (fork, ino, id));
         }
     }
 

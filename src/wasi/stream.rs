@@ -151,7 +151,7 @@ impl FileInputStream {
             self.file.ino(),
             self.position,
         );
-        match vfs.read_object(fork, ino, |r| r.read(ino, position, len)) {
+        match vfs.read_now(fork, ino, position, len) {
             Some(Ok(pieces)) => self.accept(pieces, false),
             Some(Err(e)) => return Err(stream_error(e)),
             None => {
