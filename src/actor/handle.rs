@@ -5,11 +5,12 @@
 //! except overwrites of stored bytes, which cannot fail and go one way
 //! ("behind", see `shared`). Reads do not travel at all: they run on the
 //! snapshot the actor published after its last batch (lock-free, on the
-//! caller's thread), and only fall back to a round trip when that snapshot
-//! lacks base data still to be fetched, or a write behind to what they read
-//! is still on its way. Because the actor publishes before it replies, and
-//! writes behind are waited for, a caller always reads every write that
-//! returned.
+//! caller's thread), laying over it the writes behind to what they read
+//! that are still on their way, and only fall back to a round trip when the
+//! snapshot lacks base data still to be fetched, or the actor is busy
+//! changing the fork. Because the actor publishes before it replies, and
+//! writes behind are laid over or waited for, a caller always reads every
+//! write that returned.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering::SeqCst;
@@ -512,8 +513,9 @@ impl VfsHandle {
     /// A write that cannot fail — it overwrites bytes the fork already
     /// stores, within the file — returns at once and travels to the actor
     /// one way, like a kernel's write into its page cache ("behind"). Every
-    /// read of the file, by any caller, waits for it (see `shared`), and so
-    /// do [`VfsHandle::read_snapshot`] and [`VfsHandle::snapshot`].
+    /// read of the file, by any caller, sees it: a read of its bytes lays it
+    /// over the snapshot, a `stat` waits for it (see `shared`), and so do
+    /// [`VfsHandle::read_snapshot`] and [`VfsHandle::snapshot`].
     pub async fn write(
         &self,
         fork: ForkId,
