@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use strata::fs::{
-    CHUNK_SIZE, Change, ChangeKind, CommitError, Errno, ForkId, Ino, Kind, Limits, ManualClock,
-    MemBase, OpenFlags, SetTime, Timestamp, Vfs,
+    BatchWrite, CHUNK_SIZE, Change, ChangeKind, CommitError, Errno, ForkId, Ino, Kind, Limits,
+    ManualClock, MemBase, OpenFlags, SetTime, Timestamp, Vfs,
 };
 
 fn base() -> MemBase {
@@ -596,21 +596,26 @@ fn reserved_space_is_refused_to_everyone_else() {
 }
 
 /// A batch of writes runs each on its own: one that fails changes nothing
-/// and stops nothing.
+/// and stops nothing. Each stamps the time it was made at.
 #[test]
 fn a_failing_write_in_a_batch_undoes_only_itself() {
     let (mut vfs, f, a, b) = two_files(CHUNK_SIZE);
     vfs.write(f, a, 0, &[0; 100]).unwrap();
-    let bytes = |s: &'static [u8]| bytes::Bytes::from_static(s);
+    let write = |ino, offset, data: &'static [u8], at| BatchWrite {
+        ino,
+        offset,
+        data: bytes::Bytes::from_static(data),
+        at: Timestamp::from_nanos(at),
+    };
     let outcomes = vfs
         .write_batch(
             f,
             &[
-                (a, 0, bytes(b"one")),
-                (Ino(u64::MAX), 0, bytes(b"gone")),
-                (b, CHUNK_SIZE - 1, bytes(b"too much")),
-                (a, 3, bytes(b"two")),
-                (b, 0, bytes(b"fits")),
+                write(a, 0, b"one", 10),
+                write(Ino(u64::MAX), 0, b"gone", 20),
+                write(b, CHUNK_SIZE - 1, b"too much", 30),
+                write(a, 3, b"two", 40),
+                write(b, 0, b"fits", 50),
             ],
         )
         .unwrap();
@@ -630,5 +635,11 @@ fn a_failing_write_in_a_batch_undoes_only_itself() {
     );
     assert_eq!(&vfs.read_file(f, "a").unwrap()[..6], b"onetwo");
     assert_eq!(vfs.read_file(f, "b").unwrap(), b"fits");
+    let stat = vfs.stat(f, a).unwrap();
+    assert_eq!(
+        (stat.mtime, stat.ctime),
+        (Timestamp::from_nanos(40), Timestamp::from_nanos(40))
+    );
+    assert_eq!(vfs.stat(f, b).unwrap().mtime, Timestamp::from_nanos(50));
     assert_eq!(err(vfs.write_batch(ForkId(99), &[])), Errno::BadDescriptor);
 }

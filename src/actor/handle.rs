@@ -21,13 +21,13 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::Error;
 use super::backend::Backend;
-use super::queued::{Unpublished, overlay};
+use super::queued::{Unpublished, overlay, stat_after};
 use super::request::{Answer, Note, Op, Request, WriteBehind};
 use super::shared::{BehindLimits, ForkCell, Notes, Published, Shared};
 use super::task::{Actor, Fetcher};
 use crate::fs::{
-    self, Base, BaseCache, Change, Clock, DirEntry, ForkId, Ino, Kind, Limits, MemBase, OpenFlags,
-    Reader, SetTime, Snapshot, Stat, SystemClock, Usage, Vfs,
+    self, Base, BaseCache, BatchWrite, Change, Clock, DirEntry, ForkId, Ino, Kind, Limits, MemBase,
+    OpenFlags, Reader, SetTime, Snapshot, Stat, SystemClock, Usage, Vfs,
 };
 
 /// An object held open. Dropping it releases the handle in the actor (so an
@@ -349,10 +349,15 @@ impl VfsHandle {
 
     /// Metadata of an open object.
     pub async fn stat(&self, fork: ForkId, ino: Ino) -> Result<Stat, Error> {
-        match self.read_object(fork, ino, |r| r.stat(ino)) {
+        match self.stat_now(fork, ino) {
             Some(result) => result,
             None => expect!(self.call(Op::Stat { fork, ino }).await, Answer::Stat(s) => s),
         }
+    }
+
+    /// The snapshot half of [`VfsHandle::stat`] (see `with_queued`).
+    pub(crate) fn stat_now(&self, fork: ForkId, ino: Ino) -> Option<Result<Stat, Error>> {
+        self.with_queued(fork, ino, |r, writes| Ok(stat_after(r.stat(ino)?, writes)))
     }
 
     /// Metadata of `path` relative to `dir`.
@@ -378,9 +383,9 @@ impl VfsHandle {
     }
 
     /// The snapshot half of [`VfsHandle::stat_at`]. The object is known only
-    /// once the path is resolved, so its counter is read after the snapshot:
-    /// then the snapshot must still be the latest, or a write behind may
-    /// have been published (and uncounted) in between.
+    /// once the path is resolved, so the queue is read after the snapshot:
+    /// with nothing queued the snapshot must still be the latest, or a write
+    /// behind may have been published (and left the queue) in between.
     fn stat_at_on_snapshot(
         &self,
         fork: ForkId,
@@ -395,9 +400,11 @@ impl VfsHandle {
                 // Writes behind change no names: an error stands.
                 stat => stat?,
             };
-            let fresh = !self.shared.queued.may_have(fork, stat.ino)
-                && Arc::ptr_eq(&published, &cell.snapshot.load());
-            Ok(fresh.then_some(stat))
+            if !self.shared.queued.may_have(fork, stat.ino) {
+                return Ok(Arc::ptr_eq(&published, &cell.snapshot.load()).then_some(stat));
+            }
+            let writes = self.missing_writes(cell, &published, fork, stat.ino);
+            Ok(writes.map(|writes| stat_after(stat, &writes)))
         });
         outcome.transpose()
     }
@@ -419,10 +426,7 @@ impl VfsHandle {
         }
     }
 
-    /// The snapshot half of [`VfsHandle::read`]: the published snapshot with
-    /// the writes behind to the file still on their way laid over it. `None`
-    /// when the actor has to answer: base data is missing, or the actor
-    /// started changing the fork since that snapshot (see `shared`).
+    /// The snapshot half of [`VfsHandle::read`] (see `with_queued`).
     pub(crate) fn read_now(
         &self,
         fork: ForkId,
@@ -430,28 +434,58 @@ impl VfsHandle {
         offset: u64,
         len: u64,
     ) -> Option<Result<Vec<Bytes>, Error>> {
-        let queued = &self.shared.queued;
-        if !queued.may_have(fork, ino) {
-            return self.on_snapshot(fork, |_| true, |r| r.read(ino, offset, len));
+        self.with_queued(fork, ino, |r, writes| {
+            Ok(overlay(r.read(ino, offset, len)?, offset, writes))
+        })
+    }
+
+    /// Runs `read` on the published snapshot of `fork` and the writes behind
+    /// to `ino` it lacks (still on their way), right here on the caller's
+    /// thread. `None` when the actor has to answer: base data is missing, or
+    /// the actor has started changing the fork since that snapshot.
+    fn with_queued<T>(
+        &self,
+        fork: ForkId,
+        ino: Ino,
+        read: impl FnOnce(Reader<'_>, &[Unpublished]) -> fs::Result<T>,
+    ) -> Option<Result<T, Error>> {
+        if !self.shared.queued.may_have(fork, ino) {
+            return self.on_snapshot(fork, |_| true, |r| read(r, &[]));
         }
         let outcome = self.with_cell(fork, |cell| {
             let published = cell.snapshot.load_full();
-            let writes = queued.missing_from(fork, ino, published.generation);
-            if !cell.still_latest(&published) {
+            let Some(writes) = self.missing_writes(cell, &published, fork, ino) else {
                 return Ok(None);
-            }
-            let reader = published.snapshot.reader();
-            let in_place =
-                |w: &Unpublished| reader.overwrites_in_place(ino, w.offset, w.data.len() as u64);
-            if !writes.iter().all(in_place) {
-                return Ok(None);
-            }
-            match reader.read(ino, offset, len) {
+            };
+            match read(published.snapshot.reader(), &writes) {
                 Err(fs::Error::NeedsBase(_)) => Ok(None),
-                read => Ok(Some(overlay(read?, offset, &writes))),
+                read => Ok(Some(read?)),
             }
         });
         outcome.transpose()
+    }
+
+    /// The writes behind to `ino` that `published` — loaded from `cell`
+    /// before this call — lacks, if laid over it they make the file's next
+    /// state; `None` if not, and the actor must answer (see `shared`).
+    fn missing_writes(
+        &self,
+        cell: &ForkCell,
+        published: &Arc<Published>,
+        fork: ForkId,
+        ino: Ino,
+    ) -> Option<Vec<Unpublished>> {
+        let writes = self
+            .shared
+            .queued
+            .missing_from(fork, ino, published.generation);
+        if !cell.still_latest(published) {
+            return None;
+        }
+        let reader = published.snapshot.reader();
+        let in_place =
+            |w: &Unpublished| reader.overwrites_in_place(ino, w.offset, w.data.len() as u64);
+        writes.iter().all(in_place).then_some(writes)
     }
 
     /// Up to `max` entries of the open directory `dir` after the name `after`.
@@ -549,20 +583,26 @@ impl VfsHandle {
             let Some(reserved) = self.shared.hold_write(cell, ino, offset, len as u64) else {
                 return Err(data);
             };
-            let queued = self.shared.queued.add(fork, ino, offset, &data, |id| {
-                let write = WriteBehind {
+            // Its time is now, when it returns, not when the actor runs it.
+            let at = self.shared.clock.now();
+            let write = BatchWrite {
+                ino,
+                offset,
+                data,
+                at,
+            };
+            let queued = self.shared.queued.add(fork, &write, |id| {
+                let note = WriteBehind {
                     fork,
-                    ino,
-                    offset,
-                    data: data.clone(),
+                    write: write.clone(),
                     reserved,
                     id,
                 };
-                self.notes.send(Note::Write(write)).then_some(()).ok_or(())
+                self.notes.send(Note::Write(note)).then_some(()).ok_or(())
             });
             queued.map(|()| len).map_err(|()| {
                 self.shared.unhold_write(cell, reserved);
-                data
+                write.data
             })
         })
     }
@@ -854,10 +894,10 @@ impl VfsBuilder {
                 (cache, Some(fetcher))
             }
         };
-        let vfs = Vfs::with(base, self.limits, self.clock);
+        let vfs = Vfs::with(base, self.limits, self.clock.clone());
         let (requests, receiver) = mpsc::channel(self.queue);
         let (wake, woken) = mpsc::channel(1);
-        let shared = Arc::new(Shared::new(wake, self.behind));
+        let shared = Arc::new(Shared::new(wake, self.behind, self.clock));
         let (notes, noted) = mpsc::unbounded_channel();
         let notes = Notes::new(notes, shared.clone());
         let actor = Actor::new(

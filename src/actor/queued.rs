@@ -24,7 +24,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use bytes::Bytes;
 
-use crate::fs::{ForkId, Ino};
+use crate::fs::{BatchWrite, ForkId, Ino, Stat, Timestamp};
 
 /// Stripes per actor; a collision only makes a reader copy writes to
 /// another file and skip them.
@@ -53,9 +53,7 @@ struct List {
 struct Queued {
     id: u64,
     fork: ForkId,
-    ino: Ino,
-    offset: u64,
-    data: Bytes,
+    write: BatchWrite,
     /// The generation of the fork's first snapshot to hold it, once the
     /// actor ran it.
     held_from: Option<u64>,
@@ -66,6 +64,8 @@ struct Queued {
 pub(crate) struct Unpublished {
     pub offset: u64,
     pub data: Bytes,
+    /// When it was made.
+    pub at: Timestamp,
 }
 
 impl QueuedWrites {
@@ -91,12 +91,10 @@ impl QueuedWrites {
     pub fn add<E>(
         &self,
         fork: ForkId,
-        ino: Ino,
-        offset: u64,
-        data: &Bytes,
+        write: &BatchWrite,
         send: impl FnOnce(u64) -> Result<(), E>,
     ) -> Result<(), E> {
-        let stripe = self.stripe(fork, ino);
+        let stripe = self.stripe(fork, write.ino);
         let mut list = lock(&stripe.list);
         let id = list.next_id;
         send(id)?;
@@ -104,9 +102,7 @@ impl QueuedWrites {
         list.writes.push(Queued {
             id,
             fork,
-            ino,
-            offset,
-            data: data.clone(),
+            write: write.clone(),
             held_from: None,
         });
         stripe.len.fetch_add(1, SeqCst);
@@ -119,11 +115,12 @@ impl QueuedWrites {
         let list = lock(&self.stripe(fork, ino).list);
         list.writes
             .iter()
-            .filter(|w| w.fork == fork && w.ino == ino)
+            .filter(|w| w.fork == fork && w.write.ino == ino)
             .filter(|w| w.held_from.is_none_or(|held| held > generation))
             .map(|w| Unpublished {
-                offset: w.offset,
-                data: w.data.clone(),
+                offset: w.write.offset,
+                data: w.write.data.clone(),
+                at: w.write.at,
             })
             .collect()
     }
@@ -190,6 +187,15 @@ pub(crate) fn overlay(chunks: Vec<Bytes>, at: u64, writes: &[Unpublished]) -> Ve
     chunks
 }
 
+/// `stat` of a file with `writes` laid over it, in order: they overwrite in
+/// place, so only the times move, to the last one's.
+pub(crate) fn stat_after(stat: Stat, writes: &[Unpublished]) -> Stat {
+    match writes.last() {
+        Some(last) => stat.overwritten_at(last.at),
+        None => stat,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,6 +207,7 @@ mod tests {
             .map(|(offset, data)| Unpublished {
                 offset: *offset,
                 data: Bytes::copy_from_slice(data),
+                at: Timestamp::from_nanos(0),
             })
             .collect();
         overlay(chunks, at, &writes).concat()
@@ -233,20 +240,21 @@ mod tests {
         let (fork, ino) = (ForkId(3), Ino(7));
         assert!(!queued.may_have(fork, ino));
         let mut ids = Vec::new();
+        let write = |data: &'static [u8]| BatchWrite {
+            ino,
+            offset: 0,
+            data: Bytes::from_static(data),
+            at: Timestamp::from_nanos(0),
+        };
         for data in [&b"one"[..], b"two"] {
-            queued
-                .add(fork, ino, 0, &Bytes::from_static(data), |id| {
-                    ids.push(id);
-                    Ok::<(), ()>(())
-                })
-                .unwrap();
+            let sent = queued.add(fork, &write(data), |id| {
+                ids.push(id);
+                Ok::<(), ()>(())
+            });
+            sent.unwrap();
         }
         // A refused send keeps nothing.
-        assert!(
-            queued
-                .add(fork, ino, 9, &Bytes::new(), |_| Err("gone"))
-                .is_err()
-        );
+        assert!(queued.add(fork, &write(b"3"), |_| Err("gone")).is_err());
         assert!(queued.may_have(fork, ino));
         assert!(queued.missing_from(fork, Ino(8), 0).is_empty());
         assert!(queued.missing_from(ForkId(4), ino, 0).is_empty());

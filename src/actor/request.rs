@@ -9,7 +9,7 @@ use tokio::sync::oneshot;
 
 use super::Error;
 use super::handle::OpenFile;
-use crate::fs::{Change, DirEntry, ForkId, Ino, OpenFlags, SetTime, Stat, Usage};
+use crate::fs::{BatchWrite, Change, DirEntry, ForkId, Ino, OpenFlags, SetTime, Stat, Usage};
 
 /// One filesystem operation, with everything needed to run it (again).
 #[derive(Clone, Debug)]
@@ -225,9 +225,7 @@ pub(crate) enum Note {
 #[derive(Debug)]
 pub(crate) struct WriteBehind {
     pub fork: ForkId,
-    pub ino: Ino,
-    pub offset: u64,
-    pub data: Bytes,
+    pub write: BatchWrite,
     /// The quota it holds back until it runs.
     pub reserved: u64,
     /// Its id among the writes queued to its file (see `queued`).

@@ -83,7 +83,7 @@ use tokio::sync::mpsc;
 
 use super::queued::QueuedWrites;
 use super::request::Note;
-use crate::fs::{ForkId, Ino, Snapshot, most_allocated_by_write};
+use crate::fs::{Clock, ForkId, Ino, Snapshot, most_allocated_by_write};
 
 /// Every this many notes, the actor is woken to read them (so they cannot
 /// pile up without bound while nobody makes a request).
@@ -140,6 +140,8 @@ pub(crate) struct Shared {
     /// published it.
     pub queued: QueuedWrites,
     behind: BehindLimits,
+    /// The filesystem's clock: a write behind takes its time when it returns.
+    pub clock: Arc<dyn Clock>,
 }
 
 /// The one-way lane from handles to the actor (see the module docs).
@@ -203,7 +205,11 @@ pub(crate) struct ForkCell {
 }
 
 impl Shared {
-    pub fn new(wake_for_notes: mpsc::Sender<()>, behind: BehindLimits) -> Shared {
+    pub fn new(
+        wake_for_notes: mpsc::Sender<()>,
+        behind: BehindLimits,
+        clock: Arc<dyn Clock>,
+    ) -> Shared {
         Shared {
             forks: ArcSwap::from_pointee(ForkCells::default()),
             opening: AtomicUsize::new(0),
@@ -212,6 +218,7 @@ impl Shared {
             wake_for_notes,
             queued: QueuedWrites::new(),
             behind,
+            clock,
         }
     }
 

@@ -265,10 +265,7 @@ impl Actor {
                 let held: u64 = batch.iter().map(|w| w.reserved).sum();
                 let others = cell.reserved.load(SeqCst) - held;
                 let _ = self.vfs.set_reserved(fork, others);
-                let writes: Vec<_> = batch
-                    .iter()
-                    .map(|w| (w.ino, w.offset, w.data.clone()))
-                    .collect();
+                let writes: Vec<_> = batch.iter().map(|w| w.write.clone()).collect();
                 let outcomes = self.vfs.write_batch(fork, &writes);
                 cell.reserved.fetch_sub(held, SeqCst);
                 // The one failure possible: the file was unlinked and its
@@ -276,7 +273,7 @@ impl Actor {
                 // can ever read what it held.
                 for (w, outcome) in batch.iter().zip(outcomes.into_iter().flatten()) {
                     debug_assert!(
-                        matches!(outcome, Ok(n) if n == w.data.len())
+                        matches!(outcome, Ok(n) if n == w.write.data.len())
                             || matches!(outcome, Err(fs::Error::Errno(Errno::BadDescriptor))),
                         "a write behind failed: {outcome:?}"
                     );
@@ -285,14 +282,14 @@ impl Actor {
                 // over it, readers of the next one must not.
                 let next = cell.snapshot.load().generation + 1;
                 for w in &batch {
-                    self.shared.queued.ran(fork, w.ino, w.id, next);
+                    self.shared.queued.ran(fork, w.write.ino, w.id, next);
                 }
                 self.mark(fork);
             }
             // Without a cell the fork was discarded first, and the writes
             // went with it. (A commit waits for them; see `may_close`.)
             self.ran_behind
-                .extend(batch.into_iter().map(|w| (fork, w.ino, w.id)));
+                .extend(batch.into_iter().map(|w| (fork, w.write.ino, w.id)));
         }
     }
 

@@ -42,4 +42,4 @@ pub use node::{DirEntry, Ino, Kind, Name, Stat, Times};
 pub use ops::OpenFlags;
 pub use snapshot::{Reader, Snapshot};
 pub use time::{Clock, ManualClock, SetTime, SystemClock, Timestamp};
-pub use vfs::{ForkId, Vfs};
+pub use vfs::{BatchWrite, ForkId, Vfs};

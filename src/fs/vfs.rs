@@ -21,12 +21,25 @@ use super::limits::{Limits, Usage};
 use super::node::{DirEntry, Ino, Kind, Stat};
 use super::ops::OpenFlags;
 use super::snapshot::{Reader, Snapshot};
-use super::time::{Clock, SetTime, SystemClock};
+use super::time::{Clock, SetTime, SystemClock, Timestamp};
 use super::tree::{Ctx, Tree};
 
 /// Names one fork of a [`Vfs`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ForkId(pub u64);
+
+/// One write of [`Vfs::write_batch`].
+#[derive(Clone, Debug)]
+pub struct BatchWrite {
+    /// The file.
+    pub ino: Ino,
+    /// Where in it.
+    pub offset: u64,
+    /// The bytes (the file may keep them, see [`Vfs::write_bytes`]).
+    pub data: Bytes,
+    /// When it was made: the file's mtime and ctime after it.
+    pub at: Timestamp,
+}
 
 impl ForkId {
     /// The fork every `Vfs` starts with, directly over the base.
@@ -402,21 +415,24 @@ impl Vfs {
     /// undoes only itself. The tree is copied once for them all rather than
     /// once per write — a write that only overwrites stored bytes cannot fail
     /// halfway, so it needs no copy to fall back to; any other gets its own.
+    /// Each write's times are those it was made at, not the time of the call.
     pub fn write_batch(
         &mut self,
         fork: ForkId,
-        writes: &[(Ino, u64, Bytes)],
+        writes: &[BatchWrite],
     ) -> Result<Vec<Result<usize>>> {
         self.apply(fork, |tree, ctx, _| {
             Ok(writes
                 .iter()
-                .map(|(ino, offset, data)| {
+                .map(|w| {
+                    let (ino, offset, data) = (w.ino, w.offset, &w.data);
+                    ctx.now = w.at;
                     let end = offset.saturating_add(data.len() as u64);
-                    if tree.overwrites_in_place(*ino, *offset, end) {
-                        return tree.write(ctx, *ino, *offset, data);
+                    if tree.overwrites_in_place(ino, offset, end) {
+                        return tree.write(ctx, ino, offset, data);
                     }
                     let before = tree.clone();
-                    let written = tree.write(ctx, *ino, *offset, data);
+                    let written = tree.write(ctx, ino, offset, data);
                     if written.is_err() {
                         *tree = before;
                     }

@@ -237,7 +237,7 @@ impl InputStream for FileInputStream {
         }
         // Skipping needs only the file's size, not its data.
         let (fork, ino) = (self.mount.fork, self.file.ino());
-        match self.mount.vfs.read_object(fork, ino, |r| r.stat(ino)) {
+        match self.mount.vfs.stat_now(fork, ino) {
             Some(Ok(stat)) if self.pending.is_none() => {
                 if self.closed || self.position >= stat.size {
                     self.closed = true;
