@@ -547,9 +547,10 @@ impl VfsHandle {
     /// A write that cannot fail — it overwrites bytes the fork already
     /// stores, within the file — returns at once and travels to the actor
     /// one way, like a kernel's write into its page cache ("behind"). Every
-    /// read of the file, by any caller, sees it: a read of its bytes lays it
-    /// over the snapshot, a `stat` waits for it (see `shared`), and so do
-    /// [`VfsHandle::read_snapshot`] and [`VfsHandle::snapshot`].
+    /// read of the file, by any caller, sees it: `read` and `stat` lay it
+    /// over the snapshot (see `shared`); [`VfsHandle::read_snapshot`] and
+    /// [`VfsHandle::snapshot`] wait for it. Its mtime is the time of the
+    /// call.
     pub async fn write(
         &self,
         fork: ForkId,

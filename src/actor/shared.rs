@@ -41,13 +41,14 @@
 //!
 //! - **Readers see it.** The write is kept in [`QueuedWrites`] from before
 //!   it returns until the actor has published it. A reader of its file
-//!   finds it there and lays it over the snapshot (see below), or makes a
-//!   round trip, which runs the notes first. Readers that cannot lay a
-//!   write over (a `stat`: the actor sets the time) read the stripe's length
-//!   *before* loading the snapshot: nonzero, they make the round trip; zero,
-//!   the write is published and the snapshot they load next has it. A reader
-//!   that learns the inode from the snapshot itself (`stat_at`) reads the
-//!   length after, and also requires the snapshot to still be the latest.
+//!   finds it there and lays it over the snapshot (its bytes, and its time
+//!   for a `stat`; see below), or makes a round trip, which runs the notes
+//!   first. Every reader reads the stripe's length *before* loading the
+//!   snapshot: zero, the write is published and the snapshot it loads next
+//!   has it. A reader that learns the inode from the snapshot itself
+//!   (`stat_at`) reads the length after, and with nothing queued requires
+//!   the snapshot to still be the latest. Readers that cannot lay writes
+//!   over (`read_object`, a closure on the snapshot) make the round trip;
 //!   [`ForkCell::writes_behind`] does the same for readers of a whole fork.
 //! - **What a reader lays over is a state the file passes through.** The
 //!   reader loads the snapshot, then copies the writes to its file that the
