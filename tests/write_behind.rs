@@ -390,15 +390,15 @@ async fn a_reader_told_of_a_write_reads_it_on_another_thread() {
 }
 
 /// Across threads, with writes behind and round trips interleaved (past
-/// 64 queued, a write makes one), a reader sees only states the file goes
-/// through. Every write puts its number in bytes 0..8; every 65th — the
+/// 16 queued, a write makes one), a reader sees only states the file goes
+/// through. Every write puts its number in bytes 0..8; every 17th — the
 /// one that makes the round trip — in 8..16 too, so bytes 0..8 never hold
 /// a smaller number than 8..16. Laying writes a snapshot already holds over
 /// it again would undo part of the round trip that followed them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reader_sees_only_states_the_file_goes_through() {
     use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
-    let vfs = VfsBuilder::new().write_behind(64, u64::MAX).spawn();
+    let vfs = VfsBuilder::new().write_behind(16, u64::MAX).spawn();
     let (fork, _, ino) = chunk_file(&vfs, "f", 0).await;
     let done = Arc::new(AtomicBool::new(false));
     let reader = tokio::spawn({
@@ -419,7 +419,7 @@ async fn a_reader_sees_only_states_the_file_goes_through() {
     });
     for v in 1..=200_000u64 {
         let mut data = v.to_le_bytes().to_vec();
-        if v % 65 == 0 {
+        if v % 17 == 0 {
             data.extend_from_slice(&v.to_le_bytes());
         }
         vfs.write(fork, ino, 0, Bytes::from(data)).await.unwrap();

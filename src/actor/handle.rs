@@ -478,7 +478,7 @@ impl VfsHandle {
         let writes = self
             .shared
             .queued
-            .missing_from(fork, ino, published.generation);
+            .missing_from(fork, ino, published.generation)?;
         if !cell.still_latest(published) {
             return None;
         }

@@ -19,6 +19,7 @@
 //! holds. Why the result is a state the file really passes through is the
 //! reader's side of the protocol (`VfsHandle::read`, `ForkCell::still_latest`).
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -29,6 +30,11 @@ use crate::fs::{BatchWrite, ForkId, Ino, Stat, Timestamp};
 /// Stripes per actor; a collision only makes a reader copy writes to
 /// another file and skip them.
 const STRIPES: usize = 1024;
+
+/// Most writes a reader lays over the snapshot. Past that (a guest
+/// rewriting one block in a loop) the round trip, which runs them all once,
+/// is cheaper than laying them all over every read.
+const MOST_LAID: usize = 32;
 
 pub(crate) struct QueuedWrites {
     stripes: Box<[Stripe]>,
@@ -47,7 +53,15 @@ struct Stripe {
 #[derive(Default)]
 struct List {
     next_id: u64,
-    writes: Vec<Queued>,
+    /// Oldest first, so ids ascend; the actor removes them mostly from the
+    /// front.
+    writes: VecDeque<Queued>,
+}
+
+impl List {
+    fn find(&self, id: u64) -> Option<usize> {
+        self.writes.binary_search_by_key(&id, |w| w.id).ok()
+    }
 }
 
 struct Queued {
@@ -99,7 +113,7 @@ impl QueuedWrites {
         let id = list.next_id;
         send(id)?;
         list.next_id += 1;
-        list.writes.push(Queued {
+        list.writes.push_back(Queued {
             id,
             fork,
             write: write.clone(),
@@ -110,27 +124,40 @@ impl QueuedWrites {
     }
 
     /// The writes to `ino` that the fork's snapshot of `generation` lacks,
-    /// oldest first. Load that snapshot *before* calling this.
-    pub fn missing_from(&self, fork: ForkId, ino: Ino, generation: u64) -> Vec<Unpublished> {
+    /// oldest first; `None` if there are too many to lay over a read. Load
+    /// that snapshot *before* calling this.
+    pub fn missing_from(
+        &self,
+        fork: ForkId,
+        ino: Ino,
+        generation: u64,
+    ) -> Option<Vec<Unpublished>> {
         let list = lock(&self.stripe(fork, ino).list);
-        list.writes
+        let mut missing = Vec::new();
+        let writes = list
+            .writes
             .iter()
             .filter(|w| w.fork == fork && w.write.ino == ino)
-            .filter(|w| w.held_from.is_none_or(|held| held > generation))
-            .map(|w| Unpublished {
+            .filter(|w| w.held_from.is_none_or(|held| held > generation));
+        for w in writes {
+            if missing.len() == MOST_LAID {
+                return None;
+            }
+            missing.push(Unpublished {
                 offset: w.write.offset,
                 data: w.write.data.clone(),
                 at: w.write.at,
-            })
-            .collect()
+            });
+        }
+        Some(missing)
     }
 
     /// The actor ran write `id`: the fork's snapshot of `generation` is the
     /// first to hold it. Call before publishing that snapshot.
     pub fn ran(&self, fork: ForkId, ino: Ino, id: u64, generation: u64) {
         let mut list = lock(&self.stripe(fork, ino).list);
-        if let Some(w) = list.writes.iter_mut().find(|w| w.id == id) {
-            w.held_from = Some(generation);
+        if let Some(at) = list.find(id) {
+            list.writes[at].held_from = Some(generation);
         }
     }
 
@@ -138,8 +165,7 @@ impl QueuedWrites {
     pub fn published(&self, fork: ForkId, ino: Ino, id: u64) {
         let stripe = self.stripe(fork, ino);
         let mut list = lock(&stripe.list);
-        if let Some(at) = list.writes.iter().position(|w| w.id == id) {
-            // Order matters only among writes to one file; `remove` keeps it.
+        if let Some(at) = list.find(id) {
             list.writes.remove(at);
             stripe.len.fetch_sub(1, SeqCst);
         }
@@ -256,9 +282,11 @@ mod tests {
         // A refused send keeps nothing.
         assert!(queued.add(fork, &write(b"3"), |_| Err("gone")).is_err());
         assert!(queued.may_have(fork, ino));
-        assert!(queued.missing_from(fork, Ino(8), 0).is_empty());
-        assert!(queued.missing_from(ForkId(4), ino, 0).is_empty());
-        let data = |ws: Vec<Unpublished>| ws.into_iter().map(|w| w.data).collect::<Vec<_>>();
+        assert_eq!(queued.missing_from(fork, Ino(8), 0), Some(vec![]));
+        assert_eq!(queued.missing_from(ForkId(4), ino, 0), Some(vec![]));
+        let data = |ws: Option<Vec<Unpublished>>| {
+            ws.unwrap().into_iter().map(|w| w.data).collect::<Vec<_>>()
+        };
         assert_eq!(data(queued.missing_from(fork, ino, 5)), ["one", "two"]);
         queued.ran(fork, ino, ids[0], 6);
         assert_eq!(data(queued.missing_from(fork, ino, 5)), ["one", "two"]);
@@ -266,6 +294,14 @@ mod tests {
         queued.published(fork, ino, ids[0]);
         queued.published(fork, ino, ids[1]);
         assert!(!queued.may_have(fork, ino));
-        assert!(queued.missing_from(fork, ino, 0).is_empty());
+        assert_eq!(queued.missing_from(fork, ino, 0), Some(vec![]));
+
+        // Too many to lay over: the reader must ask the actor.
+        for _ in 0..=MOST_LAID {
+            queued
+                .add(fork, &write(b"x"), |_| Ok::<(), ()>(()))
+                .unwrap();
+        }
+        assert_eq!(queued.missing_from(fork, ino, 0), None);
     }
 }
