@@ -106,7 +106,7 @@ impl Drop for OpenFile {
 pub struct VfsHandle {
     requests: mpsc::Sender<Request>,
     notes: Notes,
-    shared: Arc<Shared>,
+    pub(super) shared: Arc<Shared>,
 }
 
 impl std::fmt::Debug for VfsHandle {
@@ -592,19 +592,31 @@ impl VfsHandle {
                 data,
                 at,
             };
-            let queued = self.shared.queued.add(fork, &write, |id| {
-                let note = WriteBehind {
-                    fork,
-                    write: write.clone(),
-                    reserved,
-                    id,
-                };
-                self.notes.send(Note::Write(note)).then_some(()).ok_or(())
-            });
-            queued.map(|()| len).map_err(|()| {
-                self.shared.unhold_write(cell, reserved);
-                write.data
-            })
+            self.queue_behind(cell, fork, write, reserved).map(|()| len)
+        })
+    }
+
+    /// The second half of a write behind, once `hold_write` let it go:
+    /// queue it for the actor and for readers, or give its data back.
+    pub(crate) fn queue_behind(
+        &self,
+        cell: &ForkCell,
+        fork: ForkId,
+        write: BatchWrite,
+        reserved: u64,
+    ) -> Result<(), Bytes> {
+        let queued = self.shared.queued.add(fork, &write, |id| {
+            let note = WriteBehind {
+                fork,
+                write: write.clone(),
+                reserved,
+                id,
+            };
+            self.notes.send(Note::Write(note)).then_some(()).ok_or(())
+        });
+        queued.map_err(|()| {
+            self.shared.unhold_write(cell, reserved);
+            write.data
         })
     }
 

@@ -30,6 +30,8 @@ pub mod baseline;
 mod handle;
 mod hostdir;
 mod queued;
+#[cfg(test)]
+mod races;
 mod request;
 mod shared;
 mod task;
