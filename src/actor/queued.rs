@@ -16,8 +16,12 @@
 //! generation of the fork's first snapshot that will hold it before it
 //! publishes that snapshot, and removes it only after: a reader that loaded
 //! the snapshot *before* copying the list can tell which writes it already
-//! holds. Why the result is a state the file really passes through is the
-//! reader's side of the protocol (`VfsHandle::read`, `ForkCell::still_latest`).
+//! holds. Why the result is a state the file really passes through is told
+//! in `shared` (the reader's checks are `ForkCell::still_latest`).
+//!
+//! Why locks and not a lock-free map: the lists are short, the locks are
+//! striped and held for nanoseconds, and only a lock makes "queued for the
+//! actor and for readers" one step, which the ordering above needs.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
