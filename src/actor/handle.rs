@@ -899,6 +899,13 @@ impl VfsBuilder {
     /// # Panics
     /// Outside a tokio runtime.
     pub fn spawn(self) -> VfsHandle {
+        let (handle, actor) = self.build();
+        tokio::spawn(actor.run());
+        handle
+    }
+
+    /// The handle and the actor it talks to, not yet running.
+    pub(super) fn build(self) -> (VfsHandle, Actor) {
         let (base, fetcher): (Arc<dyn Base>, _) = match self.lower {
             Lower::Image(base) => (base, None),
             Lower::Backend(backend) => {
@@ -920,11 +927,11 @@ impl VfsBuilder {
             shared.clone(),
             fetcher,
         );
-        tokio::spawn(actor.run());
-        VfsHandle {
+        let handle = VfsHandle {
             requests,
             notes,
             shared,
-        }
+        };
+        (handle, actor)
     }
 }

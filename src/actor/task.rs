@@ -660,6 +660,27 @@ impl Actor {
     }
 }
 
+/// Steps of the loop, for tests that replay a race one step at a time.
+#[cfg(test)]
+impl Actor {
+    /// One wake-up: the notes, then every queued request, then publish and
+    /// reply — as `run` does it.
+    pub(super) fn step(&mut self) {
+        self.read_notes();
+        self.serve_without_reading_notes();
+    }
+
+    /// The requests queued now, served as if the notes had been read just
+    /// before more were queued.
+    pub(super) fn serve_without_reading_notes(&mut self) {
+        while let Ok(request) = self.requests.try_recv() {
+            self.serve(request);
+        }
+        self.publish();
+        self.flush();
+    }
+}
+
 fn unit(r: fs::Result<()>) -> fs::Result<Answer> {
     r.map(|()| Answer::Unit)
 }
