@@ -742,3 +742,53 @@ fn assert_send_sync<T: Send + Sync + Clone>() {}
 fn handles_are_send_sync_and_clone() {
     assert_send_sync::<VfsHandle>();
 }
+
+/// A task whose calls never wait (reads and stats from the snapshot, writes
+/// behind) still lets the others on its worker run: such calls count against tokio's
+/// cooperative budget, as a socket read that found data does. On one thread
+/// the spinning task is the only one that could otherwise run; it stops on
+/// its own after a bound, and must have seen the other task finish first.
+#[tokio::test(flavor = "current_thread")]
+async fn calls_served_at_once_let_other_tasks_run() {
+    const CREATES: usize = 20;
+    let vfs = VfsBuilder::new().spawn();
+    let fork = ForkId::ROOT;
+    let root = vfs.open_root(fork).await.unwrap();
+    let file = vfs
+        .open_at(fork, root.ino(), "spun", true, CREATE, true)
+        .await
+        .unwrap();
+    let ino = file.ino();
+    vfs.write(fork, ino, 0, Bytes::from(vec![1; 4096]))
+        .await
+        .unwrap();
+    let created = Arc::new(AtomicUsize::new(0));
+    let spinner = tokio::spawn({
+        let (vfs, created) = (vfs.clone(), created.clone());
+        async move {
+            for round in 0..200_000u64 {
+                if created.load(Ordering::Relaxed) == CREATES {
+                    return true;
+                }
+                vfs.read(fork, ino, 0, 8).await.unwrap();
+                vfs.stat(fork, ino).await.unwrap();
+                if round % 1000 == 0 {
+                    // A write that goes behind waits for nothing either.
+                    let data = Bytes::copy_from_slice(&round.to_le_bytes());
+                    vfs.write(fork, ino, 0, data).await.unwrap();
+                }
+            }
+            false
+        }
+    });
+    for i in 0..CREATES {
+        vfs.open_at(fork, root.ino(), &format!("new{i}"), true, CREATE, true)
+            .await
+            .unwrap();
+        created.fetch_add(1, Ordering::Relaxed);
+    }
+    assert!(
+        spinner.await.unwrap(),
+        "a task whose calls never waited kept the others from running"
+    );
+}

@@ -39,6 +39,7 @@ mod task;
 use std::fmt;
 
 pub use backend::{Backend, Delayed};
+pub(crate) use handle::served_at_once;
 pub use handle::{OpenFile, VfsBuilder, VfsHandle};
 pub use hostdir::HostDir;
 

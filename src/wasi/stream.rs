@@ -25,7 +25,7 @@ use wasmtime_wasi::p2::{InputStream, OutputStream, Pollable, StreamError, Stream
 use super::ctx::Mount;
 use super::descriptor::Descriptor;
 use super::error::stream_error;
-use crate::actor::{self, OpenFile};
+use crate::actor::{self, OpenFile, served_at_once};
 use crate::fs::Errno;
 
 /// A value produced in the background, and the means to wait for it.
@@ -260,6 +260,10 @@ impl InputStream for FileInputStream {
 #[wasmtime_wasi::async_trait]
 impl Pollable for FileInputStream {
     async fn ready(&mut self) {
+        // Ready at once for in-memory data: counted like the handle's calls
+        // served at once, so a guest polling in a loop still yields its
+        // worker now and then.
+        served_at_once(()).await;
         if !self.buffered.is_empty() || self.closed || !self.readable {
             return;
         }
@@ -503,6 +507,7 @@ impl OutputStream for FileOutputStream {
 #[wasmtime_wasi::async_trait]
 impl Pollable for FileOutputStream {
     async fn ready(&mut self) {
+        served_at_once(()).await; // as for input streams
         if let WriteState::Busy(slot) = &self.state {
             slot.filled().await;
         }
