@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{CREATE, bounded};
+use common::{CREATE, bounded, file_with};
 use futures::future::{BoxFuture, FutureExt};
 use strata::actor::baseline::{Client, StdMutexVfs, TokioMutexVfs};
 use strata::actor::{Backend, Delayed, Error, HostDir, VfsBuilder, VfsHandle};
@@ -389,14 +389,7 @@ async fn cancelled_callers_leak_no_handles_and_corrupt_nothing() {
 async fn an_unlinked_open_file_survives_until_its_openfile_drops() {
     let vfs = VfsBuilder::new().spawn();
     let fork = ForkId::ROOT;
-    let root = vfs.open_root(fork).await.unwrap();
-    let file = vfs
-        .open_at(fork, root.ino(), "tmp", true, CREATE, true)
-        .await
-        .unwrap();
-    vfs.write(fork, file.ino(), 0, Bytes::from_static(b"still here"))
-        .await
-        .unwrap();
+    let (root, file) = file_with(&vfs, fork, "tmp", Bytes::from_static(b"still here")).await;
     vfs.unlink_file_at(fork, root.ino(), "tmp").await.unwrap();
     assert_eq!(
         vfs.read(fork, file.ino(), 0, 100).await.unwrap().concat(),
@@ -753,15 +746,8 @@ async fn calls_served_at_once_let_other_tasks_run() {
     const CREATES: usize = 20;
     let vfs = VfsBuilder::new().spawn();
     let fork = ForkId::ROOT;
-    let root = vfs.open_root(fork).await.unwrap();
-    let file = vfs
-        .open_at(fork, root.ino(), "spun", true, CREATE, true)
-        .await
-        .unwrap();
+    let (root, file) = file_with(&vfs, fork, "spun", Bytes::from(vec![1; 4096])).await;
     let ino = file.ino();
-    vfs.write(fork, ino, 0, Bytes::from(vec![1; 4096]))
-        .await
-        .unwrap();
     let created = Arc::new(AtomicUsize::new(0));
     let spinner = tokio::spawn({
         let (vfs, created) = (vfs.clone(), created.clone());

@@ -18,6 +18,23 @@ pub const CREATE: OpenFlags = OpenFlags {
     truncate: false,
 };
 
+/// Creates `name` under the fork's root holding `data`; returns the root
+/// and the file, both held open.
+pub async fn file_with(
+    vfs: &strata::actor::VfsHandle,
+    fork: ForkId,
+    name: &str,
+    data: bytes::Bytes,
+) -> (strata::actor::OpenFile, strata::actor::OpenFile) {
+    let root = vfs.open_root(fork).await.unwrap();
+    let file = vfs
+        .open_at(fork, root.ino(), name, true, CREATE, true)
+        .await
+        .unwrap();
+    vfs.write(fork, file.ino(), 0, data).await.unwrap();
+    (root, file)
+}
+
 /// Fails the test instead of hanging it.
 pub async fn bounded<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
     tokio::time::timeout(Duration::from_secs(20), f)
