@@ -146,8 +146,6 @@ pub(crate) enum Op {
 }
 
 impl Op {
-    /// The fork whose published snapshot may change when this runs (a
-    /// commit changes its parent as well, which the actor looks up).
     /// Whether the operation may shrink a file, and so free space a write
     /// behind judged already taken (see `shared`).
     pub fn may_shrink(&self) -> bool {
@@ -158,6 +156,8 @@ impl Op {
         }
     }
 
+    /// The fork whose published snapshot may change when this runs (a
+    /// commit changes its parent as well, which the actor looks up).
     pub fn fork_changed(&self) -> Option<ForkId> {
         use Op::*;
         match self {

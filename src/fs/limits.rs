@@ -72,6 +72,12 @@ impl Limits {
             max_open: u64::MAX,
         }
     }
+
+    /// The most bytes a fork may hold while `reserved` of its quota is
+    /// promised elsewhere (see [`Vfs::set_reserved`](super::Vfs::set_reserved)).
+    pub(crate) fn byte_cap(&self, reserved: u64) -> u64 {
+        self.max_bytes.saturating_sub(reserved)
+    }
 }
 
 /// What a fork currently holds, to compare against [`Limits`].

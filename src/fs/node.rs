@@ -79,13 +79,7 @@ impl Stat {
     /// changing size (an overwrite): mtime and ctime move, as in
     /// [`Times`].
     pub fn overwritten_at(mut self, now: Timestamp) -> Stat {
-        let mut times = Times {
-            atime: self.atime,
-            mtime: self.mtime,
-            ctime: self.ctime,
-        };
-        times.modified(now);
-        (self.mtime, self.ctime) = (times.mtime, times.ctime);
+        (self.mtime, self.ctime) = (now, now);
         self
     }
 }

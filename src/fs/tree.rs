@@ -66,7 +66,7 @@ pub(crate) struct Ctx<'a> {
 impl Ctx<'_> {
     /// The most bytes the fork may hold after this operation.
     pub fn byte_cap(&self) -> u64 {
-        self.limits.max_bytes.saturating_sub(self.reserved)
+        self.limits.byte_cap(self.reserved)
     }
 
     fn alloc(&mut self) -> Ino {
@@ -168,7 +168,6 @@ impl Tree {
         }
     }
 
-    /// Appends the bytes of `[offset, offset + len)` of a file to `out`.
     /// See [`FileData::overwrites_in_place`]; false unless `ino` is a file
     /// this tree stores itself.
     pub fn overwrites_in_place(&self, ino: Ino, offset: u64, end: u64) -> bool {
@@ -178,6 +177,7 @@ impl Tree {
         })
     }
 
+    /// Appends the bytes of `[offset, offset + len)` of a file to `out`.
     pub fn read(
         &self,
         base: &dyn Base,

@@ -533,7 +533,7 @@ impl Vfs {
         }
         let parent = self.fork_ref(parent_id)?;
         let merged = diff::merge(&*self.base, &f.origin, &parent.tree, &child_tree)?;
-        if merged.usage.bytes > self.limits.max_bytes.saturating_sub(parent.reserved)
+        if merged.usage.bytes > self.limits.byte_cap(parent.reserved)
             || merged.usage.inodes > self.limits.max_inodes
         {
             return Err(Errno::InsufficientSpace.into());
