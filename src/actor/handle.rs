@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::Error;
 use super::backend::Backend;
-use super::queued::{Unpublished, overlay, stat_after};
+use super::queued::{overlay, stat_after};
 use super::request::{Answer, Note, Op, Request, WriteBehind};
 use super::shared::{BehindLimits, ForkCell, Notes, Published, Shared};
 use super::task::{Actor, Fetcher};
@@ -471,7 +471,7 @@ impl VfsHandle {
         &self,
         fork: ForkId,
         ino: Ino,
-        read: impl FnOnce(Reader<'_>, &[Unpublished]) -> fs::Result<T>,
+        read: impl FnOnce(Reader<'_>, &[BatchWrite]) -> fs::Result<T>,
     ) -> Option<Result<T, Error>> {
         if !self.shared.queued.may_have(fork, ino) {
             return self.on_snapshot(fork, |_| true, |r| read(r, &[]));
@@ -498,7 +498,7 @@ impl VfsHandle {
         published: &Arc<Published>,
         fork: ForkId,
         ino: Ino,
-    ) -> Option<Vec<Unpublished>> {
+    ) -> Option<Vec<BatchWrite>> {
         let writes = self
             .shared
             .queued
@@ -508,7 +508,7 @@ impl VfsHandle {
         }
         let reader = published.snapshot.reader();
         let in_place =
-            |w: &Unpublished| reader.overwrites_in_place(ino, w.offset, w.data.len() as u64);
+            |w: &BatchWrite| reader.overwrites_in_place(ino, w.offset, w.data.len() as u64);
         writes.iter().all(in_place).then_some(writes)
     }
 

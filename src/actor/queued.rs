@@ -29,7 +29,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use bytes::Bytes;
 
-use crate::fs::{BatchWrite, ForkId, Ino, Stat, Timestamp};
+use crate::fs::{BatchWrite, ForkId, Ino, Stat};
 
 /// Stripes per actor; a collision only makes a reader copy writes to
 /// another file and skip them.
@@ -77,15 +77,6 @@ struct Queued {
     held_from: Option<u64>,
 }
 
-/// A write to lay over a snapshot that lacks it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Unpublished {
-    pub offset: u64,
-    pub data: Bytes,
-    /// When it was made.
-    pub at: Timestamp,
-}
-
 impl QueuedWrites {
     pub fn new() -> QueuedWrites {
         QueuedWrites {
@@ -130,12 +121,7 @@ impl QueuedWrites {
     /// The writes to `ino` that the fork's snapshot of `generation` lacks,
     /// oldest first; `None` if there are too many to lay over a read. Load
     /// that snapshot *before* calling this.
-    pub fn missing_from(
-        &self,
-        fork: ForkId,
-        ino: Ino,
-        generation: u64,
-    ) -> Option<Vec<Unpublished>> {
+    pub fn missing_from(&self, fork: ForkId, ino: Ino, generation: u64) -> Option<Vec<BatchWrite>> {
         let list = lock(&self.stripe(fork, ino).list);
         let mut missing = Vec::new();
         let writes = list
@@ -147,11 +133,7 @@ impl QueuedWrites {
             if missing.len() == MOST_LAID {
                 return None;
             }
-            missing.push(Unpublished {
-                offset: w.write.offset,
-                data: w.write.data.clone(),
-                at: w.write.at,
-            });
+            missing.push(w.write.clone());
         }
         Some(missing)
     }
@@ -184,7 +166,7 @@ fn lock(list: &Mutex<List>) -> MutexGuard<'_, List> {
 
 /// `chunks`, the bytes of a file from offset `at`, with `writes` laid over
 /// them in order (each clipped to the chunks' range).
-pub(crate) fn overlay(chunks: Vec<Bytes>, at: u64, writes: &[Unpublished]) -> Vec<Bytes> {
+pub(crate) fn overlay(chunks: Vec<Bytes>, at: u64, writes: &[BatchWrite]) -> Vec<Bytes> {
     let mut chunks = chunks;
     for write in writes {
         let end = at + chunks.iter().map(|c| c.len() as u64).sum::<u64>();
@@ -219,7 +201,7 @@ pub(crate) fn overlay(chunks: Vec<Bytes>, at: u64, writes: &[Unpublished]) -> Ve
 
 /// `stat` of a file with `writes` laid over it, in order: they overwrite in
 /// place, so only the times move, to the last one's.
-pub(crate) fn stat_after(stat: Stat, writes: &[Unpublished]) -> Stat {
+pub(crate) fn stat_after(stat: Stat, writes: &[BatchWrite]) -> Stat {
     match writes.last() {
         Some(last) => stat.overwritten_at(last.at),
         None => stat,
@@ -229,12 +211,14 @@ pub(crate) fn stat_after(stat: Stat, writes: &[Unpublished]) -> Stat {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fs::Timestamp;
 
     fn laid(chunks: &[&[u8]], at: u64, writes: &[(u64, &[u8])]) -> Vec<u8> {
         let chunks = chunks.iter().map(|c| Bytes::copy_from_slice(c)).collect();
         let writes: Vec<_> = writes
             .iter()
-            .map(|(offset, data)| Unpublished {
+            .map(|(offset, data)| BatchWrite {
+                ino: Ino(1),
                 offset: *offset,
                 data: Bytes::copy_from_slice(data),
                 at: Timestamp::from_nanos(0),
@@ -286,11 +270,11 @@ mod tests {
         // A refused send keeps nothing.
         assert!(queued.add(fork, &write(b"3"), |_| Err("gone")).is_err());
         assert!(queued.may_have(fork, ino));
-        assert_eq!(queued.missing_from(fork, Ino(8), 0), Some(vec![]));
-        assert_eq!(queued.missing_from(ForkId(4), ino, 0), Some(vec![]));
-        let data = |ws: Option<Vec<Unpublished>>| {
+        let data = |ws: Option<Vec<BatchWrite>>| {
             ws.unwrap().into_iter().map(|w| w.data).collect::<Vec<_>>()
         };
+        assert!(data(queued.missing_from(fork, Ino(8), 0)).is_empty());
+        assert!(data(queued.missing_from(ForkId(4), ino, 0)).is_empty());
         assert_eq!(data(queued.missing_from(fork, ino, 5)), ["one", "two"]);
         queued.ran(fork, ino, ids[0], 6);
         assert_eq!(data(queued.missing_from(fork, ino, 5)), ["one", "two"]);
@@ -298,7 +282,7 @@ mod tests {
         queued.published(fork, ino, ids[0]);
         queued.published(fork, ino, ids[1]);
         assert!(!queued.may_have(fork, ino));
-        assert_eq!(queued.missing_from(fork, ino, 0), Some(vec![]));
+        assert!(data(queued.missing_from(fork, ino, 0)).is_empty());
 
         // Too many to lay over: the reader must ask the actor.
         for _ in 0..=MOST_LAID {
@@ -306,6 +290,6 @@ mod tests {
                 .add(fork, &write(b"x"), |_| Ok::<(), ()>(()))
                 .unwrap();
         }
-        assert_eq!(queued.missing_from(fork, ino, 0), None);
+        assert!(queued.missing_from(fork, ino, 0).is_none());
     }
 }
