@@ -257,23 +257,25 @@ impl Actor {
         let mut writes = writes.into_iter().peekable();
         while let Some(first) = writes.next() {
             let fork = first.fork;
-            let mut batch = vec![first];
+            let mut group = vec![first];
             while let Some(w) = writes.next_if(|w| w.fork == fork) {
-                batch.push(w);
+                group.push(w);
             }
+            // The writes go to the core; what identifies them stays here.
+            let held: u64 = group.iter().map(|w| w.reserved).sum();
+            let ids: Vec<_> = group.iter().map(|w| (w.write.ino, w.id)).collect();
+            let batch: Vec<_> = group.into_iter().map(|w| w.write).collect();
             if let Some(cell) = self.cells.get(&fork).cloned() {
-                let held: u64 = batch.iter().map(|w| w.reserved).sum();
                 let others = cell.reserved.load(SeqCst) - held;
                 let _ = self.vfs.set_reserved(fork, others);
-                let writes: Vec<_> = batch.iter().map(|w| w.write.clone()).collect();
-                let outcomes = self.vfs.write_batch(fork, &writes);
+                let outcomes = self.vfs.write_batch(fork, &batch);
                 cell.reserved.fetch_sub(held, SeqCst);
                 // The one failure possible: the file was unlinked and its
                 // last handle closed first (or the fork discarded), so no one
                 // can ever read what it held.
                 for (w, outcome) in batch.iter().zip(outcomes.into_iter().flatten()) {
                     debug_assert!(
-                        matches!(outcome, Ok(n) if n == w.write.data.len())
+                        matches!(outcome, Ok(n) if n == w.data.len())
                             || matches!(outcome, Err(fs::Error::Errno(Errno::BadDescriptor))),
                         "a write behind failed: {outcome:?}"
                     );
@@ -281,15 +283,15 @@ impl Actor {
                 // Before publishing: readers of an older snapshot lay them
                 // over it, readers of the next one must not.
                 let next = cell.snapshot.load().generation + 1;
-                for w in &batch {
-                    self.shared.queued.ran(fork, w.write.ino, w.id, next);
+                for &(ino, id) in &ids {
+                    self.shared.queued.ran(fork, ino, id, next);
                 }
                 self.mark(fork);
             }
             // Without a cell the fork was discarded first, and the writes
             // went with it. (A commit waits for them; see `may_close`.)
             self.ran_behind
-                .extend(batch.into_iter().map(|w| (fork, w.write.ino, w.id)));
+                .extend(ids.into_iter().map(|(ino, id)| (fork, ino, id)));
         }
     }
 
