@@ -173,20 +173,6 @@ impl VfsHandle {
         self.on_snapshot(fork, |cell| cell.writes_behind.load(SeqCst) == 0, read)
     }
 
-    /// [`VfsHandle::read_snapshot`] for reads of the one object `ino`: only
-    /// writes to it on their way send the caller to the actor.
-    pub fn read_object<T>(
-        &self,
-        fork: ForkId,
-        ino: Ino,
-        read: impl FnOnce(Reader<'_>) -> fs::Result<T>,
-    ) -> Option<Result<T, Error>> {
-        // Queue first, snapshot second: a write that returned before this
-        // call is either still queued, or published before it left.
-        let queued = &self.shared.queued;
-        self.on_snapshot(fork, |_| !queued.may_have(fork, ino), read)
-    }
-
     /// Runs `read` on the published snapshot if `fresh` says it holds every
     /// write that returned; `None` if not, or if base data is missing.
     fn on_snapshot<T>(
@@ -473,8 +459,10 @@ impl VfsHandle {
         ino: Ino,
         read: impl FnOnce(Reader<'_>, &[BatchWrite]) -> fs::Result<T>,
     ) -> Option<Result<T, Error>> {
+        // Queue first, snapshot second: a write that returned before this
+        // call is either still queued, or published before it left.
         if !self.shared.queued.may_have(fork, ino) {
-            return self.on_snapshot(fork, |_| true, |r| read(r, &[]));
+            return self.read_published(fork, |r| read(r, &[]));
         }
         let outcome = self.with_cell(fork, |cell| {
             let published = cell.snapshot.load_full();

@@ -47,9 +47,9 @@
 //!   snapshot: zero, the write is published and the snapshot it loads next
 //!   has it. A reader that learns the inode from the snapshot itself
 //!   (`stat_at`) reads the length after, and with nothing queued requires
-//!   the snapshot to still be the latest. Readers that cannot lay writes
-//!   over (`read_object`, a closure on the snapshot) make the round trip;
-//!   [`ForkCell::writes_behind`] does the same for readers of a whole fork.
+//!   the snapshot to still be the latest. Readers of a whole fork
+//!   (`read_snapshot`, `snapshot()`) cannot lay writes over: they check
+//!   [`ForkCell::writes_behind`] and make the round trip.
 //! - **What a reader lays over is a state the file passes through.** The
 //!   reader loads the snapshot, then copies the writes to its file that the
 //!   snapshot lacks, then checks that the snapshot is still the latest and
