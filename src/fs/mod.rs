@@ -15,7 +15,8 @@
 //! - `tree`: one version of a fork — a persistent inode table over the base.
 //! - `node`, `data`: inodes, and file contents as copy-on-write `Bytes` chunks.
 //! - [`base`]: the read-only lower layer, which may answer "not loaded yet".
-//! - `diff`: what a fork changed, and the three-way merge behind commit.
+//! - `diff`: what a fork changed.
+//! - `merge`: commit — the three-way merge, and what the parent keeps open.
 //! - `limits`, `time`, `error`: quotas, clocks, the error type.
 
 pub mod base;
@@ -24,6 +25,7 @@ mod data;
 mod diff;
 mod error;
 mod limits;
+mod merge;
 mod node;
 mod ops;
 mod path;
@@ -35,9 +37,10 @@ pub mod vfs;
 pub use base::{Base, BaseNode, MemBase, MemBaseBuilder, Need};
 pub use cache::{BaseCache, Loaded, answer_from};
 pub use data::{CHUNK_SIZE, most_allocated_by_write};
-pub use diff::{Change, ChangeKind, CommitError};
+pub use diff::{Change, ChangeKind};
 pub use error::{Errno, Error, Result};
 pub use limits::{Limits, Usage};
+pub use merge::CommitError;
 pub use node::{DirEntry, Ino, Kind, Name, Stat, Times};
 pub use ops::OpenFlags;
 pub use snapshot::{Reader, Snapshot};

@@ -411,7 +411,7 @@ fn base_has_dir(base: &dyn Base, dir: Ino, name: &str) -> Result<bool> {
 }
 
 /// The upper-layer node for a base inode that is about to change.
-fn copy_up(b: &BaseNode) -> Node {
+pub(crate) fn copy_up(b: &BaseNode) -> Node {
     Node {
         times: b.times,
         links: b.link.clone().into_iter().collect(),

@@ -15,9 +15,10 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::base::Base;
-use super::diff::{self, Change, CommitError};
+use super::diff::{self, Change};
 use super::error::{Errno, Result};
 use super::limits::{Limits, Usage};
+use super::merge::{self, CommitError};
 use super::node::{DirEntry, Ino, Kind, Stat};
 use super::ops::OpenFlags;
 use super::snapshot::{Reader, Snapshot};
@@ -520,6 +521,11 @@ impl Vfs {
     /// Folds `fork`'s changes into its parent and closes `fork`. If the
     /// parent changed any of the same paths since the fork was made, nothing
     /// is applied and the conflicting paths are returned.
+    ///
+    /// A name the fork removed or replaced goes from the parent as if the
+    /// parent had removed it: an inode the parent held open stays readable
+    /// and writable through that handle, with the parent's contents and no
+    /// names, until its last handle goes. The fork's own handles end with it.
     pub fn commit(&mut self, fork: ForkId) -> Result<(), CommitError> {
         let f = self.fork_ref(fork)?;
         let parent_id = f.parent.ok_or(Errno::NotPermitted)?;
@@ -532,16 +538,25 @@ impl Vfs {
             child_tree.drop_node(*ino);
         }
         let parent = self.fork_ref(parent_id)?;
-        let merged = diff::merge(&*self.base, &f.origin, &parent.tree, &child_tree)?;
+        let now = self.clock.now();
+        let merged = merge::commit(&*self.base, &f.origin, &parent.tree, &child_tree, now)?;
         if merged.usage.bytes > self.limits.byte_cap(parent.reserved)
             || merged.usage.inodes > self.limits.max_inodes
         {
             return Err(Errno::InsufficientSpace.into());
         }
-        self.forks.remove(&fork);
-        let parent = self.forks.get_mut(&parent_id).expect("checked above");
+        let parent = self.forks.get_mut(&parent_id).ok_or(Errno::BadDescriptor)?;
         parent.tree = merged;
         parent.children -= 1;
+        // Names the fork removed may have left the parent orphans.
+        if !parent.tree.orphans.is_empty() {
+            if self.defer_drops {
+                note_unswept(&mut self.unswept, parent_id);
+            } else {
+                parent.sweep();
+            }
+        }
+        self.forks.remove(&fork);
         Ok(())
     }
 
