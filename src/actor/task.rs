@@ -189,7 +189,7 @@ impl Actor {
             self.deferred.push(request);
             return;
         }
-        let outcome = self.execute(&request.op);
+        let outcome = self.execute_contained(&request.op);
         if let (Some(fork), Err(_)) = (commit, &outcome) {
             self.reopen(fork); // the fork lives on
         }
@@ -401,6 +401,16 @@ impl Actor {
         let _ = self.vfs.set_reserved(fork, cell.reserved.load(SeqCst));
     }
 
+    /// Runs `op`; a panic inside it — a bug, or an embedder's `Base` or
+    /// `Clock` that panics — fails this request with `Io` and the actor
+    /// serves everyone else. Nothing is left half-done: a core operation
+    /// changes the fork's tree only once it has returned successfully (see
+    /// `Vfs`), so the fork is as it was before the request.
+    fn execute_contained(&mut self, op: &Op) -> Result<Answer, Failure> {
+        let run = std::panic::AssertUnwindSafe(|| self.execute(op));
+        std::panic::catch_unwind(run).unwrap_or(Err(Failure::Fs(Errno::Io.into())))
+    }
+
     fn execute(&mut self, op: &Op) -> Result<Answer, Failure> {
         if let Some(fork) = op.fork_changed() {
             self.hold_back_for_writes(fork, op.may_shrink());
@@ -534,15 +544,25 @@ impl Actor {
             let _ = request.reply.send(Err(Error::Errno(Errno::Io)));
             return;
         }
-        let parked = Parked { request, since };
         if let Some(waiters) = fetcher.waiting.get_mut(&need) {
-            waiters.push(parked);
+            waiters.push(Parked { request, since });
             return;
         }
-        let fetch = backend::within(fetcher.deadline, fetcher.backend.fetch(&need));
+        // The backend's code runs here, on the actor: contain its panics
+        // as the fetch task contains those of the future it returns.
+        let started = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            fetcher.backend.fetch(&need)
+        }));
+        let Ok(fetch) = started else {
+            let _ = request.reply.send(Err(Error::Errno(Errno::Io)));
+            return;
+        };
+        let fetch = backend::within(fetcher.deadline, fetch);
         let task = fetcher.tasks.spawn(fetch);
         fetcher.needs.insert(task.id(), need.clone());
-        fetcher.waiting.insert(need, vec![parked]);
+        fetcher
+            .waiting
+            .insert(need, vec![Parked { request, since }]);
     }
 
     /// Fetches finished (or failed, timed out, or panicked): fill the cache
