@@ -14,8 +14,7 @@
 //! Criterion reports time per operation (all clients together) and
 //! operations per second. Run: `cargo bench --bench actor`
 //! (a subset: `cargo bench --bench actor -- memory/mix`). `WORKERS=n` sets
-//! the runtime's workers; `WRITE_BEHIND=off` makes the actor answer every
-//! write only once it ran it.
+//! the runtime's workers.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -46,14 +45,6 @@ fn runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .unwrap()
-}
-
-/// The actor as configured by the environment (see the module docs).
-fn actor() -> VfsBuilder {
-    match std::env::var("WRITE_BEHIND").as_deref() {
-        Ok("off") => VfsBuilder::new().write_behind(0, 0),
-        _ => VfsBuilder::new(),
-    }
 }
 
 #[derive(Clone, Copy)]
@@ -216,7 +207,7 @@ fn bench_memory(c: &mut Criterion) {
                     );
                 }};
             }
-            design!("actor", actor().image(memory_image()).spawn());
+            design!("actor", VfsBuilder::new().image(memory_image()).spawn());
             design!(
                 "std-mutex",
                 StdMutexVfs::new(memory_image(), Limits::default())
@@ -384,7 +375,7 @@ fn bench_latency(c: &mut Criterion) {
                 );
             }};
         }
-        design!("actor", actor().backend(slow()).spawn());
+        design!("actor", VfsBuilder::new().backend(slow()).spawn());
         design!(
             "std-mutex",
             StdMutexVfs::with_backend(slow(), Limits::default())

@@ -6,6 +6,9 @@
 //!   round as four operations (ops/s).
 //!   wasmtime-wasi runs in its default setting (a `spawn_blocking` hop per
 //!   call) and in its fastest (`allow_blocking_current_thread`).
+//! - `overwrite/*`: a C guest updating 4 KiB pages of a 16 MiB file in
+//!   place, as a database does (read a page, write it back); time is per
+//!   page, throughput counts the read and the write.
 //! - `seqread/*`: a C guest reading a 256 MiB file in 64 KiB reads, as a
 //!   wasip1 module and as a component (p2, through the preview1 adapter);
 //!   `memcpy` is single-thread `copy_from_slice` of the same 256 MiB in
@@ -271,6 +274,64 @@ fn bench_smallfiles(c: &mut Criterion) {
     group.finish();
 }
 
+/// Pages of the `overwrite` guest's file (16 MiB).
+const PAGES: usize = 4096;
+
+fn bench_overwrite(c: &mut Criterion) {
+    let dir = guests();
+    let engine = Engine::new(&Config::new()).unwrap();
+    let module = Module::from_file(&engine, dir.join("overwrite.wasm")).unwrap();
+    let rt = runtime();
+    let mut group = c.benchmark_group("overwrite");
+    group.throughput(Throughput::Elements(2));
+    let content: Vec<u8> = (0..PAGES * 4096).map(|i| (i % 253) as u8).collect();
+    let a = |iters: u64| {
+        args(&[
+            "overwrite",
+            "/work/db",
+            &PAGES.to_string(),
+            &iters.to_string(),
+        ])
+    };
+
+    let vfs: VfsHandle = rt.block_on(async { VfsBuilder::new().limits(Limits::default()).spawn() });
+    let fork = rt.block_on(vfs.fork(ForkId::ROOT)).unwrap();
+    rt.block_on(vfs.write_file(fork, "db", &content)).unwrap();
+    group.bench_function("strata p1", |b| {
+        b.iter_custom(|iters| {
+            let mount = Mount {
+                vfs: vfs.clone(),
+                fork,
+            };
+            let (engine, module, a) = (engine.clone(), module.clone(), a(iters));
+            timed(&rt, async move {
+                p1_on_strata(&engine, &module, mount, "/work", &a).await
+            })
+        })
+    });
+    let host = tmpfs_dir();
+    std::fs::write(host.path().join("db"), &content).unwrap();
+    for (name, blocking) in [
+        ("wasmtime-wasi p1 (default)", false),
+        ("wasmtime-wasi p1 (blocking)", true),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let (engine, module, host, a) = (
+                    engine.clone(),
+                    module.clone(),
+                    host.path().to_owned(),
+                    a(iters),
+                );
+                timed(&rt, async move {
+                    p1_on_host(&engine, &module, &host, "/work", &a, blocking).await
+                })
+            })
+        });
+    }
+    group.finish();
+}
+
 fn bench_seqread(c: &mut Criterion) {
     let dir = guests();
     let engine = Engine::new(&Config::new()).unwrap();
@@ -377,6 +438,6 @@ fn bench_seqread(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(20).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(4));
-    targets = bench_smallfiles, bench_seqread
+    targets = bench_smallfiles, bench_overwrite, bench_seqread
 }
 criterion_main!(benches);

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use strata::fs::{
-    BatchWrite, CHUNK_SIZE, Change, ChangeKind, CommitError, Errno, ForkId, Ino, Kind, Limits,
+    Budget, CHUNK_SIZE, Change, ChangeKind, CommitError, Errno, ForkId, Ino, Kind, Limits,
     ManualClock, MemBase, OpenFlags, SetTime, Timestamp, Vfs,
 };
 
@@ -567,79 +567,99 @@ fn a_snapshot_stays_current_until_the_tree_changes() {
     assert!(!vfs.is_current(f, &snapshot));
 }
 
-/// An empty filesystem holding at most `max_bytes`, with files `a` and `b`.
-fn two_files(max_bytes: u64) -> (Vfs, ForkId, Ino, Ino) {
-    let (mut vfs, root) = empty_with(Limits {
-        max_bytes,
-        ..Limits::default()
+/// An empty filesystem whose forks may hold together, beyond what each
+/// inherited, at most `budget`; and its root fork's root directory.
+fn with_budget(budget: Budget) -> (Vfs, Ino) {
+    let mut vfs = Vfs::with(
+        Arc::new(MemBase::empty()),
+        Limits::default(),
+        Arc::new(ManualClock::default()),
+    )
+    .with_budget(budget);
+    let root = vfs.open_root(ForkId::ROOT).unwrap();
+    (vfs, root)
+}
+
+/// Creates `name` in `fork` with `len` bytes.
+fn file_of(vfs: &mut Vfs, fork: ForkId, name: &str, len: usize) -> strata::fs::Result<()> {
+    vfs.write_file(fork, name, &vec![1; len])
+}
+
+#[test]
+fn the_budget_bounds_what_all_forks_write_together() {
+    let (mut vfs, _) = with_budget(Budget {
+        max_bytes: 10_000,
+        max_inodes: 100,
     });
-    let f = ForkId::ROOT;
-    let (a, _) = vfs.open_at(f, root, "a", true, CREATE, true).unwrap();
-    let (b, _) = vfs.open_at(f, root, "b", true, CREATE, true).unwrap();
-    (vfs, f, a, b)
+    let a = vfs.fork(ForkId::ROOT).unwrap();
+    let b = vfs.fork(ForkId::ROOT).unwrap();
+    file_of(&mut vfs, a, "big", 6_000).unwrap();
+    // Within b's own limits, but past what the host has left: refused
+    // before anything is allocated, and the failed write leaves no trace.
+    assert_eq!(
+        err(file_of(&mut vfs, b, "big", 6_000)),
+        Errno::InsufficientSpace
+    );
+    assert_eq!(vfs.usage(b).unwrap().bytes, 0);
+    file_of(&mut vfs, b, "fits", 4_000).unwrap();
+    assert_eq!(vfs.budget_used().bytes, 10_000);
+    assert_eq!(
+        err(file_of(&mut vfs, a, "one-more", 1)),
+        Errno::InsufficientSpace
+    );
+    // What a fork frees, anyone may take.
+    vfs.discard(a).unwrap();
+    assert_eq!(vfs.budget_used().bytes, 4_000);
+    file_of(&mut vfs, b, "big", 6_000).unwrap();
+    let root = vfs.open_root(b).unwrap();
+    vfs.unlink_file_at(b, root, "fits").unwrap();
+    assert_eq!(vfs.budget_used().bytes, 6_000);
 }
 
-/// Space an owner promised elsewhere (writes it answered before running
-/// them) is refused to every operation that would take it, while writes
-/// over stored bytes, which take none, go on.
 #[test]
-fn reserved_space_is_refused_to_everyone_else() {
-    let (mut vfs, f, a, b) = two_files(2 * CHUNK_SIZE);
-    vfs.write(f, a, 0, &vec![1; CHUNK_SIZE as usize]).unwrap();
-    vfs.set_reserved(f, CHUNK_SIZE).unwrap();
-    assert_eq!(err(vfs.write(f, b, 0, b"x")), Errno::InsufficientSpace);
-    assert_eq!(vfs.write(f, a, 10, b"in place").unwrap(), 8);
-    vfs.set_reserved(f, CHUNK_SIZE - 1).unwrap();
-    assert_eq!(vfs.write(f, b, 0, b"x").unwrap(), 1);
-    assert_eq!(err(vfs.write(f, b, 1, b"y")), Errno::InsufficientSpace);
-    assert_eq!(err(vfs.set_reserved(ForkId(99), 0)), Errno::BadDescriptor);
+fn the_budget_counts_inodes_too() {
+    let (mut vfs, root) = with_budget(Budget {
+        max_bytes: u64::MAX,
+        max_inodes: 3,
+    });
+    let a = vfs.fork(ForkId::ROOT).unwrap();
+    for name in ["x", "y"] {
+        vfs.create_dir_at(a, root, name).unwrap();
+    }
+    vfs.create_dir_at(ForkId::ROOT, root, "z").unwrap();
+    assert_eq!(
+        err(vfs.create_dir_at(a, root, "w")),
+        Errno::InsufficientSpace
+    );
+    assert_eq!(vfs.budget_used().inodes, 3);
 }
 
-/// A batch of writes runs each on its own: one that fails changes nothing
-/// and stops nothing. Each stamps the time it was made at.
 #[test]
-fn a_failing_write_in_a_batch_undoes_only_itself() {
-    let (mut vfs, f, a, b) = two_files(CHUNK_SIZE);
-    vfs.write(f, a, 0, &[0; 100]).unwrap();
-    let write = |ino, offset, data: &'static [u8], at| BatchWrite {
-        ino,
-        offset,
-        data: bytes::Bytes::from_static(data),
-        at: Timestamp::from_nanos(at),
-    };
-    let outcomes = vfs
-        .write_batch(
-            f,
-            &[
-                write(a, 0, b"one", 10),
-                write(Ino(u64::MAX), 0, b"gone", 20),
-                write(b, CHUNK_SIZE - 1, b"too much", 30),
-                write(a, 3, b"two", 40),
-                write(b, 0, b"fits", 50),
-            ],
-        )
-        .unwrap();
-    let errnos: Vec<_> = outcomes
-        .into_iter()
-        .map(|o| o.map_err(|e| e.errno().unwrap()))
-        .collect();
+fn forks_inherit_for_free_and_commits_move_what_they_wrote() {
+    let (mut vfs, root) = with_budget(Budget {
+        max_bytes: 10_000,
+        max_inodes: 100,
+    });
+    file_of(&mut vfs, ForkId::ROOT, "image", 8_000).unwrap();
+    // A hundred forks of a parent holding 8 000 bytes cost nothing.
+    let forks: Vec<ForkId> = (0..100).map(|_| vfs.fork(ForkId::ROOT).unwrap()).collect();
+    assert_eq!(vfs.budget_used().bytes, 8_000);
+    // Deleting what it inherited frees nothing for the others, and costs
+    // the fork nothing either.
+    vfs.unlink_file_at(forks[0], root, "image").unwrap();
+    assert_eq!(vfs.budget_used().bytes, 8_000);
+    file_of(&mut vfs, forks[1], "new", 1_000).unwrap();
     assert_eq!(
-        errnos,
-        [
-            Ok(3),
-            Err(Errno::BadDescriptor),
-            Err(Errno::InsufficientSpace),
-            Ok(3),
-            Ok(4)
-        ]
+        err(file_of(&mut vfs, forks[2], "new", 1_001)),
+        Errno::InsufficientSpace
     );
-    assert_eq!(&vfs.read_file(f, "a").unwrap()[..6], b"onetwo");
-    assert_eq!(vfs.read_file(f, "b").unwrap(), b"fits");
-    let stat = vfs.stat(f, a).unwrap();
-    assert_eq!(
-        (stat.mtime, stat.ctime),
-        (Timestamp::from_nanos(40), Timestamp::from_nanos(40))
-    );
-    assert_eq!(vfs.stat(f, b).unwrap().mtime, Timestamp::from_nanos(50));
-    assert_eq!(err(vfs.write_batch(ForkId(99), &[])), Errno::BadDescriptor);
+    // Committed, what the fork wrote is the parent's, counted once.
+    vfs.commit(forks[1]).unwrap();
+    assert_eq!(vfs.budget_used().bytes, 9_000);
+    file_of(&mut vfs, forks[2], "new2", 1_000).unwrap();
+    assert_eq!(vfs.budget_used().bytes, 10_000);
+    for fork in forks.into_iter().filter(|f| *f != ForkId(2)) {
+        vfs.discard(fork).unwrap();
+    }
+    assert_eq!(vfs.budget_used().bytes, 9_000);
 }

@@ -87,7 +87,7 @@ impl Differential {
 
     /// What the guest left behind must be the same in both worlds.
     async fn assert_same_trees(&self) -> BTreeMap<String, common::Entry> {
-        let snapshot = self.vfs.snapshot(self.fork).await.unwrap();
+        let snapshot = self.vfs.snapshot(self.fork).unwrap();
         let left = common::contents(&common::snapshot_of(
             snapshot.reader(),
             snapshot.reader().root(),

@@ -203,10 +203,9 @@ int main(int argc, char **argv) {
     }
     cat("cat b.txt after appends", "dir/b.txt");
 
-    // Overwrites of bytes a file already holds: Strata answers them before
-    // its actor runs them ("writes behind"), so every read that follows —
+    // Overwrites of bytes a file already holds: every read that follows —
     // through the same descriptor, another one, stat, a fresh open — must
-    // still see them.
+    // see them.
     fd = open(at("dir/over"), O_RDWR | O_CREAT | O_TRUNC, 0644);
     report("open over", fd);
     if (fd >= 0) {

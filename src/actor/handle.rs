@@ -1,19 +1,15 @@
 //! [`VfsHandle`]: the cheap, cloneable front of the actor, and
 //! [`VfsBuilder`], which starts one.
 //!
-//! Mutations travel to the actor as requests and come back on a oneshot —
-//! except overwrites of stored bytes, which cannot fail and go one way
-//! ("behind", see `shared`). Reads do not travel at all: they run on the
-//! snapshot the actor published after its last batch (lock-free, on the
-//! caller's thread), laying over it the writes behind to what they read
-//! that are still on their way, and only fall back to a round trip when the
-//! snapshot lacks base data still to be fetched, or the actor is busy
-//! changing the fork. Because the actor publishes before it replies, and
-//! writes behind are laid over or waited for, a caller always reads every
-//! write that returned.
+//! Mutations travel to the actor as requests and come back on a oneshot.
+//! Reads do not travel at all: they run on the snapshot the actor published
+//! after its last batch (lock-free, on the caller's thread), and only fall
+//! back to a round trip when the snapshot lacks base data still to be
+//! fetched. Because the actor publishes before it replies, a caller always
+//! reads every write that returned — its own and, once their calls have
+//! returned, everyone else's.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering::SeqCst;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -21,12 +17,12 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::Error;
 use super::backend::Backend;
-use super::queued::{overlay, stat_after};
-use super::request::{Answer, Note, Op, Request, WriteBehind};
-use super::shared::{BehindLimits, ForkCell, Notes, Published, Shared};
+use super::interleave::point;
+use super::request::{Answer, Note, Op, Request};
+use super::shared::{ForkCell, Notes, Shared};
 use super::task::{Actor, Fetcher};
 use crate::fs::{
-    self, Base, BaseCache, BatchWrite, Change, Clock, DirEntry, ForkId, Ino, Kind, Limits, MemBase,
+    self, Base, BaseCache, Budget, Change, Clock, DirEntry, ForkId, Ino, Kind, Limits, MemBase,
     OpenFlags, Reader, SetTime, Snapshot, Stat, SystemClock, Usage, Vfs,
 };
 
@@ -117,8 +113,8 @@ impl std::fmt::Debug for VfsHandle {
     }
 }
 
-/// Hands back an answer served without waiting (from the snapshot, or a
-/// write behind), having counted it against tokio's cooperative budget as a
+/// Hands back an answer served without waiting (from the snapshot), having
+/// counted it against tokio's cooperative budget as a
 /// socket read that found data is counted: a guest whose calls never wait
 /// then still yields its worker now and then, to the actor and the guests
 /// queued behind it there (a task woken into a worker's LIFO slot cannot be
@@ -162,43 +158,21 @@ impl VfsHandle {
     }
 
     /// Runs `read` on the latest published snapshot of `fork`, right here on
-    /// the caller's thread; `None` if the snapshot lacks base data still to be
-    /// fetched, or writes to the fork that returned are still on their way
-    /// to the actor (then ask the actor, with the async method).
+    /// the caller's thread; `None` if the snapshot lacks base data still to
+    /// be fetched (then ask the actor, with the async method).
     pub fn read_snapshot<T>(
         &self,
         fork: ForkId,
         read: impl FnOnce(Reader<'_>) -> fs::Result<T>,
     ) -> Option<Result<T, Error>> {
-        self.on_snapshot(fork, |cell| cell.writes_behind.load(SeqCst) == 0, read)
-    }
-
-    /// Runs `read` on the published snapshot if `fresh` says it holds every
-    /// write that returned; `None` if not, or if base data is missing.
-    fn on_snapshot<T>(
-        &self,
-        fork: ForkId,
-        fresh: impl FnOnce(&ForkCell) -> bool,
-        read: impl FnOnce(Reader<'_>) -> fs::Result<T>,
-    ) -> Option<Result<T, Error>> {
-        let published = match self.published(fork, fresh) {
-            Ok(published) => published?,
-            Err(e) => return Some(Err(e)),
-        };
-        match read(published.snapshot.reader()) {
-            Err(fs::Error::NeedsBase(_)) => None,
-            other => Some(other.map_err(Error::from)),
-        }
-    }
-
-    /// The published snapshot of `fork`, if `fresh` says it holds every
-    /// write that returned.
-    fn published(
-        &self,
-        fork: ForkId,
-        fresh: impl FnOnce(&ForkCell) -> bool,
-    ) -> Result<Option<arc_swap::Guard<Arc<Published>>>, Error> {
-        self.with_cell(fork, |cell| Ok(fresh(cell).then(|| cell.snapshot.load())))
+        let outcome = self.with_cell(fork, |cell| {
+            point();
+            match read(cell.snapshot.load().reader()) {
+                Err(fs::Error::NeedsBase(_)) => Ok(None),
+                other => Ok(Some(other?)),
+            }
+        });
+        outcome.transpose()
     }
 
     /// Runs `f` on `fork`'s published cell: `Stopped` if the actor is gone,
@@ -211,41 +185,18 @@ impl VfsHandle {
         if self.requests.is_closed() {
             return Err(Error::Stopped);
         }
+        point();
         let forks = self.shared.forks.load();
         f(forks
             .get(&fork)
             .ok_or(Error::Errno(fs::Errno::BadDescriptor))?)
     }
 
-    /// Runs `read` on the latest published snapshot of `fork`, which may
-    /// lack writes still on their way to the actor: for answers that need
-    /// not be exact (how much room is left), never for file contents.
-    pub(crate) fn read_published<T>(
-        &self,
-        fork: ForkId,
-        read: impl FnOnce(Reader<'_>) -> fs::Result<T>,
-    ) -> Option<Result<T, Error>> {
-        self.on_snapshot(fork, |_| true, read)
-    }
-
-    /// The state of `fork` now, to read from on any thread, holding every
-    /// write that returned before the call. It does not follow later
-    /// changes. Usually at once; a round trip when writes behind are still
-    /// on their way.
-    pub async fn snapshot(&self, fork: ForkId) -> Result<Snapshot, Error> {
-        let fresh = |cell: &ForkCell| cell.writes_behind.load(SeqCst) == 0;
-        if let Some(published) = self.published(fork, fresh)? {
-            return served_at_once(Ok(published.snapshot.clone())).await;
-        }
-        self.flush().await?;
-        let published = self.published(fork, |_| true)?;
-        Ok(published.expect("fresh by definition").snapshot.clone())
-    }
-
-    /// Returns once every write that returned before this call is in the
-    /// published snapshots (writes behind travel one way; see `write`).
-    pub async fn flush(&self) -> Result<(), Error> {
-        expect!(self.call(Op::Flush).await, Answer::Unit => ())
+    /// The state of `fork` now, to read from on any thread. It holds every
+    /// write that returned before the call and does not follow later
+    /// changes.
+    pub fn snapshot(&self, fork: ForkId) -> Result<Snapshot, Error> {
+        self.with_cell(fork, |cell| Ok(Snapshot::clone(&cell.snapshot.load())))
     }
 
     /// Gives back a handle taken with [`OpenFile::into_raw`].
@@ -325,13 +276,15 @@ impl VfsHandle {
         if self.requests.is_closed() {
             return Some(Err(Error::Stopped));
         }
+        point();
         let forks = self.shared.forks.load();
         let cell = forks.get(&fork)?;
         // Settles after the note: the actor, seeing no open in flight, reads
         // it before it drops anything.
         self.shared.in_flight(|| {
+            point();
             let published = cell.snapshot.load();
-            let reader = published.snapshot.reader();
+            let reader = published.reader();
             // The limit comes first, as in the core. When it looks reached,
             // the actor decides: it may not have read the notes giving
             // handles back.
@@ -359,15 +312,10 @@ impl VfsHandle {
 
     /// Metadata of an open object.
     pub async fn stat(&self, fork: ForkId, ino: Ino) -> Result<Stat, Error> {
-        match self.stat_now(fork, ino) {
+        match self.read_snapshot(fork, |r| r.stat(ino)) {
             Some(result) => served_at_once(result).await,
             None => expect!(self.call(Op::Stat { fork, ino }).await, Answer::Stat(s) => s),
         }
-    }
-
-    /// The snapshot half of [`VfsHandle::stat`] (see `with_queued`).
-    pub(crate) fn stat_now(&self, fork: ForkId, ino: Ino) -> Option<Result<Stat, Error>> {
-        self.with_queued(fork, ino, |r, writes| Ok(stat_after(r.stat(ino)?, writes)))
     }
 
     /// Metadata of `path` relative to `dir`.
@@ -378,7 +326,7 @@ impl VfsHandle {
         path: &str,
         follow: bool,
     ) -> Result<Stat, Error> {
-        match self.stat_at_on_snapshot(fork, dir, path, follow) {
+        match self.read_snapshot(fork, |r| r.stat_at(dir, path, follow)) {
             Some(result) => served_at_once(result).await,
             None => {
                 let op = Op::StatAt {
@@ -392,33 +340,6 @@ impl VfsHandle {
         }
     }
 
-    /// The snapshot half of [`VfsHandle::stat_at`]. The object is known only
-    /// once the path is resolved, so the queue is read after the snapshot:
-    /// with nothing queued the snapshot must still be the latest, or a write
-    /// behind may have been published (and left the queue) in between.
-    fn stat_at_on_snapshot(
-        &self,
-        fork: ForkId,
-        dir: Ino,
-        path: &str,
-        follow: bool,
-    ) -> Option<Result<Stat, Error>> {
-        let outcome = self.with_cell(fork, |cell| {
-            let published = cell.snapshot.load_full();
-            let stat = match published.snapshot.reader().stat_at(dir, path, follow) {
-                Err(fs::Error::NeedsBase(_)) => return Ok(None),
-                // Writes behind change no names: an error stands.
-                stat => stat?,
-            };
-            if !self.shared.queued.may_have(fork, stat.ino) {
-                return Ok(Arc::ptr_eq(&published, &cell.snapshot.load()).then_some(stat));
-            }
-            let writes = self.missing_writes(cell, &published, fork, stat.ino);
-            Ok(writes.map(|writes| stat_after(stat, &writes)))
-        });
-        outcome.transpose()
-    }
-
     /// Up to `len` bytes at `offset` of an open file, as slices shared with
     /// the file's chunks.
     pub async fn read(
@@ -428,76 +349,12 @@ impl VfsHandle {
         offset: u64,
         len: u64,
     ) -> Result<Vec<Bytes>, Error> {
-        match self.read_now(fork, ino, offset, len) {
+        match self.read_snapshot(fork, |r| r.read(ino, offset, len)) {
             Some(result) => served_at_once(result).await,
             None => {
                 expect!(self.call(Op::Read { fork, ino, offset, len }).await, Answer::Bytes(b) => b)
             }
         }
-    }
-
-    /// The snapshot half of [`VfsHandle::read`] (see `with_queued`).
-    pub(crate) fn read_now(
-        &self,
-        fork: ForkId,
-        ino: Ino,
-        offset: u64,
-        len: u64,
-    ) -> Option<Result<Vec<Bytes>, Error>> {
-        self.with_queued(fork, ino, |r, writes| {
-            Ok(overlay(r.read(ino, offset, len)?, offset, writes))
-        })
-    }
-
-    /// Runs `read` on the published snapshot of `fork` and the writes behind
-    /// to `ino` it lacks (still on their way), right here on the caller's
-    /// thread. `None` when the actor has to answer: base data is missing, or
-    /// the actor has started changing the fork since that snapshot.
-    fn with_queued<T>(
-        &self,
-        fork: ForkId,
-        ino: Ino,
-        read: impl FnOnce(Reader<'_>, &[BatchWrite]) -> fs::Result<T>,
-    ) -> Option<Result<T, Error>> {
-        // Queue first, snapshot second: a write that returned before this
-        // call is either still queued, or published before it left.
-        if !self.shared.queued.may_have(fork, ino) {
-            return self.read_published(fork, |r| read(r, &[]));
-        }
-        let outcome = self.with_cell(fork, |cell| {
-            let published = cell.snapshot.load_full();
-            let Some(writes) = self.missing_writes(cell, &published, fork, ino) else {
-                return Ok(None);
-            };
-            match read(published.snapshot.reader(), &writes) {
-                Err(fs::Error::NeedsBase(_)) => Ok(None),
-                read => Ok(Some(read?)),
-            }
-        });
-        outcome.transpose()
-    }
-
-    /// The writes behind to `ino` that `published` — loaded from `cell`
-    /// before this call — lacks, if laid over it they make the file's next
-    /// state; `None` if not, and the actor must answer (see `shared`).
-    fn missing_writes(
-        &self,
-        cell: &ForkCell,
-        published: &Arc<Published>,
-        fork: ForkId,
-        ino: Ino,
-    ) -> Option<Vec<BatchWrite>> {
-        let writes = self
-            .shared
-            .queued
-            .missing_from(fork, ino, published.generation)?;
-        if !cell.still_latest(published) {
-            return None;
-        }
-        let reader = published.snapshot.reader();
-        let in_place =
-            |w: &BatchWrite| reader.overwrites_in_place(ino, w.offset, w.data.len() as u64);
-        writes.iter().all(in_place).then_some(writes)
     }
 
     /// Up to `max` entries of the open directory `dir` after the name `after`.
@@ -508,8 +365,7 @@ impl VfsHandle {
         after: Option<&str>,
         max: usize,
     ) -> Result<Vec<DirEntry>, Error> {
-        // Writes behind change no directory.
-        match self.read_published(fork, |r| r.read_dir(dir, after, max)) {
+        match self.read_snapshot(fork, |r| r.read_dir(dir, after, max)) {
             Some(result) => served_at_once(result).await,
             None => {
                 let op = Op::ReadDir {
@@ -525,7 +381,7 @@ impl VfsHandle {
 
     /// The target of the symlink at `path`.
     pub async fn readlink_at(&self, fork: ForkId, dir: Ino, path: &str) -> Result<String, Error> {
-        match self.read_published(fork, |r| r.readlink_at(dir, path)) {
+        match self.read_snapshot(fork, |r| r.readlink_at(dir, path)) {
             Some(result) => served_at_once(result).await,
             None => {
                 let op = Op::ReadlinkAt {
@@ -555,14 +411,6 @@ impl VfsHandle {
     // ---- writes ---------------------------------------------------------
 
     /// Writes `data` at `offset`; returns the count written.
-    ///
-    /// A write that cannot fail — it overwrites bytes the fork already
-    /// stores, within the file — returns at once and travels to the actor
-    /// one way, like a kernel's write into its page cache ("behind"). Every
-    /// read of the file, by any caller, sees it: `read` and `stat` lay it
-    /// over the snapshot (see `shared`); [`VfsHandle::read_snapshot`] and
-    /// [`VfsHandle::snapshot`] wait for it. Its mtime is the time of the
-    /// call.
     pub async fn write(
         &self,
         fork: ForkId,
@@ -570,66 +418,7 @@ impl VfsHandle {
         offset: u64,
         data: Bytes,
     ) -> Result<usize, Error> {
-        let data = match self.write_behind(fork, ino, offset, data) {
-            Ok(written) => return served_at_once(Ok(written)).await,
-            Err(data) => data,
-        };
         expect!(self.call(Op::Write { fork, ino, offset, data }).await, Answer::Count(n) => n as usize)
-    }
-
-    /// Sends a write one way if it cannot fail, returning its count; gives
-    /// the data back if it must make a round trip instead.
-    fn write_behind(
-        &self,
-        fork: ForkId,
-        ino: Ino,
-        offset: u64,
-        data: Bytes,
-    ) -> Result<usize, Bytes> {
-        let forks = self.shared.forks.load();
-        let Some(cell) = forks.get(&fork) else {
-            return Err(data);
-        };
-        let len = data.len();
-        // Settles after the note: a commit waiting for this fork reads it.
-        self.shared.in_flight(|| {
-            let Some(reserved) = self.shared.hold_write(cell, ino, offset, len as u64) else {
-                return Err(data);
-            };
-            // Its time is now, when it returns, not when the actor runs it.
-            let at = self.shared.clock.now();
-            let write = BatchWrite {
-                ino,
-                offset,
-                data,
-                at,
-            };
-            self.queue_behind(cell, fork, write, reserved).map(|()| len)
-        })
-    }
-
-    /// The second half of a write behind, once `hold_write` let it go:
-    /// queue it for the actor and for readers, or give its data back.
-    pub(crate) fn queue_behind(
-        &self,
-        cell: &ForkCell,
-        fork: ForkId,
-        write: BatchWrite,
-        reserved: u64,
-    ) -> Result<(), Bytes> {
-        let queued = self.shared.queued.add(fork, &write, |id| {
-            let note = WriteBehind {
-                fork,
-                write: write.clone(),
-                reserved,
-                id,
-            };
-            self.notes.send(Note::Write(note)).then_some(()).ok_or(())
-        });
-        queued.map_err(|()| {
-            self.shared.unhold_write(cell, reserved);
-            write.data
-        })
     }
 
     /// Writes `data` at the end of the file; returns the offset and count.
@@ -818,6 +607,11 @@ impl VfsHandle {
     pub async fn usage(&self, fork: ForkId) -> Result<Usage, Error> {
         expect!(self.call(Op::Usage { fork }).await, Answer::Usage(u) => u)
     }
+
+    /// What all forks together hold now, against the [`Budget`].
+    pub async fn budget_used(&self) -> Result<Usage, Error> {
+        expect!(self.call(Op::BudgetUsed).await, Answer::Usage(u) => u)
+    }
 }
 
 /// Where the base layer comes from.
@@ -832,10 +626,10 @@ enum Lower {
 pub struct VfsBuilder {
     lower: Lower,
     limits: Limits,
+    budget: Budget,
     clock: Arc<dyn Clock>,
     deadline: Duration,
     queue: usize,
-    behind: BehindLimits,
 }
 
 impl Default for VfsBuilder {
@@ -850,10 +644,10 @@ impl VfsBuilder {
         VfsBuilder {
             lower: Lower::Image(Arc::new(MemBase::empty())),
             limits: Limits::default(),
+            budget: Budget::default(),
             clock: Arc::new(SystemClock),
             deadline: Duration::from_secs(30),
             queue: 1024,
-            behind: BehindLimits::default(),
         }
     }
 
@@ -875,6 +669,13 @@ impl VfsBuilder {
         self
     }
 
+    /// What all forks together may hold beyond what each inherited (see
+    /// [`Budget`]; by default 8 GiB and 8 Mi inodes).
+    pub fn budget(mut self, budget: Budget) -> Self {
+        self.budget = budget;
+        self
+    }
+
     /// The clock for timestamps.
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
@@ -890,19 +691,6 @@ impl VfsBuilder {
     /// How many requests may queue before callers wait (backpressure).
     pub fn queue(mut self, queue: usize) -> Self {
         self.queue = queue.max(1);
-        self
-    }
-
-    /// How many writes behind (overwrites answered before the actor runs
-    /// them, see [`VfsHandle::write`]) one fork may have on their way, and
-    /// how many bytes of data and quota they may hold; past either, a write
-    /// waits for the actor. `(0, 0)` answers every write only once it ran.
-    /// Default: 256 writes, 4 MiB.
-    pub fn write_behind(mut self, max_writes: u32, max_bytes: u64) -> Self {
-        self.behind = BehindLimits {
-            max_writes,
-            max_bytes,
-        };
         self
     }
 
@@ -926,10 +714,10 @@ impl VfsBuilder {
                 (cache, Some(fetcher))
             }
         };
-        let vfs = Vfs::with(base, self.limits, self.clock.clone());
+        let vfs = Vfs::with(base, self.limits, self.clock).with_budget(self.budget);
         let (requests, receiver) = mpsc::channel(self.queue);
         let (wake, woken) = mpsc::channel(1);
-        let shared = Arc::new(Shared::new(wake, self.behind, self.clock));
+        let shared = Arc::new(Shared::new(wake));
         let (notes, noted) = mpsc::unbounded_channel();
         let notes = Notes::new(notes, shared.clone());
         let actor = Actor::new(

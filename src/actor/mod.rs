@@ -29,9 +29,9 @@ mod backend;
 pub mod baseline;
 mod handle;
 mod hostdir;
-mod queued;
+mod interleave;
 #[cfg(test)]
-mod races;
+mod model;
 mod request;
 mod shared;
 mod task;

@@ -9,7 +9,7 @@ use tokio::sync::oneshot;
 
 use super::Error;
 use super::handle::OpenFile;
-use crate::fs::{BatchWrite, Change, DirEntry, ForkId, Ino, OpenFlags, SetTime, Stat, Usage};
+use crate::fs::{Change, DirEntry, ForkId, Ino, OpenFlags, SetTime, Stat, Usage};
 
 /// One filesystem operation, with everything needed to run it (again).
 #[derive(Clone, Debug)]
@@ -139,23 +139,11 @@ pub(crate) enum Op {
     Usage {
         fork: ForkId,
     },
-    /// Nothing: the actor takes in every note first, so when this is
-    /// answered every write behind sent before it is published.
-    Flush,
+    BudgetUsed,
     Shutdown,
 }
 
 impl Op {
-    /// Whether the operation may shrink a file, and so free space a write
-    /// behind judged already taken (see `shared`).
-    pub fn may_shrink(&self) -> bool {
-        match self {
-            Op::OpenAt { flags, .. } => flags.truncate,
-            Op::WriteZeroes { .. } | Op::SetSize { .. } => true,
-            _ => false,
-        }
-    }
-
     /// The fork whose published snapshot may change when this runs (a
     /// commit changes its parent as well, which the actor looks up).
     pub fn fork_changed(&self) -> Option<ForkId> {
@@ -185,7 +173,7 @@ impl Op {
             | ReadlinkAt { .. }
             | Diff { .. }
             | Usage { .. }
-            | Flush
+            | BudgetUsed
             | Shutdown => None,
         }
     }
@@ -218,18 +206,6 @@ pub(crate) enum Note {
     /// A handle taken on a published snapshot (see `VfsHandle::open_at`),
     /// to count; its inode is still there (see `shared`).
     Opened(ForkId, Ino),
-    /// A write behind: already answered, so it cannot fail (see `shared`).
-    Write(WriteBehind),
-}
-
-#[derive(Debug)]
-pub(crate) struct WriteBehind {
-    pub fork: ForkId,
-    pub write: BatchWrite,
-    /// The quota it holds back until it runs.
-    pub reserved: u64,
-    /// Its id among the writes queued to its file (see `queued`).
-    pub id: u64,
 }
 
 /// A request in flight: the operation and where its answer goes.

@@ -13,7 +13,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
@@ -22,8 +21,9 @@ use tokio::task::{Id, JoinError, JoinSet};
 use super::Error;
 use super::backend::{self, Backend};
 use super::handle::OpenFile;
-use super::request::{Answer, Note, Op, Reply, Request, WriteBehind};
-use super::shared::{ForkCell, ForkCells, Notes, Published, Shared};
+use super::interleave::point;
+use super::request::{Answer, Note, Op, Reply, Request};
+use super::shared::{ForkCell, ForkCells, Notes, Shared};
 use crate::fs::{self, BaseCache, CommitError, Errno, ForkId, Loaded, Need, Vfs};
 
 /// Most requests taken off the queue per wake-up.
@@ -84,11 +84,6 @@ pub(crate) struct Actor {
     replies: Vec<(Reply, Result<Answer, Error>)>,
     fetcher: Option<Fetcher>,
     shutdown: Vec<Reply>,
-    /// Writes behind run since the last publish (fork, inode, id): they
-    /// leave the queue once they are published.
-    ran_behind: Vec<(ForkId, fs::Ino, u64)>,
-    /// Commits waiting for writes behind still on their way (see `shared`).
-    deferred: Vec<Request>,
 }
 
 impl Actor {
@@ -114,8 +109,6 @@ impl Actor {
             replies: Vec::new(),
             fetcher,
             shutdown: Vec::new(),
-            ran_behind: Vec::new(),
-            deferred: Vec::new(),
         };
         actor.publish();
         actor
@@ -144,9 +137,6 @@ impl Actor {
                 }
                 Some(()) = self.notes_waiting.recv() => self.read_notes(),
             }
-            for request in std::mem::take(&mut self.deferred) {
-                self.serve(request);
-            }
             self.publish();
             self.flush();
             if !self.shutdown.is_empty() {
@@ -172,28 +162,10 @@ impl Actor {
     /// Runs a request and queues its reply, or parks it on a base miss.
     /// `since` is when it first started waiting for base data, if it has.
     fn attempt(&mut self, request: Request, since: Option<Instant>) {
-        let commit = match request.op {
-            Op::Commit { fork } => Some(fork),
-            _ => None,
-        };
         if request.reply.is_closed() {
-            // The caller gave up before it ran: don't run it.
-            if let Some(fork) = commit {
-                self.reopen(fork); // it may have waited for writes behind
-            }
-            return;
+            return; // the caller gave up before it ran: don't run it
         }
-        if let Some(fork) = commit
-            && !self.may_close(fork)
-        {
-            self.deferred.push(request);
-            return;
-        }
-        let outcome = self.execute_contained(&request.op);
-        if let (Some(fork), Err(_)) = (commit, &outcome) {
-            self.reopen(fork); // the fork lives on
-        }
-        match outcome {
+        match self.execute_contained(&request.op) {
             Err(Failure::Fs(fs::Error::NeedsBase(need))) => {
                 self.park(need, request, since.unwrap_or_else(Instant::now))
             }
@@ -220,8 +192,11 @@ impl Actor {
 
     fn take_notes(&mut self) {
         self.shared.reading_notes();
-        let mut writes = Vec::new();
-        while let Ok(note) = self.notes.try_recv() {
+        loop {
+            point();
+            let Ok(note) = self.notes.try_recv() else {
+                break;
+            };
             match note {
                 Note::Release(fork, ino) => {
                     if self.vfs.release(fork, ino)
@@ -238,84 +213,7 @@ impl Actor {
                     // there is nothing to hold.
                     let _ = self.vfs.retain(fork, ino);
                 }
-                // Run together below. Releases cannot overtake them: an
-                // inode goes only at the next sweep.
-                Note::Write(write) => writes.push(write),
             }
-        }
-        if !writes.is_empty() {
-            self.run_behind(writes);
-        }
-    }
-
-    /// Runs writes already answered, each fork's in one batch (one copy of
-    /// its tree). Their own reservations are the space they may take;
-    /// everyone else's stays held back.
-    fn run_behind(&mut self, mut writes: Vec<WriteBehind>) {
-        // Stable: each fork's writes keep their order.
-        writes.sort_by_key(|w| w.fork);
-        let mut writes = writes.into_iter().peekable();
-        while let Some(first) = writes.next() {
-            let fork = first.fork;
-            let mut group = vec![first];
-            while let Some(w) = writes.next_if(|w| w.fork == fork) {
-                group.push(w);
-            }
-            // The writes go to the core; what identifies them stays here.
-            let held: u64 = group.iter().map(|w| w.reserved).sum();
-            let ids: Vec<_> = group.iter().map(|w| (w.write.ino, w.id)).collect();
-            let batch: Vec<_> = group.into_iter().map(|w| w.write).collect();
-            if let Some(cell) = self.cells.get(&fork).cloned() {
-                let others = cell.reserved.load(SeqCst) - held;
-                let _ = self.vfs.set_reserved(fork, others);
-                let outcomes = self.vfs.write_batch(fork, &batch);
-                cell.reserved.fetch_sub(held, SeqCst);
-                // The one failure possible: the file was unlinked and its
-                // last handle closed first (or the fork discarded), so no one
-                // can ever read what it held.
-                for (w, outcome) in batch.iter().zip(outcomes.into_iter().flatten()) {
-                    debug_assert!(
-                        matches!(outcome, Ok(n) if n == w.data.len())
-                            || matches!(outcome, Err(fs::Error::Errno(Errno::BadDescriptor))),
-                        "a write behind failed: {outcome:?}"
-                    );
-                }
-                // Before publishing: readers of an older snapshot lay them
-                // over it, readers of the next one must not.
-                let next = cell.snapshot.load().generation + 1;
-                for &(ino, id) in &ids {
-                    self.shared.queued.ran(fork, ino, id, next);
-                }
-                self.mark(fork);
-            }
-            // Without a cell the fork was discarded first, and the writes
-            // went with it. (A commit waits for them; see `may_close`.)
-            self.ran_behind
-                .extend(ids.into_iter().map(|(ino, id)| (fork, ino, id)));
-        }
-    }
-
-    /// Whether `fork` may be committed now: no write behind can still be on
-    /// its way to it. Stops new ones first; if some handle is between
-    /// reading the fork's snapshot and queuing its note, the commit waits
-    /// and that handle wakes the actor when it is done (see `shared`).
-    fn may_close(&mut self, fork: ForkId) -> bool {
-        let Some(cell) = self.cells.get(&fork) else {
-            return true;
-        };
-        cell.closing.store(true, SeqCst);
-        if !self.shared.may_sweep() {
-            return false;
-        }
-        self.take_notes();
-        true
-    }
-
-    /// Lets writes behind to `fork` go on after all (its commit failed or
-    /// was given up).
-    fn reopen(&self, fork: ForkId) {
-        if let Some(cell) = self.cells.get(&fork) {
-            cell.closing.store(false, SeqCst);
         }
     }
 
@@ -383,24 +281,6 @@ impl Actor {
         }
     }
 
-    /// Before an operation that changes `fork`: the quota writes behind on
-    /// their way hold back. An operation that may shrink a file first says
-    /// so; a write behind either sees that (and makes a round trip) or is
-    /// counted in what is held back (see `shared`).
-    fn hold_back_for_writes(&mut self, fork: ForkId, may_shrink: bool) {
-        let Some(cell) = self.cells.get(&fork).cloned() else {
-            return;
-        };
-        if may_shrink {
-            cell.shrinks.fetch_add(1, SeqCst);
-        }
-        // Readers may have laid the writes behind queued by now over the
-        // published snapshot, as the file's next state: they run first.
-        cell.changes.fetch_add(1, SeqCst);
-        self.take_notes();
-        let _ = self.vfs.set_reserved(fork, cell.reserved.load(SeqCst));
-    }
-
     /// Runs `op`; a panic inside it — a bug, or an embedder's `Base` or
     /// `Clock` that panics — fails this request with `Io` and the actor
     /// serves everyone else. Nothing is left half-done: a core operation
@@ -413,14 +293,10 @@ impl Actor {
 
     fn execute(&mut self, op: &Op) -> Result<Answer, Failure> {
         if let Some(fork) = op.fork_changed() {
-            self.hold_back_for_writes(fork, op.may_shrink());
             self.mark(fork);
             if matches!(op, Op::Commit { .. })
                 && let Ok(Some(parent)) = self.vfs.parent(fork)
             {
-                // The fork's versions of files replace the parent's, which
-                // may be shorter than writes behind to the parent expect.
-                self.hold_back_for_writes(parent, true);
                 self.mark(parent);
             }
         }
@@ -528,7 +404,8 @@ impl Actor {
             },
             Op::Discard { fork } => unit(vfs.discard(*fork))?,
             Op::Usage { fork } => Answer::Usage(vfs.usage(*fork)?),
-            Op::Flush | Op::Shutdown => Answer::Unit,
+            Op::BudgetUsed => Answer::Usage(vfs.budget_used()),
+            Op::Shutdown => Answer::Unit,
         })
     }
 
@@ -613,20 +490,13 @@ impl Actor {
         let mut forks_changed = false;
         for fork in self.dirty.drain(..) {
             if let Some(cell) = self.cells.get(&fork)
-                && self.vfs.is_current(fork, &cell.snapshot.load().snapshot)
+                && self.vfs.is_current(fork, &cell.snapshot.load())
             {
                 continue;
             }
+            point();
             match (self.vfs.snapshot(fork), self.cells.get(&fork)) {
-                (Ok(snapshot), Some(cell)) => {
-                    let generation = cell.snapshot.load().generation + 1;
-                    cell.snapshot.store(Arc::new(Published {
-                        snapshot,
-                        shrinks: cell.shrinks.load(Relaxed),
-                        changes: cell.changes.load(Relaxed),
-                        generation,
-                    }))
-                }
+                (Ok(snapshot), Some(cell)) => cell.snapshot.store(Arc::new(snapshot)),
                 (Ok(snapshot), None) => {
                     let open = self.vfs.open_handles(fork).unwrap_or(0);
                     self.cells
@@ -637,13 +507,8 @@ impl Actor {
             }
         }
         if forks_changed {
+            point();
             self.shared.forks.store(Arc::new(self.cells.clone()));
-        }
-        // Readers that no longer find a write queued read a snapshot with
-        // it. A fork gone meanwhile has no cell left to count in.
-        for (fork, ino, id) in self.ran_behind.drain(..) {
-            self.shared
-                .written_behind(self.cells.get(&fork).map(|c| &**c), (fork, ino, id));
         }
     }
 
@@ -663,9 +528,6 @@ impl Actor {
         while let Ok(request) = self.requests.try_recv() {
             let _ = request.reply.send(Err(Error::Stopped));
         }
-        for request in self.deferred.drain(..) {
-            let _ = request.reply.send(Err(Error::Stopped));
-        }
         if let Some(fetcher) = &mut self.fetcher {
             fetcher.tasks.abort_all();
             for (_, waiters) in fetcher.waiting.drain() {
@@ -679,27 +541,6 @@ impl Actor {
         for reply in self.shutdown.drain(..) {
             let _ = reply.send(Ok(Answer::Unit));
         }
-    }
-}
-
-/// Steps of the loop, for tests that replay a race one step at a time.
-#[cfg(test)]
-impl Actor {
-    /// One wake-up: the notes, then every queued request, then publish and
-    /// reply — as `run` does it.
-    pub(super) fn step(&mut self) {
-        self.read_notes();
-        self.serve_without_reading_notes();
-    }
-
-    /// The requests queued now, served as if the notes had been read just
-    /// before more were queued.
-    pub(super) fn serve_without_reading_notes(&mut self) {
-        while let Ok(request) = self.requests.try_recv() {
-            self.serve(request);
-        }
-        self.publish();
-        self.flush();
     }
 }
 

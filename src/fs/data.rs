@@ -18,13 +18,6 @@ use super::node::Ino;
 /// Bytes per chunk: the unit of copy-on-write and of base fetches.
 pub const CHUNK_SIZE: u64 = 64 * 1024;
 
-/// The most space writing `len` bytes at `offset` can take, whatever the
-/// file holds: each chunk it touches rebuilt from nothing up to the write's
-/// end in that chunk.
-pub fn most_allocated_by_write(offset: u64, len: u64) -> u64 {
-    offset.saturating_add(len) - offset / CHUNK_SIZE * CHUNK_SIZE
-}
-
 /// Zeros to hand out for holes without allocating.
 static ZEROS: [u8; CHUNK_SIZE as usize] = [0; CHUNK_SIZE as usize];
 
@@ -190,19 +183,6 @@ impl FileData {
             pos = chunk_start + to;
         }
         growth
-    }
-
-    /// Whether writing `[offset, end)` would allocate nothing: every byte it
-    /// overwrites is stored in this file's own chunks.
-    pub fn overwrites_in_place(&self, offset: u64, end: u64) -> bool {
-        offset < end
-            && end <= self.size
-            && (offset / CHUNK_SIZE..end.div_ceil(CHUNK_SIZE)).all(|index| {
-                let to = end.min((index + 1) * CHUNK_SIZE) - index * CHUNK_SIZE;
-                self.chunks
-                    .get(&index)
-                    .is_some_and(|chunk| chunk.len() as u64 >= to)
-            })
     }
 
     /// Writes `data` at `offset`, growing the file as needed. Each touched

@@ -72,11 +72,45 @@ impl Limits {
             max_open: u64::MAX,
         }
     }
+}
 
-    /// The most bytes a fork may hold while `reserved` of its quota is
-    /// promised elsewhere (see [`Vfs::set_reserved`](super::Vfs::set_reserved)).
-    pub(crate) fn byte_cap(&self, reserved: u64) -> u64 {
-        self.max_bytes.saturating_sub(reserved)
+/// Bounds on what all the forks of one [`Vfs`](super::Vfs) may hold
+/// together: [`Limits`] bound each fork, this bounds the host. The defaults
+/// let a host run many guests at their full per-fork limits while keeping
+/// what they all write within 8 GiB of file data and 8 Mi inodes.
+///
+/// What counts is what each fork holds beyond what it inherited when it was
+/// forked — what its guest wrote or created — so forking stays free however
+/// much the parent holds, and the base is never counted. (Bytes of a
+/// parent's file that a fork overwrites in place replace inherited bytes of
+/// the same size and so count nothing; such copies are bounded by the
+/// fork's own [`Limits::max_bytes`].) An operation that would pass either
+/// bound fails with `InsufficientSpace` before anything is allocated, like
+/// one that would pass its fork's limits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Budget {
+    /// File bytes all forks together may hold beyond what they inherited.
+    pub max_bytes: u64,
+    /// Inodes all forks together may hold beyond what they inherited.
+    pub max_inodes: u64,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Budget {
+            max_bytes: 8 << 30,
+            max_inodes: 8 << 20,
+        }
+    }
+}
+
+impl Budget {
+    /// No bound beyond each fork's [`Limits`].
+    pub fn unlimited() -> Budget {
+        Budget {
+            max_bytes: u64::MAX,
+            max_inodes: u64::MAX,
+        }
     }
 }
 
@@ -92,8 +126,7 @@ pub struct Usage {
 }
 
 impl Usage {
-    /// Accounts for `delta` more (or fewer) bytes, refusing to pass `cap`
-    /// (the byte limit, less what is reserved: see [`Vfs::set_reserved`](super::Vfs::set_reserved)).
+    /// Accounts for `delta` more (or fewer) bytes, refusing to pass `cap`.
     pub(crate) fn add_bytes(&mut self, delta: i64, cap: u64) -> Result<(), Errno> {
         let next = self
             .bytes
@@ -106,9 +139,9 @@ impl Usage {
         Ok(())
     }
 
-    /// Accounts for one more inode, refusing to pass the limit.
-    pub(crate) fn add_inode(&mut self, limits: &Limits) -> Result<(), Errno> {
-        if self.inodes >= limits.max_inodes {
+    /// Accounts for one more inode, refusing to pass `cap`.
+    pub(crate) fn add_inode(&mut self, cap: u64) -> Result<(), Errno> {
+        if self.inodes >= cap {
             return Err(Errno::InsufficientSpace);
         }
         self.inodes += 1;
@@ -117,5 +150,23 @@ impl Usage {
 
     pub(crate) fn remove_inode(&mut self) {
         self.inodes = self.inodes.saturating_sub(1);
+    }
+
+    /// What `self` holds beyond `inherited`, part by part.
+    pub(crate) fn beyond(self, inherited: Usage) -> Usage {
+        Usage {
+            bytes: self.bytes.saturating_sub(inherited.bytes),
+            inodes: self.inodes.saturating_sub(inherited.inodes),
+            open: 0,
+        }
+    }
+
+    /// `self` with `other` added, part by part (handles not counted).
+    pub(crate) fn plus(self, other: Usage) -> Usage {
+        Usage {
+            bytes: self.bytes.saturating_add(other.bytes),
+            inodes: self.inodes.saturating_add(other.inodes),
+            open: 0,
+        }
     }
 }

@@ -163,13 +163,12 @@ fn ancestors(path: &str) -> impl Iterator<Item = &str> {
 
 /// Puts `node` (or nothing) at `ino` in `tree`, keeping usage in step.
 fn replace(tree: &mut Tree, ino: Ino, current: Option<&Node>, node: Option<NodeRef>) -> Result<()> {
-    let unlimited = super::Limits::unlimited();
     let old_bytes = current.map_or(0, Node::charged_bytes) as i64;
     let new_bytes = node.as_ref().map_or(0, |n| n.0.charged_bytes()) as i64;
     tree.usage.add_bytes(new_bytes - old_bytes, u64::MAX)?;
     if !ino.is_base() {
         match (current.is_some(), node.is_some()) {
-            (false, true) => tree.usage.add_inode(&unlimited)?,
+            (false, true) => tree.usage.add_inode(u64::MAX)?,
             (true, false) => tree.usage.remove_inode(),
             _ => {}
         }

@@ -36,13 +36,13 @@ pub mod vfs;
 
 pub use base::{Base, BaseNode, MemBase, MemBaseBuilder, Need};
 pub use cache::{BaseCache, Loaded, answer_from};
-pub use data::{CHUNK_SIZE, most_allocated_by_write};
+pub use data::CHUNK_SIZE;
 pub use diff::{Change, ChangeKind};
 pub use error::{Errno, Error, Result};
-pub use limits::{Limits, Usage};
+pub use limits::{Budget, Limits, Usage};
 pub use merge::CommitError;
 pub use node::{DirEntry, Ino, Kind, Name, Stat, Times};
 pub use ops::OpenFlags;
 pub use snapshot::{Reader, Snapshot};
 pub use time::{Clock, ManualClock, SetTime, SystemClock, Timestamp};
-pub use vfs::{BatchWrite, ForkId, Vfs};
+pub use vfs::{ForkId, Vfs};

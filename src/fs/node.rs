@@ -74,16 +74,6 @@ pub struct Stat {
     pub ctime: Timestamp,
 }
 
-impl Stat {
-    /// The same object after its content changed at `now` without
-    /// changing size (an overwrite): mtime and ctime move, as in
-    /// [`Times`].
-    pub fn overwritten_at(mut self, now: Timestamp) -> Stat {
-        (self.mtime, self.ctime) = (now, now);
-        self
-    }
-}
-
 /// The size reported for directories (as ext4 and most POSIX systems do).
 pub(crate) const DIR_SIZE: u64 = 4096;
 

@@ -69,7 +69,8 @@ impl<'a> Reader<'a> {
             limits: self.limits,
             now: Timestamp::ZERO,
             next_ino: 0,
-            reserved: 0,
+            // Reads allocate nothing.
+            cap: Usage::default(),
         }
     }
 
@@ -130,18 +131,6 @@ impl<'a> Reader<'a> {
     /// `Limits::max_io`), as slices shared with the file — no copy.
     pub fn read(&self, ino: Ino, offset: u64, len: u64) -> Result<Vec<Bytes>> {
         self.tree.read_at(&self.ctx(), ino, offset, len)
-    }
-
-    /// Whether writing `len` bytes at `offset` of file `ino` would change
-    /// bytes this fork already stores and nothing else: no new space, no
-    /// base data, no growth, no short write — a write that cannot fail here.
-    /// (Should the file shrink first, it could take up to
-    /// [`most_allocated_by_write`](super::most_allocated_by_write).)
-    pub fn overwrites_in_place(&self, ino: Ino, offset: u64, len: u64) -> bool {
-        len <= self.limits.max_io
-            && offset
-                .checked_add(len)
-                .is_some_and(|end| self.tree.overwrites_in_place(ino, offset, end))
     }
 
     /// Up to `max` entries of directory `dir` whose names sort after `after`.

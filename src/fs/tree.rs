@@ -59,14 +59,15 @@ pub(crate) struct Ctx<'a> {
     /// The next free upper inode number (shared by all forks of a `Vfs`, so
     /// inodes created in different forks never collide when merged).
     pub next_ino: u64,
-    /// Bytes of the fork's quota promised elsewhere (see `Vfs::set_reserved`).
-    pub reserved: u64,
+    /// The most the fork may hold after this operation: its limits, or less
+    /// if the host's budget has less room (see `Vfs::apply`).
+    pub cap: Usage,
 }
 
 impl Ctx<'_> {
     /// The most bytes the fork may hold after this operation.
     pub fn byte_cap(&self) -> u64 {
-        self.limits.byte_cap(self.reserved)
+        self.cap.bytes
     }
 
     fn alloc(&mut self) -> Ino {
@@ -166,15 +167,6 @@ impl Tree {
             View::Base(b) if b.kind == Kind::Symlink => Ok(b.target.clone().ok_or(Errno::Io)?),
             _ => Err(Errno::Invalid.into()),
         }
-    }
-
-    /// See [`FileData::overwrites_in_place`]; false unless `ino` is a file
-    /// this tree stores itself.
-    pub fn overwrites_in_place(&self, ino: Ino, offset: u64, end: u64) -> bool {
-        self.nodes.get(&ino).is_some_and(|node| match &node.0.body {
-            Body::File(data) => data.overwrites_in_place(offset, end),
-            _ => false,
-        })
     }
 
     /// Appends the bytes of `[offset, offset + len)` of a file to `out`.
@@ -303,7 +295,7 @@ impl Tree {
         body: Body,
         link: (Ino, Name),
     ) -> Result<Ino> {
-        self.usage.add_inode(ctx.limits)?;
+        self.usage.add_inode(ctx.cap.inodes)?;
         let ino = ctx.alloc();
         let node = Node {
             times: Times::all(ctx.now),

@@ -17,30 +17,17 @@ use bytes::Bytes;
 use super::base::Base;
 use super::diff::{self, Change};
 use super::error::{Errno, Result};
-use super::limits::{Limits, Usage};
+use super::limits::{Budget, Limits, Usage};
 use super::merge::{self, CommitError};
 use super::node::{DirEntry, Ino, Kind, Stat};
 use super::ops::OpenFlags;
 use super::snapshot::{Reader, Snapshot};
-use super::time::{Clock, SetTime, SystemClock, Timestamp};
+use super::time::{Clock, SetTime, SystemClock};
 use super::tree::{Ctx, Tree};
 
 /// Names one fork of a [`Vfs`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ForkId(pub u64);
-
-/// One write of [`Vfs::write_batch`].
-#[derive(Clone, Debug)]
-pub struct BatchWrite {
-    /// The file.
-    pub ino: Ino,
-    /// Where in it.
-    pub offset: u64,
-    /// The bytes (the file may keep them, see [`Vfs::write_bytes`]).
-    pub data: Bytes,
-    /// When it was made: the file's mtime and ctime after it.
-    pub at: Timestamp,
-}
 
 impl ForkId {
     /// The fork every `Vfs` starts with, directly over the base.
@@ -57,21 +44,27 @@ struct Fork {
     /// Open handles per inode.
     open: HashMap<Ino, u64>,
     open_total: u64,
-    /// Bytes of the quota promised to writes not run yet (`set_reserved`).
-    reserved: u64,
+    /// What the tree held when the fork was made: the host's [`Budget`]
+    /// counts only what it holds beyond that.
+    inherited: Usage,
 }
 
 impl Fork {
     fn new(tree: Tree, parent: Option<ForkId>) -> Fork {
         Fork {
             origin: tree.clone(),
+            inherited: tree.usage(),
             tree,
             parent,
             children: 0,
             open: HashMap::default(),
             open_total: 0,
-            reserved: 0,
         }
+    }
+
+    /// What the fork holds that counts against the host's budget.
+    fn own(&self) -> Usage {
+        self.tree.usage().beyond(self.inherited)
     }
 
     /// Drops orphaned inodes that no handle holds any more; whether any went.
@@ -110,6 +103,9 @@ pub struct Vfs {
     next_ino: u64,
     next_fork: u64,
     forks: HashMap<ForkId, Fork>,
+    budget: Budget,
+    /// What all forks hold against the budget: the sum of `Fork::own`.
+    held: Usage,
     /// Whether orphans nobody holds wait for [`Vfs::drop_unheld_orphans`]
     /// instead of going at once.
     defer_drops: bool,
@@ -135,9 +131,33 @@ impl Vfs {
             next_ino: Ino::FIRST_UPPER.0,
             next_fork: 1,
             forks,
+            budget: Budget::default(),
+            held: Usage::default(),
             defer_drops: false,
             unswept: Vec::new(),
         }
+    }
+
+    /// The same filesystem held to `budget` (by default
+    /// [`Budget::default`]) across all its forks.
+    pub fn with_budget(mut self, budget: Budget) -> Vfs {
+        self.budget = budget;
+        self
+    }
+
+    /// What all forks together hold against the [`Budget`].
+    pub fn budget_used(&self) -> Usage {
+        self.held
+    }
+
+    /// Runs `change` on one fork and keeps the budget's count in step with
+    /// what it did to the fork's usage.
+    fn accounted<T>(&mut self, fork: ForkId, change: impl FnOnce(&mut Fork) -> T) -> Option<T> {
+        let f = self.forks.get_mut(&fork)?;
+        let before = f.own();
+        let out = change(f);
+        self.held = self.held.beyond(before).plus(f.own());
+        Some(out)
     }
 
     /// The limits every fork is held to.
@@ -177,6 +197,10 @@ impl Vfs {
 
     /// Runs a mutating operation on a clone of the fork's tree and keeps the
     /// result only if the operation succeeded.
+    ///
+    /// The operation may take what the fork's limits allow, unless the
+    /// host's budget has less room: then only what fits in that room,
+    /// beyond what the fork inherited (see [`Budget`]).
     fn apply<T>(
         &mut self,
         fork: ForkId,
@@ -184,13 +208,26 @@ impl Vfs {
     ) -> Result<T> {
         let now = self.clock.now();
         let f = self.forks.get_mut(&fork).ok_or(Errno::BadDescriptor)?;
+        let own = f.own();
+        let others = self.held.beyond(own);
+        let room = Usage {
+            bytes: self.budget.max_bytes.saturating_sub(others.bytes),
+            inodes: self.budget.max_inodes.saturating_sub(others.inodes),
+            open: 0,
+        };
+        let by_budget = f.inherited.plus(room);
+        let cap = Usage {
+            bytes: self.limits.max_bytes.min(by_budget.bytes),
+            inodes: self.limits.max_inodes.min(by_budget.inodes),
+            open: 0,
+        };
         let mut next = f.tree.clone();
         let mut ctx = Ctx {
             base: &*self.base,
             limits: &self.limits,
             now,
             next_ino: self.next_ino,
-            reserved: f.reserved,
+            cap,
         };
         let out = op(&mut next, &mut ctx, f)?;
         self.next_ino = ctx.next_ino;
@@ -202,6 +239,7 @@ impl Vfs {
                 f.sweep();
             }
         }
+        self.held = others.plus(f.own());
         Ok(out)
     }
 
@@ -225,9 +263,7 @@ impl Vfs {
     pub fn drop_unheld_orphans(&mut self) -> Vec<ForkId> {
         let mut changed = Vec::new();
         for fork in std::mem::take(&mut self.unswept) {
-            if let Some(f) = self.forks.get_mut(&fork)
-                && f.sweep()
-            {
+            if self.accounted(fork, Fork::sweep) == Some(true) {
                 changed.push(fork);
             }
         }
@@ -248,25 +284,32 @@ impl Vfs {
     /// handle (see [`Vfs::defer_orphan_drops`]). Whether there was a handle
     /// to drop.
     pub fn release(&mut self, fork: ForkId, ino: Ino) -> bool {
-        let Some(f) = self.forks.get_mut(&fork) else {
-            return false;
-        };
-        let Some(count) = f.open.get_mut(&ino) else {
-            return false;
-        };
-        *count -= 1;
-        f.open_total -= 1;
-        if *count == 0 {
+        let defer = self.defer_drops;
+        let released = self.accounted(fork, |f| {
+            let count = f.open.get_mut(&ino)?;
+            *count -= 1;
+            f.open_total -= 1;
+            if *count > 0 {
+                return Some(false);
+            }
             f.open.remove(&ino);
-            if f.tree.orphans.contains(&ino) {
-                if self.defer_drops {
+            if !f.tree.orphans.contains(&ino) {
+                return Some(false);
+            }
+            if !defer {
+                f.tree.drop_node(ino);
+            }
+            Some(defer)
+        });
+        match released.flatten() {
+            None => false,
+            Some(unswept) => {
+                if unswept {
                     note_unswept(&mut self.unswept, fork);
-                } else {
-                    f.tree.drop_node(ino);
                 }
+                true
             }
         }
-        true
     }
 
     /// Opens the fork's root directory (one handle).
@@ -412,37 +455,6 @@ impl Vfs {
         self.apply(fork, |tree, ctx, _| tree.write(ctx, ino, offset, data))
     }
 
-    /// Runs several writes to `fork` in order, each on its own: one failing
-    /// undoes only itself. The tree is copied once for them all rather than
-    /// once per write — a write that only overwrites stored bytes cannot fail
-    /// halfway, so it needs no copy to fall back to; any other gets its own.
-    /// Each write's times are those it was made at, not the time of the call.
-    pub fn write_batch(
-        &mut self,
-        fork: ForkId,
-        writes: &[BatchWrite],
-    ) -> Result<Vec<Result<usize>>> {
-        self.apply(fork, |tree, ctx, _| {
-            Ok(writes
-                .iter()
-                .map(|w| {
-                    let (ino, offset, data) = (w.ino, w.offset, &w.data);
-                    ctx.now = w.at;
-                    let end = offset.saturating_add(data.len() as u64);
-                    if tree.overwrites_in_place(ino, offset, end) {
-                        return tree.write(ctx, ino, offset, data);
-                    }
-                    let before = tree.clone();
-                    let written = tree.write(ctx, ino, offset, data);
-                    if written.is_err() {
-                        *tree = before;
-                    }
-                    written
-                })
-                .collect())
-        })
-    }
-
     /// Writes `data` at the end of the file; returns where it went and the count.
     pub fn append(&mut self, fork: ForkId, ino: Ino, data: &[u8]) -> Result<(u64, usize)> {
         self.append_bytes(fork, ino, &Bytes::copy_from_slice(data))
@@ -505,6 +517,7 @@ impl Vfs {
         // Handles are per fork: the parent's orphans are nobody's here.
         child.sweep();
         child.origin = child.tree.clone();
+        child.inherited = child.tree.usage();
         let id = ForkId(self.next_fork);
         self.next_fork += 1;
         self.forks.insert(id, child);
@@ -540,23 +553,38 @@ impl Vfs {
         let parent = self.fork_ref(parent_id)?;
         let now = self.clock.now();
         let merged = merge::commit(&*self.base, &f.origin, &parent.tree, &child_tree, now)?;
-        if merged.usage.bytes > self.limits.byte_cap(parent.reserved)
+        // The child's count moves to the parent; a commit may not take the
+        // host past its budget, unless it leaves it no worse off.
+        let held = self
+            .held
+            .beyond(f.own())
+            .beyond(parent.own())
+            .plus(merged.usage.beyond(parent.inherited));
+        let over_budget = (held.bytes > self.budget.max_bytes && held.bytes > self.held.bytes)
+            || (held.inodes > self.budget.max_inodes && held.inodes > self.held.inodes);
+        if merged.usage.bytes > self.limits.max_bytes
             || merged.usage.inodes > self.limits.max_inodes
+            || over_budget
         {
             return Err(Errno::InsufficientSpace.into());
         }
         let parent = self.forks.get_mut(&parent_id).ok_or(Errno::BadDescriptor)?;
         parent.tree = merged;
         parent.children -= 1;
+        self.held = held;
+        self.forks.remove(&fork);
         // Names the fork removed may have left the parent orphans.
-        if !parent.tree.orphans.is_empty() {
+        if self
+            .forks
+            .get(&parent_id)
+            .is_some_and(|p| !p.tree.orphans.is_empty())
+        {
             if self.defer_drops {
                 note_unswept(&mut self.unswept, parent_id);
             } else {
-                parent.sweep();
+                self.accounted(parent_id, Fork::sweep);
             }
         }
-        self.forks.remove(&fork);
         Ok(())
     }
 
@@ -567,6 +595,7 @@ impl Vfs {
         if f.children > 0 {
             return Err(Errno::Busy.into());
         }
+        self.held = self.held.beyond(f.own());
         self.forks.remove(&fork);
         if let Some(p) = self.forks.get_mut(&parent) {
             p.children -= 1;
@@ -584,18 +613,6 @@ impl Vfs {
         let mut ids: Vec<ForkId> = self.forks.keys().copied().collect();
         ids.sort();
         ids
-    }
-
-    /// Holds `bytes` of `fork`'s byte quota back from every operation until
-    /// the next call: operations fail with `InsufficientSpace` where they
-    /// would have taken any of it. For an owner that promised writes they
-    /// will succeed before running them (the actor's writes behind).
-    pub fn set_reserved(&mut self, fork: ForkId, bytes: u64) -> Result<()> {
-        self.forks
-            .get_mut(&fork)
-            .ok_or(Errno::BadDescriptor)?
-            .reserved = bytes;
-        Ok(())
     }
 
     /// What the fork holds, to compare with [`Vfs::limits`].

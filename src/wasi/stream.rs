@@ -151,7 +151,7 @@ impl FileInputStream {
             self.file.ino(),
             self.position,
         );
-        match vfs.read_now(fork, ino, position, len) {
+        match vfs.read_snapshot(fork, |r| r.read(ino, position, len)) {
             Some(Ok(pieces)) => self.accept(pieces, false),
             Some(Err(e)) => return Err(stream_error(e)),
             None => {
@@ -237,7 +237,7 @@ impl InputStream for FileInputStream {
         }
         // Skipping needs only the file's size, not its data.
         let (fork, ino) = (self.mount.fork, self.file.ino());
-        match self.mount.vfs.stat_now(fork, ino) {
+        match self.mount.vfs.read_snapshot(fork, |r| r.stat(ino)) {
             Some(Ok(stat)) if self.pending.is_none() => {
                 if self.closed || self.position >= stat.size {
                     self.closed = true;
@@ -423,7 +423,7 @@ impl FileOutputStream {
         let budget = self
             .mount
             .vfs
-            .read_published(fork, |r| {
+            .read_snapshot(fork, |r| {
                 Ok((
                     r.limits().max_io,
                     r.limits().max_bytes.saturating_sub(r.usage().bytes),

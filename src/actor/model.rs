@@ -1,0 +1,333 @@
+//! Model check of the protocol between handles and the actor, over the real
+//! code: the actor's own `run` loop and the handle's own methods, each on a
+//! thread of the model checker ([shuttle]), which runs one thread at a time
+//! and switches only at the protocol's interleaving points
+//! (`interleave::point`: every access to the state handles and actor share)
+//! and where a thread waits for another (a reply, a request). Each test
+//! explores many schedules of one scenario with shuttle's PCT scheduler,
+//! which finds any bug needing up to `DEPTH` badly timed switches with a
+//! known probability per schedule, and checks the promises in every one:
+//!
+//! - a handle an open returned works (stat, read, write) until it is
+//!   dropped, whatever the others do meanwhile;
+//! - nothing leaks: once every handle is gone, the fork's usage and handle
+//!   count are what the history says, with every unlinked inode dropped;
+//! - `Limits::max_open` holds at every moment;
+//! - a write that returned is in the fork afterwards.
+//!
+//! The schedules run here are a bounded sample (`ITERATIONS` per scenario,
+//! about a second each in a debug build). For a longer run:
+//! `STRATA_MODEL_ITERATIONS=200000 cargo test --lib model`.
+//!
+//! [shuttle]: https://docs.rs/shuttle
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use shuttle::future::block_on;
+use shuttle::thread;
+
+use super::interleave::model::checking;
+use super::{Error, VfsBuilder, VfsHandle};
+use crate::fs::{Errno, ForkId, Ino, Limits, OpenFlags, Usage};
+
+/// Schedules explored per scenario.
+const ITERATIONS: usize = 1500;
+/// Badly timed switches a bug may need to be found (PCT's depth).
+const DEPTH: usize = 3;
+
+fn iterations() -> usize {
+    std::env::var("STRATA_MODEL_ITERATIONS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(ITERATIONS)
+}
+
+/// Explores `scenario` under many schedules; panics with the failing one.
+fn explore(scenario: impl Fn() + Send + Sync + 'static) {
+    checking(|| shuttle::check_pct(scenario, iterations(), DEPTH));
+}
+
+const P: ForkId = ForkId::ROOT;
+const CREATE: OpenFlags = OpenFlags {
+    create: true,
+    directory: false,
+    exclusive: false,
+    truncate: false,
+};
+const DATA: &[u8] = b"the file's bytes";
+
+/// A filesystem whose actor runs on its own model thread, with the file
+/// `f` holding `DATA` in the root fork, and the root held open.
+struct World {
+    vfs: VfsHandle,
+    root: Ino,
+    actor: thread::JoinHandle<()>,
+    /// Handles held by the scenario's main thread until the end.
+    held: Vec<super::OpenFile>,
+}
+
+impl World {
+    fn new(limits: Limits) -> World {
+        let (vfs, actor) = VfsBuilder::new().limits(limits).build();
+        let actor = thread::spawn(move || block_on(actor.run()));
+        let root = block_on(vfs.open_root(P)).unwrap();
+        block_on(vfs.write_file(P, "f", DATA)).unwrap();
+        World {
+            root: root.ino(),
+            held: vec![root],
+            vfs,
+            actor,
+        }
+    }
+
+    /// Runs `f` on its own model thread with a handle of its own.
+    fn spawn<T, Fut>(
+        &self,
+        f: impl FnOnce(VfsHandle) -> Fut + Send + 'static,
+    ) -> thread::JoinHandle<T>
+    where
+        Fut: std::future::Future<Output = T>,
+        T: Send + 'static,
+    {
+        let vfs = self.vfs.clone();
+        thread::spawn(move || block_on(f(vfs)))
+    }
+
+    /// What `fork` holds once the actor has taken in every note.
+    fn usage(&self, fork: ForkId) -> Usage {
+        block_on(self.vfs.usage(fork)).unwrap()
+    }
+
+    /// Stops the actor (every handle is gone) and waits for it.
+    fn end(self) {
+        let World {
+            vfs, actor, held, ..
+        } = self;
+        drop(held);
+        drop(vfs);
+        actor.join().unwrap();
+    }
+}
+
+/// Reads the whole of `ino` through the handle, as a guest would.
+async fn read_all(vfs: &VfsHandle, fork: ForkId, ino: Ino) -> Result<Vec<u8>, Error> {
+    let size = vfs.stat(fork, ino).await?.size;
+    Ok(vfs.read(fork, ino, 0, size).await?.concat())
+}
+
+/// An open on the snapshot races an unlink of its file: if it got a
+/// handle, the file is whole behind it until it lets go, and the unlinked
+/// file goes once it has.
+#[test]
+fn an_open_on_the_snapshot_keeps_its_file_through_an_unlink() {
+    explore(|| {
+        let world = World::new(Limits::default());
+        let root = world.root;
+        let opener = world.spawn(move |vfs| async move {
+            match vfs
+                .open_at(P, root, "f", true, OpenFlags::default(), false)
+                .await
+            {
+                Ok(file) => {
+                    let data = read_all(&vfs, P, file.ino()).await;
+                    assert_eq!(data.as_deref(), Ok(DATA), "an opened file broke");
+                }
+                Err(e) => assert_eq!(e, Error::Errno(Errno::NoEntry)),
+            }
+        });
+        let unlinker = world.spawn(move |vfs| async move {
+            vfs.unlink_file_at(P, root, "f").await.unwrap();
+        });
+        opener.join().unwrap();
+        unlinker.join().unwrap();
+        let usage = world.usage(P);
+        assert_eq!((usage.bytes, usage.inodes, usage.open), (0, 0, 1), "leaked");
+        world.end();
+    });
+}
+
+/// The parent's open races the commit of a child that deleted the file:
+/// the handle keeps the file (the parent's orphan) until dropped.
+#[test]
+fn an_open_in_the_parent_keeps_its_file_through_a_deleting_commit() {
+    explore(|| {
+        let world = World::new(Limits::default());
+        let root = world.root;
+        let child = block_on(world.vfs.fork(P)).unwrap();
+        block_on(world.vfs.unlink_file_at(child, root, "f")).unwrap();
+        let opener = world.spawn(move |vfs| async move {
+            match vfs
+                .open_at(P, root, "f", true, OpenFlags::default(), false)
+                .await
+            {
+                Ok(file) => {
+                    let data = read_all(&vfs, P, file.ino()).await;
+                    assert_eq!(data.as_deref(), Ok(DATA), "an opened file broke");
+                }
+                Err(e) => assert_eq!(e, Error::Errno(Errno::NoEntry)),
+            }
+        });
+        let committer = world.spawn(move |vfs| async move { vfs.commit(child).await.unwrap() });
+        opener.join().unwrap();
+        committer.join().unwrap();
+        let usage = world.usage(P);
+        assert_eq!((usage.bytes, usage.inodes, usage.open), (0, 0, 1), "leaked");
+        world.end();
+    });
+}
+
+/// A handle the parent holds is read and closed while a child that deleted
+/// its file is committed: reads work until the close, and the file goes.
+#[test]
+fn a_close_racing_a_deleting_commit_leaks_nothing() {
+    explore(|| {
+        let world = World::new(Limits::default());
+        let root = world.root;
+        let file = block_on(
+            world
+                .vfs
+                .open_at(P, root, "f", true, OpenFlags::default(), false),
+        )
+        .unwrap();
+        let child = block_on(world.vfs.fork(P)).unwrap();
+        block_on(world.vfs.unlink_file_at(child, root, "f")).unwrap();
+        let closer = world.spawn(move |vfs| async move {
+            let data = read_all(&vfs, P, file.ino()).await;
+            assert_eq!(data.as_deref(), Ok(DATA), "a held file broke");
+            drop(file);
+        });
+        let committer = world.spawn(move |vfs| async move { vfs.commit(child).await.unwrap() });
+        closer.join().unwrap();
+        committer.join().unwrap();
+        let usage = world.usage(P);
+        assert_eq!((usage.bytes, usage.inodes, usage.open), (0, 0, 1), "leaked");
+        world.end();
+    });
+}
+
+/// A write through the parent's handle races the commit of a child that
+/// deleted the file. The write returned, so it is in the file behind the
+/// handle: before the merge (the commit then conflicts) or after it (on
+/// the parent's orphan).
+#[test]
+fn a_write_racing_a_deleting_commit_is_never_lost() {
+    explore(|| {
+        let world = World::new(Limits::default());
+        let root = world.root;
+        let file = block_on(
+            world
+                .vfs
+                .open_at(P, root, "f", true, OpenFlags::default(), true),
+        )
+        .unwrap();
+        let child = block_on(world.vfs.fork(P)).unwrap();
+        block_on(world.vfs.unlink_file_at(child, root, "f")).unwrap();
+        let writer = world.spawn(move |vfs| async move {
+            let written = vfs
+                .write(P, file.ino(), 0, Bytes::from_static(b"NEW"))
+                .await;
+            assert_eq!(written, Ok(3));
+            let data = read_all(&vfs, P, file.ino()).await.unwrap();
+            assert_eq!(&data[..3], b"NEW", "a write that returned is lost");
+            file
+        });
+        let committer = world.spawn(move |vfs| async move { vfs.commit(child).await });
+        let file = writer.join().unwrap();
+        let committed = committer.join().unwrap();
+        let data = block_on(read_all(&world.vfs, P, file.ino())).unwrap();
+        assert_eq!(&data[..3], b"NEW", "a write that returned is lost");
+        let named = block_on(world.vfs.stat_at(P, root, "f", true));
+        match committed {
+            Ok(()) => assert_eq!(named, Err(Error::Errno(Errno::NoEntry))),
+            Err(Error::Conflict(_)) => {
+                assert_eq!(named.map(|s| s.ino), Ok(file.ino()));
+                block_on(world.vfs.discard(child)).unwrap();
+            }
+            Err(e) => panic!("commit failed: {e}"),
+        }
+        drop(file);
+        let usage = world.usage(P);
+        assert_eq!(usage.open, 1, "leaked a handle");
+        world.end();
+    });
+}
+
+/// A fork is discarded while handles on it are closed and opened: nothing
+/// panics, the parent keeps its count, and the actor serves on.
+#[test]
+fn a_discard_racing_opens_and_closes_on_the_fork_is_harmless() {
+    explore(|| {
+        let world = World::new(Limits::default());
+        let root = world.root;
+        let child = block_on(world.vfs.fork(P)).unwrap();
+        let held = block_on(
+            world
+                .vfs
+                .open_at(child, root, "f", true, OpenFlags::default(), false),
+        )
+        .unwrap();
+        let user = world.spawn(move |vfs| async move {
+            drop(held);
+            match vfs
+                .open_at(child, root, "f", true, OpenFlags::default(), false)
+                .await
+            {
+                // A handle on a fork discarded meanwhile fails cleanly.
+                Ok(file) => match read_all(&vfs, child, file.ino()).await {
+                    Ok(data) => assert_eq!(data, DATA),
+                    Err(e) => assert_eq!(e, Error::Errno(Errno::BadDescriptor)),
+                },
+                Err(e) => assert_eq!(e, Error::Errno(Errno::BadDescriptor)),
+            }
+        });
+        let discarder = world.spawn(move |vfs| async move { vfs.discard(child).await.unwrap() });
+        user.join().unwrap();
+        discarder.join().unwrap();
+        let usage = world.usage(P);
+        assert_eq!((usage.bytes, usage.open), (DATA.len() as u64, 1), "leaked");
+        assert_eq!(block_on(world.vfs.fork(P)).map(|_| ()), Ok(()));
+        world.end();
+    });
+}
+
+/// Two opens race for the last handle `Limits::max_open` allows, one on
+/// the snapshot and one through the actor (it creates): never both.
+#[test]
+fn the_open_limit_holds_under_racing_opens() {
+    explore(|| {
+        let limits = Limits {
+            max_open: 3,
+            ..Limits::default()
+        };
+        let mut world = World::new(limits);
+        let root = world.root;
+        // The root and this one: one handle left.
+        let taken = block_on(
+            world
+                .vfs
+                .open_at(P, root, "f", true, OpenFlags::default(), false),
+        );
+        world.held.push(taken.unwrap());
+        let held = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let open = |path: &'static str, flags| {
+            let held = held.clone();
+            world.spawn(move |vfs| async move {
+                let Ok(file) = vfs.open_at(P, root, path, true, flags, true).await else {
+                    return;
+                };
+                let now = held.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                assert!(now <= 1, "more handles than max_open");
+                thread::yield_now();
+                held.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                drop(file);
+            })
+        };
+        let a = open("f", OpenFlags::default());
+        let b = open("g", CREATE);
+        a.join().unwrap();
+        b.join().unwrap();
+        assert_eq!(world.usage(P).open, 2, "leaked a handle");
+        world.end();
+    });
+}
