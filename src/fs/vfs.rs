@@ -34,6 +34,7 @@ impl ForkId {
     pub const ROOT: ForkId = ForkId(0);
 }
 
+#[derive(Clone)]
 struct Fork {
     tree: Tree,
     /// The parent's tree when this fork was made: what `diff` compares with
@@ -96,6 +97,10 @@ impl Fork {
 /// assert_eq!(vfs.read_file(ForkId::ROOT, "etc/motd").unwrap(), b"hello");
 /// assert_eq!(vfs.read_file(guest, "etc/motd").unwrap(), b"changed");
 /// ```
+///
+/// Cloning a `Vfs` copies every fork in O(forks), sharing all their data:
+/// a checkpoint of the whole filesystem.
+#[derive(Clone)]
 pub struct Vfs {
     base: Arc<dyn Base>,
     limits: Limits,
