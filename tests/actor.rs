@@ -16,7 +16,6 @@ use strata::actor::{Backend, Delayed, Error, HostDir, VfsBuilder, VfsHandle};
 use strata::fs::{
     Base, BaseNode, DirEntry, Errno, ForkId, Ino, Kind, Limits, Loaded, MemBase, Need, OpenFlags,
 };
-use tokio::time::timeout;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn many_tasks_hammering_one_actor_end_consistent() {
@@ -145,34 +144,6 @@ async fn dropping_the_last_handle_stops_the_actor() {
     drop(root);
 }
 
-/// A backend that panics when asked for anything: a bug in backend code.
-struct Panicking;
-
-impl Backend for Panicking {
-    fn root(&self) -> Ino {
-        Ino(1)
-    }
-    fn fetch(&self, _: &Need) -> BoxFuture<'static, Result<Loaded, Errno>> {
-        panic!("backend bug");
-    }
-}
-
-#[tokio::test]
-async fn a_backend_that_panics_starting_a_fetch_fails_the_call_not_the_actor() {
-    let vfs = VfsBuilder::new().backend(Panicking).spawn();
-    // Looking a name up needs the root's metadata; the backend panics inside
-    // the actor: that call fails, and the actor serves the next ones.
-    for _ in 0..2 {
-        assert_eq!(
-            bounded("stat_at", vfs.stat_at(ForkId::ROOT, Ino(1), "x", true)).await,
-            Err(Error::Errno(Errno::Io))
-        );
-    }
-    let fork = bounded("fork", vfs.fork(ForkId::ROOT)).await.unwrap();
-    bounded("discard", vfs.discard(fork)).await.unwrap();
-    assert!(!vfs.is_stopped());
-}
-
 /// An embedder's image that panics when asked for one name.
 struct PanicsOn(MemBase, &'static str);
 
@@ -218,64 +189,6 @@ async fn a_panic_inside_a_request_fails_it_and_the_actor_lives_on() {
     vfs.write_file(fork, "after", b"y").await.unwrap();
     assert_eq!(vfs.read_file(fork, "after").await.unwrap(), b"y");
     assert!(!vfs.is_stopped());
-}
-
-/// A backend that fails inside its future (contained: the actor lives on).
-struct FailingInside;
-
-impl Backend for FailingInside {
-    fn root(&self) -> Ino {
-        Ino(1)
-    }
-    fn fetch(&self, _: &Need) -> BoxFuture<'static, Result<Loaded, Errno>> {
-        async { panic!("backend bug inside the fetch") }.boxed()
-    }
-}
-
-#[tokio::test]
-async fn a_panicking_fetch_is_an_io_error_not_a_crash() {
-    let vfs = VfsBuilder::new().backend(FailingInside).spawn();
-    assert_eq!(
-        bounded("stat_at", vfs.stat_at(ForkId::ROOT, Ino(1), "x", true)).await,
-        Err(Error::Errno(Errno::Io))
-    );
-    assert!(!vfs.is_stopped());
-    assert!(bounded("fork", vfs.fork(ForkId::ROOT)).await.is_ok());
-}
-
-/// A backend that never answers.
-struct Silent;
-
-impl Backend for Silent {
-    fn root(&self) -> Ino {
-        Ino(1)
-    }
-    fn fetch(&self, _: &Need) -> BoxFuture<'static, Result<Loaded, Errno>> {
-        futures::future::pending().boxed()
-    }
-}
-
-#[tokio::test]
-async fn a_backend_that_never_answers_costs_a_deadline_not_the_actor() {
-    let vfs = VfsBuilder::new()
-        .backend(Silent)
-        .deadline(Duration::from_millis(100))
-        .spawn();
-    let stuck = tokio::spawn({
-        let vfs = vfs.clone();
-        async move {
-            vfs.stat_at(ForkId::ROOT, Ino(1), "x", true)
-                .await
-                .map(|_| ())
-        }
-    });
-    // Meanwhile the actor serves requests that need no base data.
-    let fork = bounded("fork", vfs.fork(ForkId::ROOT)).await.unwrap();
-    bounded("discard", vfs.discard(fork)).await.unwrap();
-    assert_eq!(
-        bounded("the stuck call", stuck).await.unwrap(),
-        Err(Error::Errno(Errno::Io))
-    );
 }
 
 fn image() -> MemBase {
@@ -383,46 +296,6 @@ async fn concurrent_misses_share_one_fetch() {
     }
     // root node, lookup data, lookup f3 (with its node), chunk 0 — each once.
     assert_eq!(fetches.load(Ordering::SeqCst), 4);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cancelled_callers_leak_no_handles_and_corrupt_nothing() {
-    let vfs = VfsBuilder::new()
-        .backend(Delayed::new(image(), Duration::from_millis(20)))
-        .spawn();
-    let fork = bounded("fork", vfs.fork(ForkId::ROOT)).await.unwrap();
-    let root = bounded("open_root", vfs.open_root(fork)).await.unwrap();
-    for i in 0..20u64 {
-        // Give up on each open at a different point: queued, parked, replied.
-        let (path, new) = (format!("data/f{}", i % 20), format!("new{i}"));
-        let open = vfs.open_at(fork, root.ino(), &path, true, OpenFlags::default(), false);
-        let _ = timeout(Duration::from_millis(i * 3), open).await;
-        let write = vfs.write_file(fork, &new, b"payload");
-        let _ = timeout(Duration::from_millis(i), write).await;
-    }
-    // Let in-flight work and releases drain, then check.
-    bounded("drain", async {
-        loop {
-            if vfs.usage(fork).await.unwrap().open == 1 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await;
-    // Every file that exists is whole: a cancelled write either happened or not.
-    let dir = vfs.open_root(fork).await.unwrap();
-    for entry in vfs.read_dir(fork, dir.ino(), None, 100).await.unwrap() {
-        if entry.name.starts_with("new") {
-            let data = vfs.read_file(fork, &entry.name).await.unwrap();
-            assert!(
-                data.is_empty() || data == b"payload",
-                "{}: {:?}",
-                entry.name,
-                data
-            );
-        }
-    }
 }
 
 #[tokio::test]

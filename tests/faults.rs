@@ -1,0 +1,305 @@
+//! Faults: a backend that fails (`EIO`), panics, or never answers, and a
+//! storm of callers giving up mid-request. Each must leave the actor
+//! serving everyone else, lose nothing that was acknowledged, and leak
+//! nothing: no handle, no parked request, no fetch still running.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::future::{BoxFuture, FutureExt};
+use strata::actor::{Backend, Error, VfsBuilder, VfsHandle};
+use strata::fs::{Errno, ForkId, Ino, Loaded, MemBase, Need, OpenFlags, answer_from};
+
+use common::{CREATE, bounded};
+
+/// What the faulty backend does when asked for the bad file's data.
+#[derive(Clone, Copy, Debug)]
+enum Fault {
+    Fails,
+    /// Panics in the future it returns (on the fetch's own task).
+    Panics,
+    /// Panics before returning a future (on the actor).
+    PanicsStarting,
+    NeverAnswers,
+}
+
+/// An image with good files and one bad one, whose data the backend will
+/// not deliver. Counts the fetches alive (started, not yet dropped).
+struct Faulty {
+    image: MemBase,
+    bad: Ino,
+    fault: Fault,
+    alive: Arc<AtomicUsize>,
+}
+
+/// Counts a fetch alive until its future is dropped (finished or aborted).
+struct Alive(Arc<AtomicUsize>);
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, SeqCst);
+    }
+}
+
+impl Backend for Faulty {
+    fn root(&self) -> Ino {
+        strata::fs::Base::root(&self.image)
+    }
+
+    fn fetch(&self, need: &Need) -> BoxFuture<'static, Result<Loaded, Errno>> {
+        self.alive.fetch_add(1, SeqCst);
+        let alive = Alive(self.alive.clone());
+        let answer = answer_from(&self.image, need);
+        let bad = matches!(need, Need::Chunk(ino, _) if *ino == self.bad);
+        let fault = self.fault;
+        if bad && matches!(fault, Fault::PanicsStarting) {
+            panic!("backend bug, before the fetch");
+        }
+        async move {
+            let _alive = alive;
+            tokio::task::yield_now().await;
+            match (bad, fault) {
+                (false, _) => answer,
+                (true, Fault::Fails) => Err(Errno::Io),
+                (true, Fault::Panics | Fault::PanicsStarting) => panic!("backend bug"),
+                (true, Fault::NeverAnswers) => futures::future::pending().await,
+            }
+        }
+        .boxed()
+    }
+}
+
+fn image() -> MemBase {
+    let mut b = MemBase::builder().file("bad", &b"never delivered"[..]);
+    for i in 0..8 {
+        b = b.file(&format!("good{i}"), format!("good file {i}").into_bytes());
+    }
+    b.build()
+}
+
+const DEADLINE: Duration = Duration::from_millis(300);
+
+/// Runs the fault's scenario: callers reading the bad file fail with `Io`;
+/// meanwhile other callers read good files and make writes, all of which
+/// succeed; afterwards every acknowledged write is there, and nothing is
+/// held, parked or fetching.
+async fn faulty_backend_scenario(fault: Fault) {
+    let alive = Arc::new(AtomicUsize::new(0));
+    let image = image();
+    let bad = image.resolve("bad").unwrap();
+    let vfs = VfsBuilder::new()
+        .backend(Faulty {
+            image,
+            bad,
+            fault,
+            alive: alive.clone(),
+        })
+        .deadline(DEADLINE)
+        .spawn();
+    let fork = vfs.fork(ForkId::ROOT).await.unwrap();
+    let root = vfs.open_root(fork).await.unwrap();
+    let bad_readers: Vec<_> = (0..4)
+        .map(|_| {
+            let vfs = vfs.clone();
+            tokio::spawn(async move { vfs.read_file(fork, "bad").await })
+        })
+        .collect();
+    // Everyone else is served meanwhile — well before the deadline when the
+    // backend never answers the bad file.
+    let served = bounded("the others", async {
+        let mut acknowledged = Vec::new();
+        for i in 0..8 {
+            let good = vfs.read_file(fork, &format!("good{i}")).await.unwrap();
+            assert_eq!(good, format!("good file {i}").into_bytes());
+            let name = format!("written{i}");
+            vfs.write_file(fork, &name, name.as_bytes()).await.unwrap();
+            acknowledged.push(name);
+        }
+        acknowledged
+    });
+    let started = std::time::Instant::now();
+    let acknowledged = served.await;
+    if let Fault::NeverAnswers = fault {
+        assert!(
+            started.elapsed() < DEADLINE,
+            "the others waited for the stuck fetch"
+        );
+    }
+    for reader in bad_readers {
+        let read = bounded("a bad read", reader).await.unwrap();
+        assert_eq!(read, Err(Error::Errno(Errno::Io)), "{fault:?}");
+    }
+    // Nothing acknowledged is lost.
+    for name in &acknowledged {
+        assert_eq!(vfs.read_file(fork, name).await.unwrap(), name.as_bytes());
+    }
+    // Nothing leaks: handles, and fetches (a stuck one was dropped at its
+    // deadline), and the actor still fetches for the next caller.
+    assert_eq!(vfs.usage(fork).await.unwrap().open, 1);
+    bounded("fetches to end", async {
+        while alive.load(SeqCst) != 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    assert_eq!(
+        vfs.read_file(ForkId::ROOT, "good7").await.unwrap(),
+        b"good file 7"
+    );
+    assert_eq!(
+        vfs.read_file(fork, "bad").await,
+        Err(Error::Errno(Errno::Io))
+    );
+    drop(root);
+    assert!(!vfs.is_stopped());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backend_that_fails_fails_only_its_callers() {
+    faulty_backend_scenario(Fault::Fails).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backend_that_panics_fails_only_its_callers() {
+    faulty_backend_scenario(Fault::Panics).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backend_that_panics_starting_a_fetch_fails_only_its_callers() {
+    faulty_backend_scenario(Fault::PanicsStarting).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backend_that_never_answers_fails_only_its_callers_at_the_deadline() {
+    faulty_backend_scenario(Fault::NeverAnswers).await;
+}
+
+/// Many callers give up mid-request — while queued, while parked on a
+/// fetch, after the actor ran the call but before the answer arrived —
+/// and their calls are dropped. Every write that returned is there, every
+/// file is whole, and once the dust settles no handle is held and no
+/// unlinked file is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storm_of_cancelled_calls_leaks_nothing_and_loses_nothing() {
+    let alive = Arc::new(AtomicUsize::new(0));
+    let image = image();
+    let bad = image.resolve("bad").unwrap();
+    let vfs = VfsBuilder::new()
+        .backend(Faulty {
+            image,
+            bad,
+            fault: Fault::Fails,
+            alive: alive.clone(),
+        })
+        .spawn();
+    let fork = vfs.fork(ForkId::ROOT).await.unwrap();
+    let held_root = vfs.open_root(fork).await.unwrap();
+    let root = held_root.ino();
+    let clients: Vec<_> = (0..16u64)
+        .map(|c| {
+            let vfs = vfs.clone();
+            tokio::spawn(async move { storm_client(vfs, fork, root, c).await })
+        })
+        .collect();
+    let mut acknowledged = Vec::new();
+    for client in clients {
+        acknowledged.extend(bounded("a client", client).await.unwrap());
+    }
+    for (name, data) in &acknowledged {
+        let now = vfs.read_file(fork, name).await.unwrap();
+        assert_eq!(&now, data, "{name}: an acknowledged write was lost");
+    }
+    // Releases of cancelled opens travel as notes; a request reads them.
+    bounded("handles to come back", async {
+        loop {
+            let usage = vfs.usage(fork).await.unwrap();
+            if usage.open == 1 {
+                break usage;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    // Every unlinked file went with its last handle: what the fork holds is
+    // exactly the files still named.
+    let mut named = 0;
+    for entry in vfs.read_dir(fork, root, None, usize::MAX).await.unwrap() {
+        if !entry.ino.is_base() {
+            named += vfs.stat(fork, entry.ino).await.unwrap().size;
+        }
+    }
+    assert_eq!(
+        vfs.usage(fork).await.unwrap().bytes,
+        named,
+        "unlinked files kept"
+    );
+    assert!(!vfs.is_stopped());
+    drop(held_root);
+}
+
+/// Polls `call` at most `polls` times, yielding in between (so the actor
+/// may run it meanwhile, on this worker or another), then gives up on it.
+async fn within_polls<F: std::future::Future>(polls: usize, call: F) -> Option<F::Output> {
+    let mut call = std::pin::pin!(call);
+    for _ in 0..polls {
+        if let std::task::Poll::Ready(done) = futures::poll!(call.as_mut()) {
+            return Some(done);
+        }
+        tokio::task::yield_now().await;
+    }
+    None
+}
+
+/// One client of the storm: each call is given up after a different number
+/// of polls or a different delay, so some are dropped before they are
+/// sent, some while queued or parked, some after the actor ran them and
+/// before their answer arrived. Returns the writes that were acknowledged
+/// and not overwritten since.
+async fn storm_client(vfs: VfsHandle, fork: ForkId, root: Ino, c: u64) -> Vec<(String, Vec<u8>)> {
+    let mut acknowledged = Vec::new();
+    for i in 0..40u64 {
+        let name = format!("c{c}-{}", i % 4);
+        let data = format!("client {c} round {i}").into_bytes();
+        let patience = Duration::from_micros((c * 7 + i * 13) % 50);
+        let call = async {
+            match i % 5 {
+                0 => {
+                    let file = vfs.open_at(fork, root, &name, true, CREATE, true).await?;
+                    vfs.write(fork, file.ino(), 0, Bytes::from(data.clone()))
+                        .await?;
+                    vfs.set_size(fork, file.ino(), data.len() as u64).await?;
+                    Ok::<_, Error>(true)
+                }
+                1 => vfs.read_file(fork, "bad").await.map(|_| false),
+                2 => {
+                    let good = format!("good{}", i % 8);
+                    let open = vfs.open_at(fork, root, &good, true, OpenFlags::default(), false);
+                    open.await.map(|_| false)
+                }
+                3 => vfs.unlink_file_at(fork, root, &name).await.map(|_| false),
+                _ => {
+                    let held = vfs.open_at(fork, root, &name, true, OpenFlags::default(), false);
+                    let held = held.await?;
+                    vfs.unlink_file_at(fork, root, &name).await?;
+                    let _ = vfs.read(fork, held.ino(), 0, 64).await?;
+                    Ok(false)
+                }
+            }
+        };
+        let outcome = match i % 3 {
+            0 => Ok(call.await),
+            1 => tokio::time::timeout(patience, call).await.map_err(drop),
+            _ => within_polls(((c + i) % 6) as usize, call).await.ok_or(()),
+        };
+        // Track what the file must hold: a finished write, or nothing known.
+        acknowledged.retain(|(n, _)| n != &name);
+        if let Ok(Ok(true)) = outcome {
+            acknowledged.push((name, data));
+        }
+    }
+    acknowledged
+}
