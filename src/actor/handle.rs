@@ -137,12 +137,14 @@ pub(crate) async fn served_at_once<T>(answer: T) -> T {
     answer
 }
 
-/// Unpacks the expected variant of an [`Answer`].
+/// Unpacks the expected variant of an [`Answer`]. The actor answers each
+/// operation with its own variant; any other would be a bug in this crate,
+/// reported to the caller as `Io` rather than as a panic in its task.
 macro_rules! expect {
     ($answer:expr, $pattern:pat => $value:expr) => {
         match $answer? {
             $pattern => Ok($value),
-            other => unreachable!("the actor answered {other:?}"),
+            _ => Err(Error::Errno(fs::Errno::Io)),
         }
     };
 }

@@ -133,7 +133,8 @@ impl Tree {
             if found.trailing_slash {
                 return Err(Errno::IsDirectory.into());
             }
-            let name = found.name.expect("a missing target has a name");
+            // A missing target always has a name; the root never is missing.
+            let name = found.name.ok_or(Errno::NoEntry)?;
             return Ok(Opening::Create {
                 parent: found.parent,
                 name,
@@ -265,11 +266,10 @@ impl Tree {
         path: &str,
     ) -> Result<()> {
         let found = self.resolve_parent(ctx, dir, path)?;
-        let (ino, kind) = match (&found.name, found.target) {
+        let (name, (ino, kind)) = match (found.name, found.target) {
             (None, _) => return Err(Errno::Invalid.into()),
-            (Some(_), target) => target.ok_or(Errno::NoEntry)?,
+            (Some(name), target) => (name, target.ok_or(Errno::NoEntry)?),
         };
-        let name = found.name.expect("checked above");
         if kind != Kind::Dir {
             return Err(Errno::NotDirectory.into());
         }
@@ -281,11 +281,10 @@ impl Tree {
 
     pub(crate) fn unlink_file_at(&mut self, ctx: &mut Ctx<'_>, dir: Ino, path: &str) -> Result<()> {
         let found = self.resolve_parent(ctx, dir, path)?;
-        let (ino, kind) = match (&found.name, found.target) {
+        let (name, (ino, kind)) = match (found.name, found.target) {
             (None, _) => return Err(Errno::IsDirectory.into()),
-            (Some(_), target) => target.ok_or(Errno::NoEntry)?,
+            (Some(name), target) => (name, target.ok_or(Errno::NoEntry)?),
         };
-        let name = found.name.expect("checked above");
         match kind {
             Kind::Dir => Err(Errno::IsDirectory.into()),
             _ => self.unlink_entry(ctx, found.parent, &name.into(), ino),

@@ -239,7 +239,9 @@ impl Tree {
                 (Some((u, _)), Some(l)) => ***u <= *l.name,
             };
             if take_upper {
-                let (name, slot) = upper.next().expect("peeked");
+                let Some((name, slot)) = upper.next() else {
+                    break;
+                };
                 if lower.peek().is_some_and(|l| l.name == *name) {
                     lower.next();
                 }
@@ -250,8 +252,8 @@ impl Tree {
                         kind: *kind,
                     });
                 }
-            } else {
-                out.push(lower.next().expect("peeked").clone());
+            } else if let Some(entry) = lower.next() {
+                out.push(entry.clone());
             }
         }
         Ok(out)
@@ -271,7 +273,7 @@ impl Tree {
             let b = base.node(ino)?;
             self.nodes.insert(ino, NodeRef(Arc::new(copy_up(&b))));
         }
-        let node = self.nodes.get_mut(&ino).expect("present");
+        let node = self.nodes.get_mut(&ino).ok_or(Errno::BadDescriptor)?;
         Ok(Arc::make_mut(&mut node.0))
     }
 

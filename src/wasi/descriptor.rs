@@ -134,7 +134,8 @@ fn new_time(t: NewTimestamp) -> FsResult<SetTime> {
                 .seconds
                 .checked_add(u64::from(t.nanoseconds / 1_000_000_000));
             let seconds = seconds.ok_or(ErrorCode::Overflow)?;
-            SetTime::At(Timestamp::new(seconds, t.nanoseconds % 1_000_000_000).expect("reduced"))
+            let at = Timestamp::new(seconds, t.nanoseconds % 1_000_000_000);
+            SetTime::At(at.ok_or(ErrorCode::Overflow)?)
         }
     })
 }

@@ -15,7 +15,7 @@
 //! await the actor, with no background task at all.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
 use tokio::sync::Notify;
@@ -44,18 +44,18 @@ impl<T: Send + 'static> Slot<T> {
         let filler = slot.clone();
         tokio::spawn(async move {
             let value = work.await;
-            *filler.value.lock().expect("slot lock") = Some(value);
+            *filler.value.lock().unwrap_or_else(PoisonError::into_inner) = Some(value);
             filler.notify.notify_waiters();
         });
         slot
     }
 
     fn take(&self) -> Option<T> {
-        self.value.lock().expect("slot lock").take()
+        self.value.lock().unwrap_or_else(PoisonError::into_inner).take()
     }
 
     fn is_filled(&self) -> bool {
-        self.value.lock().expect("slot lock").is_some()
+        self.value.lock().unwrap_or_else(PoisonError::into_inner).is_some()
     }
 
     /// Waits until the value is there (without taking it).
