@@ -209,6 +209,44 @@ async fn guest_limits_are_answered_with_the_right_errors() {
     assert_eq!(run.stdout, limits_transcript("EDQUOT"));
 }
 
+/// A mount whose fork may hold plenty, on a host whose budget a neighbour
+/// fork has half used: what is left for the guest is exactly the 1 MiB and
+/// 64 inodes of `small_limits_mount`, so the guest must run into the same
+/// walls, this time the host's.
+async fn small_budget_mount() -> Mount {
+    let limits = strata::fs::Limits {
+        max_file_size: 4 << 20,
+        max_open: 32,
+        ..strata::fs::Limits::default()
+    };
+    let budget = strata::fs::Budget {
+        max_bytes: (1 << 20) + (512 << 10),
+        max_inodes: 64 + 1,
+    };
+    let vfs = VfsBuilder::new().limits(limits).budget(budget).spawn();
+    let neighbour = vfs.fork(ForkId::ROOT).await.unwrap();
+    vfs.write_file(neighbour, "half", &vec![7; 512 << 10])
+        .await
+        .unwrap();
+    let fork = vfs.fork(ForkId::ROOT).await.unwrap();
+    Mount { vfs, fork }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guest_past_the_hosts_budget_gets_no_space() {
+    let Some(path) = guest("limits") else { return };
+    let module = common::guest::module(&path);
+    let mount = small_budget_mount().await;
+    let vfs = mount.vfs.clone();
+    let run =
+        common::guest::run_p1_on_strata(&module, mount, FsPerms::ReadWrite, &["limits", "/"]).await;
+    assert!(run.ok, "{}", run.stderr);
+    assert_eq!(run.stdout, limits_transcript("EMFILE"));
+    // The guest's fork holds its 56 files and 8 handles' files; the host's
+    // budget is as full in inodes as it may be.
+    assert_eq!(vfs.budget_used().await.unwrap().inodes, 65);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_only_preopen_refuses_writes_like_wasmtime_wasi() {
     let Some(path) = guest("fsops") else { return };

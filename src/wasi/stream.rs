@@ -51,11 +51,17 @@ impl<T: Send + 'static> Slot<T> {
     }
 
     fn take(&self) -> Option<T> {
-        self.value.lock().unwrap_or_else(PoisonError::into_inner).take()
+        self.value
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
     }
 
     fn is_filled(&self) -> bool {
-        self.value.lock().unwrap_or_else(PoisonError::into_inner).is_some()
+        self.value
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
     }
 
     /// Waits until the value is there (without taking it).
