@@ -206,13 +206,20 @@ fn a_close_racing_a_deleting_commit_leaks_nothing() {
     });
 }
 
+/// How the child takes the file's name away.
+#[derive(Clone, Copy)]
+enum Removal {
+    Unlink,
+    /// Another file renamed over it.
+    RenameOver,
+}
+
 /// A write through the parent's handle races the commit of a child that
-/// deleted the file. The write returned, so it is in the file behind the
-/// handle: before the merge (the commit then conflicts) or after it (on
+/// removed the file's name. The write returned, so it is in the file behind
+/// the handle: before the merge (the commit then conflicts) or after it (on
 /// the parent's orphan).
-#[test]
-fn a_write_racing_a_deleting_commit_is_never_lost() {
-    explore(|| {
+fn write_racing_a_removing_commit(removal: Removal) {
+    explore(move || {
         let world = World::new(Limits::default());
         let root = world.root;
         let file = block_on(
@@ -222,7 +229,13 @@ fn a_write_racing_a_deleting_commit_is_never_lost() {
         )
         .unwrap();
         let child = block_on(world.vfs.fork(P)).unwrap();
-        block_on(world.vfs.unlink_file_at(child, root, "f")).unwrap();
+        match removal {
+            Removal::Unlink => block_on(world.vfs.unlink_file_at(child, root, "f")).unwrap(),
+            Removal::RenameOver => {
+                block_on(world.vfs.write_file(child, "g", b"another")).unwrap();
+                block_on(world.vfs.rename_at(child, root, "g", root, "f")).unwrap();
+            }
+        }
         let writer = world.spawn(move |vfs| async move {
             let written = vfs
                 .write(P, file.ino(), 0, Bytes::from_static(b"NEW"))
@@ -237,11 +250,11 @@ fn a_write_racing_a_deleting_commit_is_never_lost() {
         let committed = committer.join().unwrap();
         let data = block_on(read_all(&world.vfs, P, file.ino())).unwrap();
         assert_eq!(&data[..3], b"NEW", "a write that returned is lost");
-        let named = block_on(world.vfs.stat_at(P, root, "f", true));
+        let named = block_on(world.vfs.stat_at(P, root, "f", true)).map(|s| s.ino);
         match committed {
-            Ok(()) => assert_eq!(named, Err(Error::Errno(Errno::NoEntry))),
+            Ok(()) => assert_ne!(named, Ok(file.ino())),
             Err(Error::Conflict(_)) => {
-                assert_eq!(named.map(|s| s.ino), Ok(file.ino()));
+                assert_eq!(named, Ok(file.ino()));
                 block_on(world.vfs.discard(child)).unwrap();
             }
             Err(e) => panic!("commit failed: {e}"),
@@ -249,6 +262,56 @@ fn a_write_racing_a_deleting_commit_is_never_lost() {
         drop(file);
         let usage = world.usage(P);
         assert_eq!(usage.open, 1, "leaked a handle");
+        world.end();
+    });
+}
+
+#[test]
+fn a_write_racing_a_commit_that_unlinks_its_file_is_never_lost() {
+    write_racing_a_removing_commit(Removal::Unlink);
+}
+
+#[test]
+fn a_write_racing_a_commit_that_renames_over_its_file_is_never_lost() {
+    write_racing_a_removing_commit(Removal::RenameOver);
+}
+
+/// A write past the end races a truncate of the same file: the file ends
+/// as one order or the other leaves it, never a mix.
+#[test]
+fn a_write_racing_a_truncate_lands_in_one_order() {
+    explore(|| {
+        let world = World::new(Limits::default());
+        let root = world.root;
+        let file = block_on(
+            world
+                .vfs
+                .open_at(P, root, "f", true, OpenFlags::default(), true),
+        )
+        .unwrap();
+        let ino = file.ino();
+        let writer = world.spawn(move |vfs| async move {
+            let at = DATA.len() as u64 - 2;
+            assert_eq!(
+                vfs.write(P, ino, at, Bytes::from_static(b"WXYZ")).await,
+                Ok(4)
+            );
+        });
+        let truncater = world.spawn(move |vfs| async move {
+            vfs.set_size(P, ino, 4).await.unwrap();
+        });
+        writer.join().unwrap();
+        truncater.join().unwrap();
+        let data = block_on(read_all(&world.vfs, P, ino)).unwrap();
+        let write_first = b"the ".to_vec();
+        let mut truncate_first = b"the ".to_vec();
+        truncate_first.resize(DATA.len() - 2, 0);
+        truncate_first.extend_from_slice(b"WXYZ");
+        assert!(
+            data == write_first || data == truncate_first,
+            "not a state either order leaves: {data:?}"
+        );
+        drop(file);
         world.end();
     });
 }
