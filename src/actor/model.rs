@@ -99,6 +99,13 @@ impl World {
         block_on(self.vfs.usage(fork)).unwrap()
     }
 
+    /// Checks that the root fork holds nothing but its root's handle: every
+    /// other handle came back, every unlinked file went.
+    fn assert_only_the_root_is_left(&self) {
+        let usage = self.usage(P);
+        assert_eq!((usage.bytes, usage.inodes, usage.open), (0, 0, 1), "leaked");
+    }
+
     /// Stops the actor (every handle is gone) and waits for it.
     fn end(self) {
         let World {
@@ -116,6 +123,21 @@ async fn read_all(vfs: &VfsHandle, fork: ForkId, ino: Ino) -> Result<Vec<u8>, Er
     Ok(vfs.read(fork, ino, 0, size).await?.concat())
 }
 
+/// Opens `f` in the root fork; if that worked, the whole file is there
+/// behind the handle. If not, it was because `f` had gone.
+async fn open_and_read(vfs: VfsHandle, root: Ino) {
+    match vfs
+        .open_at(P, root, "f", true, OpenFlags::default(), false)
+        .await
+    {
+        Ok(file) => {
+            let data = read_all(&vfs, P, file.ino()).await;
+            assert_eq!(data.as_deref(), Ok(DATA), "an opened file broke");
+        }
+        Err(e) => assert_eq!(e, Error::Errno(Errno::NoEntry)),
+    }
+}
+
 /// An open on the snapshot races an unlink of its file: if it got a
 /// handle, the file is whole behind it until it lets go, and the unlinked
 /// file goes once it has.
@@ -124,25 +146,13 @@ fn an_open_on_the_snapshot_keeps_its_file_through_an_unlink() {
     explore(|| {
         let world = World::new(Limits::default());
         let root = world.root;
-        let opener = world.spawn(move |vfs| async move {
-            match vfs
-                .open_at(P, root, "f", true, OpenFlags::default(), false)
-                .await
-            {
-                Ok(file) => {
-                    let data = read_all(&vfs, P, file.ino()).await;
-                    assert_eq!(data.as_deref(), Ok(DATA), "an opened file broke");
-                }
-                Err(e) => assert_eq!(e, Error::Errno(Errno::NoEntry)),
-            }
-        });
+        let opener = world.spawn(move |vfs| open_and_read(vfs, root));
         let unlinker = world.spawn(move |vfs| async move {
             vfs.unlink_file_at(P, root, "f").await.unwrap();
         });
         opener.join().unwrap();
         unlinker.join().unwrap();
-        let usage = world.usage(P);
-        assert_eq!((usage.bytes, usage.inodes, usage.open), (0, 0, 1), "leaked");
+        world.assert_only_the_root_is_left();
         world.end();
     });
 }
@@ -156,23 +166,11 @@ fn an_open_in_the_parent_keeps_its_file_through_a_deleting_commit() {
         let root = world.root;
         let child = block_on(world.vfs.fork(P)).unwrap();
         block_on(world.vfs.unlink_file_at(child, root, "f")).unwrap();
-        let opener = world.spawn(move |vfs| async move {
-            match vfs
-                .open_at(P, root, "f", true, OpenFlags::default(), false)
-                .await
-            {
-                Ok(file) => {
-                    let data = read_all(&vfs, P, file.ino()).await;
-                    assert_eq!(data.as_deref(), Ok(DATA), "an opened file broke");
-                }
-                Err(e) => assert_eq!(e, Error::Errno(Errno::NoEntry)),
-            }
-        });
+        let opener = world.spawn(move |vfs| open_and_read(vfs, root));
         let committer = world.spawn(move |vfs| async move { vfs.commit(child).await.unwrap() });
         opener.join().unwrap();
         committer.join().unwrap();
-        let usage = world.usage(P);
-        assert_eq!((usage.bytes, usage.inodes, usage.open), (0, 0, 1), "leaked");
+        world.assert_only_the_root_is_left();
         world.end();
     });
 }
@@ -200,8 +198,7 @@ fn a_close_racing_a_deleting_commit_leaks_nothing() {
         let committer = world.spawn(move |vfs| async move { vfs.commit(child).await.unwrap() });
         closer.join().unwrap();
         committer.join().unwrap();
-        let usage = world.usage(P);
-        assert_eq!((usage.bytes, usage.inodes, usage.open), (0, 0, 1), "leaked");
+        world.assert_only_the_root_is_left();
         world.end();
     });
 }
