@@ -261,23 +261,26 @@ async fn other_requests_complete_while_one_waits_for_a_slow_backend() {
     assert_eq!(got, b"contents of file 7");
 }
 
+/// A backend that counts its fetches, each a little slow.
+struct Counting(MemBase, Arc<AtomicUsize>);
+
+impl Backend for Counting {
+    fn root(&self) -> Ino {
+        Backend::root(&self.0)
+    }
+    fn fetch(&self, need: &Need) -> BoxFuture<'static, Result<Loaded, Errno>> {
+        self.1.fetch_add(1, Ordering::SeqCst);
+        let answer = self.0.fetch(need);
+        async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            answer.await
+        }
+        .boxed()
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_misses_share_one_fetch() {
-    struct Counting(MemBase, Arc<AtomicUsize>);
-    impl Backend for Counting {
-        fn root(&self) -> Ino {
-            Backend::root(&self.0)
-        }
-        fn fetch(&self, need: &Need) -> BoxFuture<'static, Result<Loaded, Errno>> {
-            self.1.fetch_add(1, Ordering::SeqCst);
-            let answer = self.0.fetch(need);
-            async move {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                answer.await
-            }
-            .boxed()
-        }
-    }
     let fetches = Arc::new(AtomicUsize::new(0));
     let vfs = VfsBuilder::new()
         .backend(Counting(image(), fetches.clone()))
@@ -296,6 +299,40 @@ async fn concurrent_misses_share_one_fetch() {
     }
     // root node, lookup data, lookup f3 (with its node), chunk 0 — each once.
     assert_eq!(fetches.load(Ordering::SeqCst), 4);
+}
+
+/// Committing a child that renamed a directory of a lazily fetched image
+/// costs what the child changed, not the directory's subtree: no listing
+/// below it is fetched (each would be a miss, and a re-run of the commit).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn committing_a_moved_image_directory_fetches_nothing_below_it() {
+    let mut image = MemBase::builder();
+    for i in 0..20 {
+        for j in 0..5 {
+            image = image.file(&format!("usr/d{i}/e{j}/f"), &b"x"[..]);
+        }
+    }
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let vfs = VfsBuilder::new()
+        .backend(Counting(image.build(), fetches.clone()))
+        .spawn();
+    let child = vfs.fork(ForkId::ROOT).await.unwrap();
+    let root = vfs.open_root(child).await.unwrap();
+    vfs.rename_at(child, root.ino(), "usr", root.ino(), "usr2")
+        .await
+        .unwrap();
+    drop(root);
+    let before = fetches.load(Ordering::SeqCst);
+    bounded("commit", vfs.commit(child)).await.unwrap();
+    assert!(
+        fetches.load(Ordering::SeqCst) - before <= 2,
+        "the commit fetched {} pieces",
+        fetches.load(Ordering::SeqCst) - before
+    );
+    assert_eq!(
+        vfs.read_file(ForkId::ROOT, "usr2/d7/e3/f").await.unwrap(),
+        b"x"
+    );
 }
 
 #[tokio::test]

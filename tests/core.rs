@@ -620,18 +620,71 @@ fn the_budget_bounds_what_all_forks_write_together() {
 fn the_budget_counts_inodes_too() {
     let (mut vfs, root) = with_budget(Budget {
         max_bytes: u64::MAX,
-        max_inodes: 3,
+        max_inodes: 4,
     });
     let a = vfs.fork(ForkId::ROOT).unwrap();
+    // The root directory (copied up to change it) and two new ones.
     for name in ["x", "y"] {
         vfs.create_dir_at(a, root, name).unwrap();
     }
+    assert_eq!(vfs.budget_used().inodes, 3);
+    // The parent's own copy of the root counts too (a copy-up is never
+    // refused: it is how anything in a base directory gets deleted).
     vfs.create_dir_at(ForkId::ROOT, root, "z").unwrap();
+    assert_eq!(vfs.budget_used().inodes, 5);
     assert_eq!(
         err(vfs.create_dir_at(a, root, "w")),
         Errno::InsufficientSpace
     );
+    assert_eq!(
+        vfs.budget_used().inodes,
+        5,
+        "a refused creation left a trace"
+    );
+    // Deleting always works, and frees.
+    vfs.remove_dir_at(a, root, "x").unwrap();
+    vfs.remove_dir_at(a, root, "y").unwrap();
     assert_eq!(vfs.budget_used().inodes, 3);
+    vfs.create_dir_at(a, root, "w").unwrap();
+}
+
+/// What the host holds is counted however it is shared: data a parent
+/// deletes still counts while a child keeps it, and children that replace
+/// what they inherited count their new copies.
+#[test]
+fn the_budget_counts_what_is_held_however_it_is_shared() {
+    let (mut vfs, root) = with_budget(Budget {
+        max_bytes: 2 << 20,
+        max_inodes: 1000,
+    });
+    let mut children = Vec::new();
+    let mut refused = false;
+    for i in 0..20u8 {
+        if file_of(&mut vfs, ForkId::ROOT, "big", 1 << 20).is_err() {
+            refused = true;
+            break;
+        }
+        children.push(vfs.fork(ForkId::ROOT).unwrap());
+        vfs.unlink_file_at(ForkId::ROOT, root, "big").unwrap();
+        assert!(vfs.budget_used().bytes <= 2 << 20, "round {i}");
+    }
+    assert!(refused, "20 MiB kept alive within a 2 MiB budget");
+    assert_eq!(children.len(), 2);
+    for child in children {
+        vfs.discard(child).unwrap();
+    }
+    assert_eq!(vfs.budget_used().bytes, 0);
+
+    file_of(&mut vfs, ForkId::ROOT, "big", 1 << 20).unwrap();
+    let child = vfs.fork(ForkId::ROOT).unwrap();
+    vfs.unlink_file_at(child, root, "big").unwrap();
+    file_of(&mut vfs, child, "mine", 1 << 20).unwrap();
+    let other = vfs.fork(ForkId::ROOT).unwrap();
+    vfs.unlink_file_at(other, root, "big").unwrap();
+    assert_eq!(
+        err(file_of(&mut vfs, other, "mine", 1 << 20)),
+        Errno::InsufficientSpace
+    );
 }
 
 #[test]
@@ -644,8 +697,8 @@ fn forks_inherit_for_free_and_commits_move_what_they_wrote() {
     // A hundred forks of a parent holding 8 000 bytes cost nothing.
     let forks: Vec<ForkId> = (0..100).map(|_| vfs.fork(ForkId::ROOT).unwrap()).collect();
     assert_eq!(vfs.budget_used().bytes, 8_000);
-    // Deleting what it inherited frees nothing for the others, and costs
-    // the fork nothing either.
+    // Deleting what it inherited frees nothing (the parent still holds it),
+    // and costs nothing either.
     vfs.unlink_file_at(forks[0], root, "image").unwrap();
     assert_eq!(vfs.budget_used().bytes, 8_000);
     file_of(&mut vfs, forks[1], "new", 1_000).unwrap();

@@ -303,3 +303,169 @@ async fn storm_client(vfs: VfsHandle, fork: ForkId, root: Ino, c: u64) -> Vec<(S
     }
     acknowledged
 }
+
+/// An embedder's image whose lookup of one name panics (a bug in it).
+struct PanicsOn(MemBase, &'static str);
+
+impl strata::fs::Base for PanicsOn {
+    fn root(&self) -> Ino {
+        strata::fs::Base::root(&self.0)
+    }
+    fn node(&self, ino: Ino) -> strata::fs::Result<Arc<strata::fs::BaseNode>> {
+        self.0.node(ino)
+    }
+    fn lookup(&self, dir: Ino, name: &str) -> strata::fs::Result<Option<strata::fs::DirEntry>> {
+        assert_ne!(name, self.1, "image bug");
+        self.0.lookup(dir, name)
+    }
+    fn list(&self, dir: Ino) -> strata::fs::Result<Arc<[strata::fs::DirEntry]>> {
+        self.0.list(dir)
+    }
+    fn chunk(&self, file: Ino, index: u64) -> strata::fs::Result<Bytes> {
+        self.0.chunk(file, index)
+    }
+}
+
+/// An open on the snapshot runs the image's code on the caller's thread;
+/// when that panics, the caller's task unwinds — and must leave nothing
+/// behind: no open counted in flight (the actor would never drop an
+/// unlinked file again), no handle taken from the fork's count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_in_an_open_on_the_snapshot_leaves_nothing_in_flight() {
+    let limits = strata::fs::Limits {
+        max_open: 3,
+        ..strata::fs::Limits::default()
+    };
+    let vfs = VfsBuilder::new()
+        .image(PanicsOn(MemBase::empty(), "boom"))
+        .limits(limits)
+        .spawn();
+    let fork = ForkId::ROOT;
+    let root = vfs.open_root(fork).await.unwrap();
+    let r = root.ino();
+    for _ in 0..2 {
+        let v = vfs.clone();
+        let open = tokio::spawn(async move {
+            v.open_at(fork, r, "boom", true, OpenFlags::default(), false)
+                .await
+        });
+        assert!(open.await.is_err(), "the image's panic unwound the caller");
+    }
+    // Unlinked files still go with their last handle...
+    vfs.write_file(fork, "a", &[7; 100_000]).await.unwrap();
+    vfs.unlink_file_at(fork, r, "a").await.unwrap();
+    assert_eq!(
+        vfs.usage(fork).await.unwrap().bytes,
+        0,
+        "an unlinked file was kept"
+    );
+    // ...and the two handles the panicking opens took came back.
+    let a = vfs.open_at(fork, r, "x", true, CREATE, true).await.unwrap();
+    let b = vfs
+        .open_at(fork, r, "x", true, OpenFlags::default(), false)
+        .await;
+    assert!(b.is_ok(), "handles leaked: {b:?}");
+    drop((a, b, root));
+}
+
+/// A clock that panics while armed (an embedder's `Clock` with a bug).
+struct PanickyClock(std::sync::atomic::AtomicBool);
+
+impl strata::fs::Clock for PanickyClock {
+    fn now(&self) -> strata::fs::Timestamp {
+        assert!(!self.0.load(SeqCst), "clock bug");
+        strata::fs::SystemClock.now()
+    }
+}
+
+/// A panic inside an open the actor runs fails it with `Io` and gives back
+/// the handle the actor took for it from the fork's count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_in_an_open_on_the_actor_gives_its_handle_back() {
+    let clock = Arc::new(PanickyClock(std::sync::atomic::AtomicBool::new(false)));
+    let limits = strata::fs::Limits {
+        max_open: 4,
+        ..strata::fs::Limits::default()
+    };
+    let vfs = VfsBuilder::new()
+        .limits(limits)
+        .clock(clock.clone())
+        .spawn();
+    let fork = ForkId::ROOT;
+    let root = vfs.open_root(fork).await.unwrap();
+    vfs.write_file(fork, "f", b"x").await.unwrap();
+    clock.0.store(true, SeqCst);
+    for i in 0..3 {
+        let name = format!("new{i}");
+        let create = vfs.open_at(fork, root.ino(), &name, true, CREATE, true);
+        assert_eq!(create.await.err(), Some(Error::Errno(Errno::Io)));
+    }
+    clock.0.store(false, SeqCst);
+    assert_eq!(vfs.usage(fork).await.unwrap().open, 1);
+    let open = vfs.open_at(fork, root.ino(), "f", true, OpenFlags::default(), false);
+    assert!(open.await.is_ok(), "handles leaked");
+}
+
+/// A backend that delivers chunks shorter than the file's size says.
+struct ShortChunks(MemBase);
+
+impl Backend for ShortChunks {
+    fn root(&self) -> Ino {
+        strata::fs::Base::root(&self.0)
+    }
+    fn fetch(&self, need: &Need) -> BoxFuture<'static, Result<Loaded, Errno>> {
+        let mut answer = answer_from(&self.0, need);
+        if let Ok(loaded) = &mut answer {
+            for chunk in &mut loaded.chunks {
+                chunk.2 = chunk.2.slice(..chunk.2.len() / 2);
+            }
+        }
+        futures::future::ready(answer).boxed()
+    }
+}
+
+/// Data a backend promised and did not deliver is an error for every read
+/// of it, on the actor and on the snapshot alike — not a panic in the
+/// reader's task.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn short_data_from_a_backend_is_an_io_error_for_every_read() {
+    let image = MemBase::builder().file("f", &b"0123456789"[..]).build();
+    let vfs = VfsBuilder::new().backend(ShortChunks(image)).spawn();
+    let fork = ForkId::ROOT;
+    let root = vfs.open_root(fork).await.unwrap();
+    let f = vfs.open_at(fork, root.ino(), "f", true, OpenFlags::default(), false);
+    let ino = f.await.unwrap().ino();
+    for _ in 0..2 {
+        let v = vfs.clone();
+        let read = tokio::spawn(async move { v.read(fork, ino, 0, 10).await });
+        let read = read.await.expect("a read panicked");
+        assert_eq!(read, Err(Error::Errno(Errno::Io)));
+    }
+    assert!(!vfs.is_stopped());
+}
+
+/// A host file that shrinks under `HostDir` after its size was read: reads
+/// see the file as the host has it, or fail; none panics.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_file_shrinking_under_hostdir_panics_no_reader() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("f"), vec![b'x'; 100]).unwrap();
+    let vfs = VfsBuilder::new()
+        .backend(strata::actor::HostDir::new(dir.path()).unwrap())
+        .spawn();
+    let fork = ForkId::ROOT;
+    let root = vfs.open_root(fork).await.unwrap();
+    let f = vfs.open_at(fork, root.ino(), "f", true, OpenFlags::default(), false);
+    let ino = f.await.unwrap().ino();
+    assert_eq!(vfs.stat(fork, ino).await.unwrap().size, 100);
+    std::fs::write(dir.path().join("f"), vec![b'y'; 10]).unwrap();
+    for _ in 0..2 {
+        let v = vfs.clone();
+        let read = tokio::spawn(async move { v.read(fork, ino, 0, 100).await });
+        match read.await.expect("a read panicked") {
+            Ok(data) => assert_eq!(data.concat(), vec![b'y'; 10]),
+            Err(e) => assert_eq!(e, Error::Errno(Errno::Io)),
+        }
+    }
+    assert!(!vfs.is_stopped());
+}

@@ -290,22 +290,16 @@ impl VfsHandle {
             // The limit comes first, as in the core. When it looks reached,
             // the actor decides: it may not have read the notes giving
             // handles back.
-            if !cell.reserve_open(reader.limits().max_open) {
-                return None;
-            }
+            let reserved = cell.reserve_open(reader.limits().max_open)?;
             match reader.open(dir, path, follow, flags, write) {
                 Ok(Some((ino, kind))) => Some(if self.notes.send(Note::Opened(fork, ino)) {
+                    reserved.keep();
                     Ok(OpenFile::new(fork, ino, kind, self.notes.clone()))
                 } else {
                     Err(Error::Stopped)
                 }),
-                other => {
-                    cell.release_open();
-                    match other {
-                        Ok(_) | Err(fs::Error::NeedsBase(_)) => None,
-                        Err(e) => Some(Err(e.into())),
-                    }
-                }
+                Ok(None) | Err(fs::Error::NeedsBase(_)) => None,
+                Err(e) => Some(Err(e.into())),
             }
         })
     }

@@ -391,3 +391,46 @@ fn the_open_limit_holds_under_racing_opens() {
         world.end();
     });
 }
+
+/// Liveness of the sweep: an unlink leaves a file nobody holds while
+/// another open is in flight, so the actor must wait before dropping it;
+/// that open, settling, wakes it. The file must go without anyone making
+/// another request — here the main thread only watches the published
+/// snapshot. Explored with shuttle's random scheduler (a thread spinning on
+/// a condition would starve the others under PCT's fixed priorities); a
+/// lost wake-up leaves the watcher spinning past the step bound.
+#[test]
+fn an_open_settling_wakes_the_actor_waiting_to_drop_a_file() {
+    let mut config = shuttle::Config::new();
+    config.max_steps = shuttle::MaxSteps::FailAfter(100_000);
+    let scheduler = shuttle::scheduler::RandomScheduler::new(iterations());
+    let runner = shuttle::Runner::new(scheduler, config);
+    checking(|| {
+        runner.run(|| {
+            let world = World::new(Limits::default());
+            let root = world.root;
+            block_on(world.vfs.write_file(P, "g", DATA)).unwrap();
+            let opener = world.spawn(move |vfs| async move {
+                let open = vfs.open_at(P, root, "g", true, OpenFlags::default(), false);
+                open.await.unwrap()
+            });
+            let unlinker = world.spawn(move |vfs| async move {
+                vfs.unlink_file_at(P, root, "f").await.unwrap();
+            });
+            unlinker.join().unwrap();
+            let held = opener.join().unwrap();
+            let bytes = || {
+                world
+                    .vfs
+                    .read_snapshot(P, |r| Ok(r.usage().bytes))
+                    .unwrap()
+                    .unwrap()
+            };
+            while bytes() != DATA.len() as u64 {
+                thread::yield_now();
+            }
+            drop(held);
+            world.end();
+        })
+    });
+}

@@ -136,14 +136,10 @@ impl Shared {
         // Pairs with the fence in `may_sweep`: the snapshot loaded next is
         // at least the one published before the actor last found none.
         fence(SeqCst);
-        let done = work();
-        point();
-        self.opening.fetch_sub(1, SeqCst);
-        point();
-        if self.sweep_wanted.load(SeqCst) {
-            self.wake_actor();
-        }
-        done
+        // Settles even if `work` unwinds (an embedder's image may panic on
+        // this thread): a count left up would stop every later sweep.
+        let _settle = Settle(self);
+        work()
     }
 
     fn wake_actor(&self) {
@@ -173,6 +169,42 @@ impl Shared {
     }
 }
 
+/// Ends an open's time in flight (see [`Shared::in_flight`]).
+struct Settle<'a>(&'a Shared);
+
+impl Drop for Settle<'_> {
+    fn drop(&mut self) {
+        point();
+        self.0.opening.fetch_sub(1, SeqCst);
+        point();
+        if self.0.sweep_wanted.load(SeqCst) {
+            self.0.wake_actor();
+        }
+    }
+}
+
+/// One handle taken from a fork's count, given back on drop unless kept —
+/// so an open that fails, misses or unwinds cannot leak it.
+pub(crate) struct Reserved<'a> {
+    cell: &'a ForkCell,
+    kept: bool,
+}
+
+impl Reserved<'_> {
+    /// The open succeeded: the handle is the `OpenFile`'s now.
+    pub fn keep(mut self) {
+        self.kept = true;
+    }
+}
+
+impl Drop for Reserved<'_> {
+    fn drop(&mut self) {
+        if !self.kept {
+            self.cell.release_open();
+        }
+    }
+}
+
 impl ForkCell {
     pub fn new(snapshot: Snapshot, open: u64) -> ForkCell {
         ForkCell {
@@ -182,11 +214,15 @@ impl ForkCell {
     }
 
     /// Takes one handle unless `max_open` are held already.
-    pub fn reserve_open(&self, max_open: u64) -> bool {
+    pub fn reserve_open(&self, max_open: u64) -> Option<Reserved<'_>> {
         point();
         self.open
             .fetch_update(SeqCst, SeqCst, |n| (n < max_open).then_some(n + 1))
-            .is_ok()
+            .ok()
+            .map(|_| Reserved {
+                cell: self,
+                kept: false,
+            })
     }
 
     /// Gives back one handle.

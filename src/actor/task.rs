@@ -237,42 +237,31 @@ impl Actor {
         self.publish();
     }
 
-    /// Takes a handle on `fork`'s count against `Limits::max_open`, for an
-    /// open the actor runs itself; returns whether one was taken.
-    fn reserve_open(&self, fork: ForkId) -> fs::Result<bool> {
-        let Some(cell) = self.cells.get(&fork) else {
-            // Not published yet: its cell will start from the core's count.
-            return Ok(false);
-        };
-        if cell.reserve_open(self.vfs.limits().max_open) {
-            Ok(true)
-        } else {
-            Err(Errno::TooManyOpen.into())
-        }
-    }
-
-    /// Runs an open with a handle reserved, giving the handle back if the
-    /// open fails (or misses: it runs again later).
+    /// Runs an open the actor runs itself with a handle taken from `fork`'s
+    /// count against `Limits::max_open`, given back if the open fails,
+    /// misses (it runs again later) or unwinds.
     fn open_with(
         &mut self,
         fork: ForkId,
         open: impl FnOnce(&mut Vfs) -> fs::Result<(fs::Ino, fs::Kind)>,
     ) -> Result<Answer, Failure> {
-        let reserved = self.reserve_open(fork)?;
-        match open(&mut self.vfs) {
-            Ok((ino, kind)) => Ok(Answer::Opened(OpenFile::new(
-                fork,
-                ino,
-                kind,
-                self.note_sender.clone(),
-            ))),
-            Err(e) => {
-                if reserved && let Some(cell) = self.cells.get(&fork) {
-                    cell.release_open();
-                }
-                Err(e.into())
+        // A fork not published yet has no cell: its cell will start from
+        // the core's count.
+        let cell = self.cells.get(&fork).cloned();
+        let reserved = match &cell {
+            Some(cell) => {
+                let max_open = self.vfs.limits().max_open;
+                let reserved = cell.reserve_open(max_open);
+                Some(reserved.ok_or(fs::Error::from(Errno::TooManyOpen))?)
             }
+            None => None,
+        };
+        let (ino, kind) = open(&mut self.vfs)?;
+        if let Some(reserved) = reserved {
+            reserved.keep();
         }
+        let file = OpenFile::new(fork, ino, kind, self.note_sender.clone());
+        Ok(Answer::Opened(file))
     }
 
     fn mark(&mut self, fork: ForkId) {

@@ -11,8 +11,11 @@
 use bytes::{Bytes, BytesMut};
 use imbl::OrdMap;
 
+use std::sync::Arc;
+
 use super::base::Base;
-use super::error::Result;
+use super::error::{Errno, Result};
+use super::meter::Meter;
 use super::node::Ino;
 
 /// Bytes per chunk: the unit of copy-on-write and of base fetches.
@@ -119,7 +122,16 @@ impl FileData {
     fn chunk(&self, ino: Ino, base: &dyn Base, index: u64) -> Result<Bytes> {
         Ok(match self.source(index) {
             Source::Upper(bytes) => bytes,
-            Source::Lower { len } => base.chunk(ino, index)?.slice(..len as usize),
+            Source::Lower { len } => {
+                // A base that delivers less than the file's size promised
+                // (a host file truncated under it) is broken: an error, not
+                // bytes made up.
+                let chunk = base.chunk(ino, index)?;
+                if (chunk.len() as u64) < len {
+                    return Err(Errno::Io.into());
+                }
+                chunk.slice(..len as usize)
+            }
             Source::Hole => Bytes::new(),
         })
     }
@@ -158,11 +170,14 @@ impl FileData {
         Ok(end.saturating_sub(offset))
     }
 
-    /// How many more bytes this file would hold after writing (or zeroing)
-    /// `[offset, end)`, computed without touching any data so limits can be
-    /// checked before anything is allocated.
-    pub fn growth(&self, offset: u64, end: u64, zeroing: bool) -> i64 {
+    /// What writing (or zeroing) `[offset, end)` would cost, computed
+    /// without touching any data so limits can be checked before anything
+    /// is allocated: how many more bytes the file would hold, and how many
+    /// new bytes of chunks it builds (the chunks it replaces may live on in
+    /// other forks and snapshots).
+    pub fn cost(&self, offset: u64, end: u64, zeroing: bool) -> Cost {
         let mut growth = 0i64;
+        let mut fresh = 0u64;
         let mut pos = offset;
         while pos < end {
             let index = pos / CHUNK_SIZE;
@@ -180,14 +195,26 @@ impl FileData {
                 old_len.max(to)
             };
             growth += new_len as i64 - old_upper as i64;
+            // Zeros cut a chunk short or leave it alone without copying;
+            // only zeros inside its stored bytes copy it.
+            if !zeroing || (from < old_len && to < old_len) {
+                fresh += new_len;
+            }
             pos = chunk_start + to;
         }
-        growth
+        Cost { growth, fresh }
     }
 
     /// Writes `data` at `offset`, growing the file as needed. Each touched
     /// chunk is rebuilt once; untouched chunks stay shared.
-    pub fn write(&mut self, ino: Ino, base: &dyn Base, offset: u64, data: &Bytes) -> Result<()> {
+    pub fn write(
+        &mut self,
+        ino: Ino,
+        base: &dyn Base,
+        meter: &Arc<Meter>,
+        offset: u64,
+        data: &Bytes,
+    ) -> Result<()> {
         let end = offset + data.len() as u64;
         let mut pos = offset;
         while pos < end {
@@ -205,7 +232,7 @@ impl FileData {
             if from == 0 && to >= old_len && piece.len() == data.len() {
                 // The whole write becomes the whole chunk: keep its buffer
                 // instead of copying it (and pin no more than the chunk).
-                self.put(index, data.clone());
+                self.put(index, meter.chunk(data.clone()));
                 pos = chunk_start + to as u64;
                 continue;
             }
@@ -223,7 +250,7 @@ impl FileData {
                 chunk.extend_from_slice(&old[to..]);
             }
             chunk.resize(old_len.max(to), 0);
-            self.put(index, chunk.freeze());
+            self.put(index, meter.chunk(chunk.freeze()));
             pos = chunk_start + to as u64;
         }
         self.size = self.size.max(end);
@@ -233,7 +260,14 @@ impl FileData {
     /// Makes `[offset, offset + len)` read as zeros, growing the file as
     /// needed. Whole chunks become empty (no allocation); partial chunks are
     /// cut short when the zeros reach their end, and copied only otherwise.
-    pub fn write_zeroes(&mut self, ino: Ino, base: &dyn Base, offset: u64, len: u64) -> Result<()> {
+    pub fn write_zeroes(
+        &mut self,
+        ino: Ino,
+        base: &dyn Base,
+        meter: &Arc<Meter>,
+        offset: u64,
+        len: u64,
+    ) -> Result<()> {
         let end = offset + len;
         let mut pos = offset;
         while pos < end {
@@ -254,7 +288,7 @@ impl FileData {
                 } else {
                     let mut chunk = BytesMut::from(&old[..]);
                     chunk[from..to].fill(0);
-                    chunk.freeze()
+                    meter.chunk(chunk.freeze())
                 };
                 self.put(index, new);
             }
@@ -302,6 +336,14 @@ impl FileData {
     }
 }
 
+/// What a write costs (see [`FileData::cost`]).
+pub(crate) struct Cost {
+    /// Bytes the file holds more afterwards (fewer, if negative).
+    pub growth: i64,
+    /// Bytes of new chunks it builds.
+    pub fresh: u64,
+}
+
 /// The stored length of a chunk of `old_len` bytes after zeroing `[from, to)`.
 fn zeroed_len(from: u64, to: u64, old_len: u64) -> u64 {
     if from >= old_len {
@@ -318,6 +360,14 @@ mod tests {
     use super::*;
     use crate::fs::base::MemBase;
 
+    thread_local! {
+        static METER: Arc<Meter> = Arc::new(Meter::default());
+    }
+
+    fn meter() -> Arc<Meter> {
+        METER.with(Arc::clone)
+    }
+
     fn read_all(f: &FileData, offset: u64, len: u64) -> Vec<u8> {
         let base = MemBase::empty();
         let mut out = Vec::new();
@@ -326,11 +376,23 @@ mod tests {
     }
 
     fn write(f: &mut FileData, offset: u64, data: &[u8]) {
-        let growth = f.growth(offset, offset + data.len() as u64, false);
+        let cost = f.cost(offset, offset + data.len() as u64, false);
         let before = f.allocated() as i64;
+        let held = meter().held().bytes;
         let data = Bytes::copy_from_slice(data);
-        f.write(Ino(9), &MemBase::empty(), offset, &data).unwrap();
-        assert_eq!(f.allocated() as i64, before + growth, "growth prediction");
+        f.write(Ino(9), &MemBase::empty(), &meter(), offset, &data)
+            .unwrap();
+        assert_eq!(
+            f.allocated() as i64,
+            before + cost.growth,
+            "growth prediction"
+        );
+        // Every chunk the write built counts, and none it replaced went yet
+        // where an older version of the file still holds it.
+        assert!(
+            meter().held().bytes <= held + cost.fresh,
+            "fresh bytes prediction"
+        );
     }
 
     #[test]
@@ -338,15 +400,15 @@ mod tests {
         let mut f = FileData::default();
         let base = MemBase::empty();
         let whole = Bytes::from(vec![1u8; 4096]);
-        f.write(Ino(9), &base, 0, &whole).unwrap();
+        f.write(Ino(9), &base, &meter(), 0, &whole).unwrap();
         assert_eq!(f.chunk_ptrs(), vec![(0, whole.as_ptr())]);
         // Over what is there now, from the start: the old bytes all go.
         let again = Bytes::from(vec![2u8; 4096]);
-        f.write(Ino(9), &base, 0, &again).unwrap();
+        f.write(Ino(9), &base, &meter(), 0, &again).unwrap();
         assert_eq!(f.chunk_ptrs(), vec![(0, again.as_ptr())]);
         // Part of the chunk survives: merged into a new buffer.
         let part = Bytes::from(vec![3u8; 100]);
-        f.write(Ino(9), &base, 10, &part).unwrap();
+        f.write(Ino(9), &base, &meter(), 10, &part).unwrap();
         assert_ne!(f.chunk_ptrs()[0].1, part.as_ptr());
         assert_ne!(f.chunk_ptrs()[0].1, again.as_ptr());
         let mut expected = vec![2u8; 4096];
@@ -354,7 +416,8 @@ mod tests {
         assert_eq!(read_all(&f, 0, 4096), expected);
         // A write spanning two chunks is copied (no chunk pins the other's bytes).
         let span = Bytes::from(vec![4u8; CHUNK_SIZE as usize]);
-        f.write(Ino(9), &base, CHUNK_SIZE / 2, &span).unwrap();
+        f.write(Ino(9), &base, &meter(), CHUNK_SIZE / 2, &span)
+            .unwrap();
         assert!(f.chunk_ptrs().iter().all(|&(_, p)| p != span.as_ptr()));
     }
 
@@ -402,18 +465,31 @@ mod tests {
     fn zeroing_cuts_chunk_tails_and_empties_whole_chunks() {
         let mut f = FileData::default();
         write(&mut f, 0, &[1u8; (2 * CHUNK_SIZE) as usize]);
-        let growth = f.growth(100, 2 * CHUNK_SIZE, true);
-        f.write_zeroes(Ino(9), &MemBase::empty(), 100, 2 * CHUNK_SIZE - 100)
-            .unwrap();
+        let cost = f.cost(100, 2 * CHUNK_SIZE, true);
+        f.write_zeroes(
+            Ino(9),
+            &MemBase::empty(),
+            &meter(),
+            100,
+            2 * CHUNK_SIZE - 100,
+        )
+        .unwrap();
         assert_eq!(f.allocated(), 100);
-        assert_eq!(growth, 100 - 2 * CHUNK_SIZE as i64);
+        assert_eq!(cost.growth, 100 - 2 * CHUNK_SIZE as i64);
+        assert_eq!(cost.fresh, 0, "cutting chunks short copies nothing");
         let got = read_all(&f, 0, u64::MAX);
         assert_eq!(got.len() as u64, 2 * CHUNK_SIZE);
         assert!(got[..100].iter().all(|&b| b == 1));
         assert!(got[100..].iter().all(|&b| b == 0));
         // Zeroing the middle of a chunk keeps both ends.
         write(&mut f, 0, &[2u8; 30]);
-        f.write_zeroes(Ino(9), &MemBase::empty(), 10, 10).unwrap();
+        assert_eq!(
+            f.cost(10, 20, true).fresh,
+            100,
+            "zeros inside a chunk copy it (100 bytes stored)"
+        );
+        f.write_zeroes(Ino(9), &MemBase::empty(), &meter(), 10, 10)
+            .unwrap();
         let got = read_all(&f, 0, 30);
         assert_eq!(&got[..10], &[2u8; 10]);
         assert_eq!(&got[10..20], &[0u8; 10]);
@@ -441,5 +517,31 @@ mod tests {
         assert_eq!(f.allocated(), snapshot.allocated());
         assert_eq!(read_all(&snapshot, 5 * CHUNK_SIZE + 7, 1), [0xA5]);
         assert_eq!(read_all(&f, 5 * CHUNK_SIZE + 7, 1), *b"!");
+    }
+
+    #[test]
+    fn the_meter_counts_each_live_chunk_once_until_its_last_holder_goes() {
+        let meter = Arc::new(Meter::default());
+        let base = MemBase::empty();
+        let mut f = FileData::default();
+        let data = Bytes::from(vec![1u8; 3 * CHUNK_SIZE as usize]);
+        f.write(Ino(9), &base, &meter, 0, &data).unwrap();
+        assert_eq!(meter.held().bytes, 3 * CHUNK_SIZE);
+        // A copy of the file (another fork, a snapshot) shares the chunks.
+        let shared = f.clone();
+        assert_eq!(meter.held().bytes, 3 * CHUNK_SIZE);
+        // A one-byte write builds one new chunk; the old one lives on in the copy.
+        f.write(Ino(9), &base, &meter, 5, &Bytes::from_static(b"!"))
+            .unwrap();
+        assert_eq!(meter.held().bytes, 4 * CHUNK_SIZE);
+        drop(shared);
+        assert_eq!(meter.held().bytes, 3 * CHUNK_SIZE);
+        // A slice a reader still holds keeps its whole chunk counted.
+        let mut out = Vec::new();
+        f.read(Ino(9), &base, 0, 10, &mut out).unwrap();
+        f.set_size(0);
+        assert_eq!(meter.held().bytes, CHUNK_SIZE);
+        drop(out);
+        assert_eq!(meter.held().bytes, 0);
     }
 }

@@ -142,7 +142,10 @@ pub(super) fn visible(
 
 /// The names of directory `pair.ino` whose entries may differ between `old`
 /// and `new` (`None` when it is a directory in neither). Names neither side
-/// holds in its upper layer fall through to the same base directory.
+/// holds in its upper layer fall through to the same base directory — when
+/// both fall through; a side that stopped falling through (an emptied
+/// directory) may have lost any of the base's names, so then every name
+/// either side lists is compared.
 pub(super) fn names_to_compare(
     base: &dyn Base,
     old: &Tree,
@@ -154,6 +157,17 @@ pub(super) fn names_to_compare(
     let ino = pair.ino;
     Ok(Some(match (before_dir, after_dir) {
         (None, None) => return Ok(None),
+        (Some((_, lower)), Some(after)) if lower != after.lower => {
+            let mut names: Vec<Name> = old
+                .list(base, ino, None, usize::MAX)?
+                .into_iter()
+                .chain(new.list(base, ino, None, usize::MAX)?)
+                .map(|e| e.name)
+                .collect();
+            names.sort();
+            names.dedup();
+            names
+        }
         (Some((entries, _)), Some(after)) => {
             let empty = OrdMap::new();
             entries

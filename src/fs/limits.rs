@@ -74,19 +74,23 @@ impl Limits {
     }
 }
 
-/// Bounds on what all the forks of one [`Vfs`](super::Vfs) may hold
+/// Bounds on what one [`Vfs`](super::Vfs) may hold in memory, all its forks
 /// together: [`Limits`] bound each fork, this bounds the host. The defaults
 /// let a host run many guests at their full per-fork limits while keeping
-/// what they all write within 8 GiB of file data and 8 Mi inodes.
+/// all their file data within 8 GiB and their inodes within 8 Mi.
 ///
-/// What counts is what each fork holds beyond what it inherited when it was
-/// forked — what its guest wrote or created — so forking stays free however
-/// much the parent holds, and the base is never counted. (Bytes of a
-/// parent's file that a fork overwrites in place replace inherited bytes of
-/// the same size and so count nothing; such copies are bounded by the
-/// fork's own [`Limits::max_bytes`].) An operation that would pass either
-/// bound fails with `InsufficientSpace` before anything is allocated, like
-/// one that would pass its fork's limits.
+/// What counts is what is alive: every chunk of file data and every inode
+/// of the upper layer that some fork, fork origin, published snapshot or
+/// reader still holds, each once however many share it (the base is not
+/// counted). So forking costs nothing however much the parent holds, data a
+/// parent deletes still counts while a child keeps it, and a fork that
+/// rewrites what it inherited counts the new copy.
+///
+/// A write that would build more chunk data than the budget has room for
+/// fails with `InsufficientSpace` before it allocates — counting the new
+/// chunks it builds, not the old ones they may free — and so does the
+/// creation of an inode past the bound. Copying a base inode up to change
+/// it counts but is never refused, so that deleting always works.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Budget {
     /// File bytes all forks together may hold beyond what they inherited.
@@ -150,23 +154,5 @@ impl Usage {
 
     pub(crate) fn remove_inode(&mut self) {
         self.inodes = self.inodes.saturating_sub(1);
-    }
-
-    /// What `self` holds beyond `inherited`, part by part.
-    pub(crate) fn beyond(self, inherited: Usage) -> Usage {
-        Usage {
-            bytes: self.bytes.saturating_sub(inherited.bytes),
-            inodes: self.inodes.saturating_sub(inherited.inodes),
-            open: 0,
-        }
-    }
-
-    /// `self` with `other` added, part by part (handles not counted).
-    pub(crate) fn plus(self, other: Usage) -> Usage {
-        Usage {
-            bytes: self.bytes.saturating_add(other.bytes),
-            inodes: self.inodes.saturating_add(other.inodes),
-            open: 0,
-        }
     }
 }

@@ -35,6 +35,7 @@ use imbl::ordmap::DiffItem;
 use super::base::Base;
 use super::diff::{Change, changed_inodes, diff, dir_parts, join, visible};
 use super::error::{Errno, Error, Result};
+use super::meter::Meter;
 use super::node::{Body, DirData, Ino, Kind, Name, Node, NodeRef};
 use super::time::Timestamp;
 use super::tree::{Tree, View, copy_up};
@@ -256,7 +257,7 @@ fn keep_unlinked(base: &dyn Base, before: &Tree, after: &mut Tree, now: Timestam
         }
         let kept_by_after = after.nodes.get(&ino).is_some_and(|n| n.0.links.is_empty());
         if !kept_by_after {
-            let orphan = orphan_of(&before.view(base, ino)?, now);
+            let orphan = orphan_of(&before.view(base, ino)?, now, &after.meter);
             let current = after.nodes.get(&ino).map(|n| n.0.clone());
             replace(
                 after,
@@ -272,8 +273,9 @@ fn keep_unlinked(base: &dyn Base, before: &Tree, after: &mut Tree, now: Timestam
 
 /// The inodes some directory of `before` names under a name that, in
 /// `after`, is gone or names another inode, and everything below such a
-/// directory — every inode that may have lost its last name. Only
-/// directories whose nodes differ are looked at, so this costs O(changes).
+/// directory if it is gone too — every inode that may have lost its last
+/// name. Only directories whose nodes differ are looked at, and only the
+/// entries of removed ones listed, so this costs O(changes).
 fn unnamed(base: &dyn Base, before: &Tree, after: &Tree) -> Result<BTreeSet<Ino>> {
     let mut lost = BTreeSet::new();
     for item in before.nodes.diff(&after.nodes) {
@@ -321,12 +323,15 @@ fn unnamed(base: &dyn Base, before: &Tree, after: &Tree) -> Result<BTreeSet<Ino>
             }
         }
     }
-    // What a lost directory held may have lost its names with it: the fork
-    // emptied the directory first, but dropped the directory itself, so
-    // those entries show up as no change.
+    // What a removed directory held may have lost its names with it: the
+    // fork emptied the directory first, but dropped the directory itself,
+    // so those entries show up as no change. (A directory only moved keeps
+    // its entries, and is not looked into: that would cost its subtree.)
     let mut dirs: Vec<Ino> = lost.iter().copied().collect();
     while let Some(dir) = dirs.pop() {
-        if !matches!(view_if_any(base, before, dir)?, Some(v) if v.kind() == Kind::Dir) {
+        if !matches!(view_if_any(base, before, dir)?, Some(v) if v.kind() == Kind::Dir)
+            || is_linked(base, after, dir)?
+        {
             continue;
         }
         for entry in before.list(base, dir, None, usize::MAX)? {
@@ -378,10 +383,10 @@ fn is_linked(base: &dyn Base, tree: &Tree, ino: Ino) -> Result<bool> {
 
 /// What the parent keeps of an inode it lost the last name of: its node
 /// without names, changed now; a directory, empty (as a removed one reads).
-fn orphan_of(view: &View<'_>, now: Timestamp) -> Node {
+fn orphan_of(view: &View<'_>, now: Timestamp, meter: &Arc<Meter>) -> Node {
     let mut node = match view {
         View::Upper(node) => (*node).clone(),
-        View::Base(b) => copy_up(b),
+        View::Base(b) => copy_up(b, meter),
     };
     node.links = Arc::from([]);
     node.times.ctime = now;

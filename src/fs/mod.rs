@@ -17,7 +17,8 @@
 //! - [`base`]: the read-only lower layer, which may answer "not loaded yet".
 //! - `diff`: what a fork changed.
 //! - `merge`: commit — the three-way merge, and what the parent keeps open.
-//! - `limits`, `time`, `error`: quotas, clocks, the error type.
+//! - `limits`, `meter`, `time`, `error`: quotas and what the host holds,
+//!   clocks, the error type.
 
 pub mod base;
 mod cache;
@@ -26,6 +27,7 @@ mod diff;
 mod error;
 mod limits;
 mod merge;
+mod meter;
 mod node;
 mod ops;
 mod path;

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use imbl::OrdMap;
 
 use super::data::FileData;
+use super::meter::InodeCharge;
 use super::time::Timestamp;
 
 /// An inode number. Stable for the life of the object, shared by every fork
@@ -146,6 +147,10 @@ pub(crate) struct Node {
     /// unlinked and only kept alive by open handles.
     pub links: Arc<[Link]>,
     pub body: Body,
+    /// The inode's place in the host's meter, shared by every version of
+    /// its node.
+    #[expect(dead_code, reason = "held for its drop, which gives the inode back")]
+    pub charge: Arc<InodeCharge>,
 }
 
 impl Node {

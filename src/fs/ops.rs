@@ -12,7 +12,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use imbl::OrdMap;
 
-use super::data::FileData;
+use super::data::{Cost, FileData};
 use super::error::{Errno, Result};
 use super::node::{Body, DirData, Ino, Kind, Name};
 use super::path::{Found, check_path, resolve, resolve_parent, single_name};
@@ -448,10 +448,11 @@ impl Tree {
             };
         }
         // Check the quota before allocating; a failure later rolls back anyway.
-        let growth = self.file_mut(ctx.base, ino)?.0.growth(offset, end, false);
-        self.usage.add_bytes(growth, ctx.byte_cap())?;
+        let cost = self.file_mut(ctx.base, ino)?.0.cost(offset, end, false);
+        self.charge(ctx, &cost)?;
+        let meter = self.meter.clone();
         let (file, times) = self.file_mut(ctx.base, ino)?;
-        file.write(ino, ctx.base, offset, data)?;
+        file.write(ino, ctx.base, &meter, offset, data)?;
         times.modified(ctx.now);
         Ok(len)
     }
@@ -480,14 +481,26 @@ impl Tree {
         let len = len.min(ctx.limits.max_io);
         let end = offset.checked_add(len).ok_or(Errno::FileTooLarge)?;
         Self::check_file_size(ctx, end)?;
-        let growth = self.file_mut(ctx.base, ino)?.0.growth(offset, end, true);
-        self.usage.add_bytes(growth, ctx.byte_cap())?;
+        let cost = self.file_mut(ctx.base, ino)?.0.cost(offset, end, true);
+        self.charge(ctx, &cost)?;
+        let meter = self.meter.clone();
         let (file, times) = self.file_mut(ctx.base, ino)?;
-        file.write_zeroes(ino, ctx.base, offset, len)?;
+        file.write_zeroes(ino, ctx.base, &meter, offset, len)?;
         if len > 0 {
             times.modified(ctx.now);
         }
         Ok(len)
+    }
+
+    /// Counts a write's cost against the fork's limits and the host's
+    /// budget, before it allocates anything.
+    fn charge(&mut self, ctx: &Ctx<'_>, cost: &Cost) -> Result<()> {
+        let held = self.meter.held().bytes;
+        if cost.fresh > 0 && held.saturating_add(cost.fresh) > ctx.budget.max_bytes {
+            return Err(Errno::InsufficientSpace.into());
+        }
+        self.usage.add_bytes(cost.growth, ctx.byte_cap())?;
+        Ok(())
     }
 
     pub(crate) fn set_size(&mut self, ctx: &mut Ctx<'_>, ino: Ino, size: u64) -> Result<()> {

@@ -234,7 +234,7 @@ mod tests {
             .symlink("a/tofile", "b/file")
             .symlink("a/todir", "b/")
             .build();
-        (Tree::new(&base), base)
+        (Tree::new(&base, Default::default()), base)
     }
 
     fn go(path: &str, follow: bool) -> Result<(Option<String>, Option<Kind>)> {

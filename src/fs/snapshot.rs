@@ -11,7 +11,7 @@ use bytes::Bytes;
 
 use super::base::Base;
 use super::error::Result;
-use super::limits::{Limits, Usage};
+use super::limits::{Budget, Limits, Usage};
 use super::node::{DirEntry, Ino, Kind, Stat};
 use super::ops::{OpenFlags, Opening};
 use super::time::Timestamp;
@@ -71,6 +71,7 @@ impl<'a> Reader<'a> {
             next_ino: 0,
             // Reads allocate nothing.
             cap: Usage::default(),
+            budget: Budget::unlimited(),
         }
     }
 

@@ -21,7 +21,8 @@ use imbl::{OrdMap, OrdSet};
 use super::base::{Base, BaseNode};
 use super::data::FileData;
 use super::error::{Errno, Result};
-use super::limits::{Limits, Usage};
+use super::limits::{Budget, Limits, Usage};
+use super::meter::Meter;
 use super::node::{Body, DirData, DirEntry, Ino, Kind, Name, Node, NodeRef, Slot, Stat, Times};
 use super::time::Timestamp;
 
@@ -34,6 +35,9 @@ pub struct Tree {
     /// use them; the fork drops those nobody holds after each operation.
     pub(crate) orphans: OrdSet<Ino>,
     pub(crate) root: Ino,
+    /// What the whole filesystem holds; chunks and inodes made here count
+    /// in it (see `meter`).
+    pub(crate) meter: Arc<Meter>,
 }
 
 /// A read-only view of one inode, wherever it lives.
@@ -59,9 +63,10 @@ pub(crate) struct Ctx<'a> {
     /// The next free upper inode number (shared by all forks of a `Vfs`, so
     /// inodes created in different forks never collide when merged).
     pub next_ino: u64,
-    /// The most the fork may hold after this operation: its limits, or less
-    /// if the host's budget has less room (see `Vfs::apply`).
+    /// The most the fork may hold after this operation: its limits.
     pub cap: Usage,
+    /// What the whole filesystem may hold (see `Tree::meter`).
+    pub budget: Budget,
 }
 
 impl Ctx<'_> {
@@ -79,12 +84,13 @@ impl Ctx<'_> {
 
 impl Tree {
     /// An empty upper layer over `base`.
-    pub(crate) fn new(base: &dyn Base) -> Tree {
+    pub(crate) fn new(base: &dyn Base, meter: Arc<Meter>) -> Tree {
         Tree {
             nodes: OrdMap::new(),
             usage: Usage::default(),
             orphans: OrdSet::new(),
             root: base.root(),
+            meter,
         }
     }
 
@@ -271,7 +277,8 @@ impl Tree {
                 return Err(Errno::BadDescriptor.into());
             }
             let b = base.node(ino)?;
-            self.nodes.insert(ino, NodeRef(Arc::new(copy_up(&b))));
+            let node = copy_up(&b, &self.meter);
+            self.nodes.insert(ino, NodeRef(Arc::new(node)));
         }
         let node = self.nodes.get_mut(&ino).ok_or(Errno::BadDescriptor)?;
         Ok(Arc::make_mut(&mut node.0))
@@ -298,11 +305,15 @@ impl Tree {
         link: (Ino, Name),
     ) -> Result<Ino> {
         self.usage.add_inode(ctx.cap.inodes)?;
+        if self.meter.held().inodes >= ctx.budget.max_inodes {
+            return Err(Errno::InsufficientSpace.into());
+        }
         let ino = ctx.alloc();
         let node = Node {
             times: Times::all(ctx.now),
             links: Arc::from([link]),
             body,
+            charge: self.meter.inode(),
         };
         self.nodes.insert(ino, NodeRef(Arc::new(node)));
         Ok(ino)
@@ -404,9 +415,12 @@ fn base_has_dir(base: &dyn Base, dir: Ino, name: &str) -> Result<bool> {
     Ok(matches!(base.lookup(dir, name)?, Some(e) if e.kind == Kind::Dir))
 }
 
-/// The upper-layer node for a base inode that is about to change.
-pub(crate) fn copy_up(b: &BaseNode) -> Node {
+/// The upper-layer node for a base inode that is about to change. It
+/// counts in `meter` as an inode held, but is never refused for the
+/// host's budget: a copy-up is how a base file gets deleted too.
+pub(crate) fn copy_up(b: &BaseNode, meter: &Arc<Meter>) -> Node {
     Node {
+        charge: meter.inode(),
         times: b.times,
         links: b.link.clone().into_iter().collect(),
         body: match b.kind {

@@ -19,6 +19,7 @@ use super::diff::{self, Change};
 use super::error::{Errno, Result};
 use super::limits::{Budget, Limits, Usage};
 use super::merge::{self, CommitError};
+use super::meter::Meter;
 use super::node::{DirEntry, Ino, Kind, Stat};
 use super::ops::OpenFlags;
 use super::snapshot::{Reader, Snapshot};
@@ -45,27 +46,18 @@ struct Fork {
     /// Open handles per inode.
     open: HashMap<Ino, u64>,
     open_total: u64,
-    /// What the tree held when the fork was made: the host's [`Budget`]
-    /// counts only what it holds beyond that.
-    inherited: Usage,
 }
 
 impl Fork {
     fn new(tree: Tree, parent: Option<ForkId>) -> Fork {
         Fork {
             origin: tree.clone(),
-            inherited: tree.usage(),
             tree,
             parent,
             children: 0,
             open: HashMap::default(),
             open_total: 0,
         }
-    }
-
-    /// What the fork holds that counts against the host's budget.
-    fn own(&self) -> Usage {
-        self.tree.usage().beyond(self.inherited)
     }
 
     /// Drops orphaned inodes that no handle holds any more; whether any went.
@@ -109,8 +101,8 @@ pub struct Vfs {
     next_fork: u64,
     forks: HashMap<ForkId, Fork>,
     budget: Budget,
-    /// What all forks hold against the budget: the sum of `Fork::own`.
-    held: Usage,
+    /// What all forks, snapshots and readers hold together (see `meter`).
+    meter: Arc<Meter>,
     /// Whether orphans nobody holds wait for [`Vfs::drop_unheld_orphans`]
     /// instead of going at once.
     defer_drops: bool,
@@ -126,7 +118,8 @@ impl Vfs {
 
     /// A filesystem over `base` with these limits and this clock.
     pub fn with(base: Arc<dyn Base>, limits: Limits, clock: Arc<dyn Clock>) -> Vfs {
-        let tree = Tree::new(&*base);
+        let meter = Arc::new(Meter::default());
+        let tree = Tree::new(&*base, meter.clone());
         let mut forks = HashMap::default();
         forks.insert(ForkId::ROOT, Fork::new(tree, None));
         Vfs {
@@ -137,7 +130,7 @@ impl Vfs {
             next_fork: 1,
             forks,
             budget: Budget::default(),
-            held: Usage::default(),
+            meter,
             defer_drops: false,
             unswept: Vec::new(),
         }
@@ -150,19 +143,10 @@ impl Vfs {
         self
     }
 
-    /// What all forks together hold against the [`Budget`].
+    /// What all forks, their snapshots and their readers hold now, each
+    /// chunk and inode counted once: what the [`Budget`] bounds.
     pub fn budget_used(&self) -> Usage {
-        self.held
-    }
-
-    /// Runs `change` on one fork and keeps the budget's count in step with
-    /// what it did to the fork's usage.
-    fn accounted<T>(&mut self, fork: ForkId, change: impl FnOnce(&mut Fork) -> T) -> Option<T> {
-        let f = self.forks.get_mut(&fork)?;
-        let before = f.own();
-        let out = change(f);
-        self.held = self.held.beyond(before).plus(f.own());
-        Some(out)
+        self.meter.held()
     }
 
     /// The limits every fork is held to.
@@ -203,9 +187,8 @@ impl Vfs {
     /// Runs a mutating operation on a clone of the fork's tree and keeps the
     /// result only if the operation succeeded.
     ///
-    /// The operation may take what the fork's limits allow, unless the
-    /// host's budget has less room: then only what fits in that room,
-    /// beyond what the fork inherited (see [`Budget`]).
+    /// The operation may take what the fork's limits allow, and allocate
+    /// what the host's budget has room for (see [`Budget`]).
     fn apply<T>(
         &mut self,
         fork: ForkId,
@@ -213,26 +196,18 @@ impl Vfs {
     ) -> Result<T> {
         let now = self.clock.now();
         let f = self.forks.get_mut(&fork).ok_or(Errno::BadDescriptor)?;
-        let own = f.own();
-        let others = self.held.beyond(own);
-        let room = Usage {
-            bytes: self.budget.max_bytes.saturating_sub(others.bytes),
-            inodes: self.budget.max_inodes.saturating_sub(others.inodes),
-            open: 0,
-        };
-        let by_budget = f.inherited.plus(room);
-        let cap = Usage {
-            bytes: self.limits.max_bytes.min(by_budget.bytes),
-            inodes: self.limits.max_inodes.min(by_budget.inodes),
-            open: 0,
-        };
         let mut next = f.tree.clone();
         let mut ctx = Ctx {
             base: &*self.base,
             limits: &self.limits,
             now,
             next_ino: self.next_ino,
-            cap,
+            cap: Usage {
+                bytes: self.limits.max_bytes,
+                inodes: self.limits.max_inodes,
+                open: 0,
+            },
+            budget: self.budget,
         };
         let out = op(&mut next, &mut ctx, f)?;
         self.next_ino = ctx.next_ino;
@@ -244,7 +219,6 @@ impl Vfs {
                 f.sweep();
             }
         }
-        self.held = others.plus(f.own());
         Ok(out)
     }
 
@@ -268,7 +242,9 @@ impl Vfs {
     pub fn drop_unheld_orphans(&mut self) -> Vec<ForkId> {
         let mut changed = Vec::new();
         for fork in std::mem::take(&mut self.unswept) {
-            if self.accounted(fork, Fork::sweep) == Some(true) {
+            if let Some(f) = self.forks.get_mut(&fork)
+                && f.sweep()
+            {
                 changed.push(fork);
             }
         }
@@ -289,32 +265,26 @@ impl Vfs {
     /// handle (see [`Vfs::defer_orphan_drops`]). Whether there was a handle
     /// to drop.
     pub fn release(&mut self, fork: ForkId, ino: Ino) -> bool {
-        let defer = self.defer_drops;
-        let released = self.accounted(fork, |f| {
-            let count = f.open.get_mut(&ino)?;
-            *count -= 1;
-            f.open_total -= 1;
-            if *count > 0 {
-                return Some(false);
-            }
-            f.open.remove(&ino);
-            if !f.tree.orphans.contains(&ino) {
-                return Some(false);
-            }
-            if !defer {
+        let Some(f) = self.forks.get_mut(&fork) else {
+            return false;
+        };
+        let Some(count) = f.open.get_mut(&ino) else {
+            return false;
+        };
+        *count -= 1;
+        f.open_total -= 1;
+        if *count > 0 {
+            return true;
+        }
+        f.open.remove(&ino);
+        if f.tree.orphans.contains(&ino) {
+            if self.defer_drops {
+                note_unswept(&mut self.unswept, fork);
+            } else {
                 f.tree.drop_node(ino);
             }
-            Some(defer)
-        });
-        match released.flatten() {
-            None => false,
-            Some(unswept) => {
-                if unswept {
-                    note_unswept(&mut self.unswept, fork);
-                }
-                true
-            }
         }
+        true
     }
 
     /// Opens the fork's root directory (one handle).
@@ -522,7 +492,6 @@ impl Vfs {
         // Handles are per fork: the parent's orphans are nobody's here.
         child.sweep();
         child.origin = child.tree.clone();
-        child.inherited = child.tree.usage();
         let id = ForkId(self.next_fork);
         self.next_fork += 1;
         self.forks.insert(id, child);
@@ -558,38 +527,38 @@ impl Vfs {
         let parent = self.fork_ref(parent_id)?;
         let now = self.clock.now();
         let merged = merge::commit(&*self.base, &f.origin, &parent.tree, &child_tree, now)?;
-        // The child's count moves to the parent; a commit may not take the
-        // host past its budget, unless it leaves it no worse off.
-        let held = self
-            .held
-            .beyond(f.own())
-            .beyond(parent.own())
-            .plus(merged.usage.beyond(parent.inherited));
-        let over_budget = (held.bytes > self.budget.max_bytes && held.bytes > self.held.bytes)
-            || (held.inodes > self.budget.max_inodes && held.inodes > self.held.inodes);
-        if merged.usage.bytes > self.limits.max_bytes
-            || merged.usage.inodes > self.limits.max_inodes
-            || over_budget
+        // The parent's limits hold what it keeps: orphans nobody holds go
+        // as soon as the commit is in, as after the same removal done in
+        // the parent. (A commit builds no file data, so the host's budget
+        // has nothing to refuse.)
+        let mut kept = merged.usage;
+        for ino in merged
+            .orphans
+            .iter()
+            .filter(|i| !parent.open.contains_key(i))
         {
+            if let Some(node) = merged.nodes.get(ino) {
+                kept.bytes = kept.bytes.saturating_sub(node.0.charged_bytes());
+                if !ino.is_base() {
+                    kept.remove_inode();
+                }
+            }
+        }
+        if kept.bytes > self.limits.max_bytes || kept.inodes > self.limits.max_inodes {
             return Err(Errno::InsufficientSpace.into());
         }
         let parent = self.forks.get_mut(&parent_id).ok_or(Errno::BadDescriptor)?;
         parent.tree = merged;
         parent.children -= 1;
-        self.held = held;
-        self.forks.remove(&fork);
         // Names the fork removed may have left the parent orphans.
-        if self
-            .forks
-            .get(&parent_id)
-            .is_some_and(|p| !p.tree.orphans.is_empty())
-        {
+        if !parent.tree.orphans.is_empty() {
             if self.defer_drops {
                 note_unswept(&mut self.unswept, parent_id);
             } else {
-                self.accounted(parent_id, Fork::sweep);
+                parent.sweep();
             }
         }
+        self.forks.remove(&fork);
         Ok(())
     }
 
@@ -600,7 +569,6 @@ impl Vfs {
         if f.children > 0 {
             return Err(Errno::Busy.into());
         }
-        self.held = self.held.beyond(f.own());
         self.forks.remove(&fork);
         if let Some(p) = self.forks.get_mut(&parent) {
             p.children -= 1;
