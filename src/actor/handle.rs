@@ -570,7 +570,7 @@ impl VfsHandle {
         let mut offset = 0;
         while offset < data.len() {
             offset += self
-                .write(fork, file.ino(), offset as u64, data.slice(offset..))
+                .write(fork, file.ino(), offset as u64, fs::rest_of(&data, offset))
                 .await?;
         }
         Ok(())

@@ -184,10 +184,10 @@ impl FileData {
             let chunk_start = index * CHUNK_SIZE;
             let to = end.min(chunk_start + CHUNK_SIZE) - chunk_start;
             let from = pos - chunk_start;
-            let (old_upper, old_len) = match self.source(index) {
-                Source::Upper(b) => (b.len() as u64, b.len() as u64),
-                Source::Lower { len } => (0, len),
-                Source::Hole => (0, 0),
+            let (old_upper, old_len, lower) = match self.source(index) {
+                Source::Upper(b) => (b.len() as u64, b.len() as u64, false),
+                Source::Lower { len } => (0, len, true),
+                Source::Hole => (0, 0, false),
             };
             let new_len = if zeroing {
                 zeroed_len(from, to, old_len)
@@ -195,9 +195,10 @@ impl FileData {
                 old_len.max(to)
             };
             growth += new_len as i64 - old_upper as i64;
-            // Zeros cut a chunk short or leave it alone without copying;
-            // only zeros inside its stored bytes copy it.
-            if !zeroing || (from < old_len && to < old_len) {
+            // Zeros cut a chunk of the file's own short, or leave it alone,
+            // without copying; zeros inside the stored bytes copy it, and so
+            // does cutting a base chunk short (see `write_zeroes`).
+            if !zeroing || (from < old_len && (to < old_len || lower)) {
                 fresh += new_len;
             }
             pos = chunk_start + to;
@@ -275,15 +276,19 @@ impl FileData {
             let chunk_start = index * CHUNK_SIZE;
             let to = (end.min(chunk_start + CHUNK_SIZE) - chunk_start) as usize;
             let from = (pos - chunk_start) as usize;
-            let old_len = match self.source(index) {
-                Source::Upper(b) => b.len(),
-                Source::Lower { len } => len as usize,
+            let (old_len, lower) = match self.source(index) {
+                Source::Upper(b) => (b.len(), false),
+                Source::Lower { len } => (len as usize, true),
                 // Zeros over a hole past the base data change nothing.
-                Source::Hole => 0,
+                Source::Hole => (0, false),
             };
             if from < old_len {
                 let old = self.chunk(ino, base, index)?;
-                let new = if to >= old_len {
+                let new = if to >= old_len && lower {
+                    // The file's own copy, counted: a slice would keep the
+                    // base's chunk alive, counted nowhere.
+                    meter.chunk(Bytes::copy_from_slice(&old[..from]))
+                } else if to >= old_len {
                     old.slice(..from)
                 } else {
                     let mut chunk = BytesMut::from(&old[..]);
@@ -333,6 +338,18 @@ impl FileData {
     #[cfg(test)]
     pub fn chunk_ptrs(&self) -> Vec<(u64, *const u8)> {
         self.chunks.iter().map(|(i, b)| (*i, b.as_ptr())).collect()
+    }
+}
+
+/// `data` from `from` on, to hand to a write. A write that is one chunk or
+/// less keeps its buffer as the chunk (see [`FileData::write`]): a small
+/// rest of a large buffer is copied out, so that the file does not keep
+/// all of it alive.
+pub(crate) fn rest_of(data: &Bytes, from: usize) -> Bytes {
+    if from > 0 && data.len() - from <= CHUNK_SIZE as usize {
+        Bytes::copy_from_slice(&data[from..])
+    } else {
+        data.slice(from..)
     }
 }
 

@@ -79,23 +79,29 @@ impl Limits {
 /// let a host run many guests at their full per-fork limits while keeping
 /// all their file data within 8 GiB and their inodes within 8 Mi.
 ///
-/// What counts is what is alive: every chunk of file data and every inode
-/// of the upper layer that some fork, fork origin, published snapshot or
-/// reader still holds, each once however many share it (the base is not
-/// counted). So forking costs nothing however much the parent holds, data a
-/// parent deletes still counts while a child keeps it, and a fork that
-/// rewrites what it inherited counts the new copy.
+/// What counts is what is alive: every chunk of file data, every symlink
+/// target and every inode of the upper layer that some fork, fork origin,
+/// published snapshot or reader still holds, each once however many share
+/// it (the base is not counted). So forking costs nothing however much the
+/// parent holds, data a parent deletes still counts while a child keeps it,
+/// and a fork that rewrites what it inherited counts the new copy. (Bytes a
+/// write takes from another file's chunk, as a splice does, count again:
+/// the safe side.)
 ///
 /// A write that would build more chunk data than the budget has room for
 /// fails with `InsufficientSpace` before it allocates — counting the new
-/// chunks it builds, not the old ones they may free — and so does the
-/// creation of an inode past the bound. Copying a base inode up to change
-/// it counts but is never refused, so that deleting always works.
+/// chunks it builds, not the old ones they may free — and so do the
+/// creation of an inode and copying a base inode up to change it, past
+/// the bound. An operation that only takes names away (unlink, rmdir,
+/// rename) is never refused, so that deleting always works.
+///
+/// Not counted: the names in directories (each fork's are bounded by its
+/// inodes, `max_links` and `max_name_len`) and the base cache.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Budget {
-    /// File bytes all forks together may hold beyond what they inherited.
+    /// Bytes of file data and symlink targets alive, all forks together.
     pub max_bytes: u64,
-    /// Inodes all forks together may hold beyond what they inherited.
+    /// Inodes of the upper layer alive, all forks together.
     pub max_inodes: u64,
 }
 

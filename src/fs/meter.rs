@@ -32,8 +32,9 @@ pub(crate) struct Meter {
 }
 
 impl Meter {
-    /// What is alive now. Counts only ever rise on the thread that owns
-    /// the filesystem; they fall wherever the last reference goes.
+    /// What is alive now. Counts rise where the filesystem is changed (the
+    /// actor, or whoever owns a `Vfs` and its clones) and fall wherever the
+    /// last reference goes.
     pub fn held(&self) -> Usage {
         Usage {
             bytes: self.bytes.load(Relaxed),
@@ -54,11 +55,16 @@ impl Meter {
         })
     }
 
-    /// A new inode's charge, counted until the last version of its node
-    /// is dropped.
-    pub fn inode(self: &Arc<Self>) -> Arc<InodeCharge> {
+    /// A new inode's charge, with `bytes` it holds outside file chunks (a
+    /// symlink's target), counted until the last version of its node is
+    /// dropped.
+    pub fn inode(self: &Arc<Self>, bytes: u64) -> Arc<InodeCharge> {
         self.inodes.fetch_add(1, Relaxed);
-        Arc::new(InodeCharge(self.clone()))
+        self.bytes.fetch_add(bytes, Relaxed);
+        Arc::new(InodeCharge {
+            meter: self.clone(),
+            bytes,
+        })
     }
 }
 
@@ -82,10 +88,14 @@ impl Drop for Counted {
 
 /// One inode's place in the meter.
 #[derive(Debug)]
-pub(crate) struct InodeCharge(Arc<Meter>);
+pub(crate) struct InodeCharge {
+    meter: Arc<Meter>,
+    bytes: u64,
+}
 
 impl Drop for InodeCharge {
     fn drop(&mut self) {
-        self.0.inodes.fetch_sub(1, Relaxed);
+        self.meter.inodes.fetch_sub(1, Relaxed);
+        self.meter.bytes.fetch_sub(self.bytes, Relaxed);
     }
 }

@@ -39,6 +39,7 @@ pub mod vfs;
 pub use base::{Base, BaseNode, MemBase, MemBaseBuilder, Need};
 pub use cache::{BaseCache, Loaded, answer_from};
 pub use data::CHUNK_SIZE;
+pub(crate) use data::rest_of;
 pub use diff::{Change, ChangeKind};
 pub use error::{Errno, Error, Result};
 pub use limits::{Budget, Limits, Usage};

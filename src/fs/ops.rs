@@ -12,7 +12,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use imbl::OrdMap;
 
-use super::data::{Cost, FileData};
+use super::data::{CHUNK_SIZE, Cost, FileData};
 use super::error::{Errno, Result};
 use super::node::{Body, DirData, Ino, Kind, Name};
 use super::path::{Found, check_path, resolve, resolve_parent, single_name};
@@ -265,6 +265,7 @@ impl Tree {
         dir: Ino,
         path: &str,
     ) -> Result<()> {
+        ctx.removing = true;
         let found = self.resolve_parent(ctx, dir, path)?;
         let (name, (ino, kind)) = match (found.name, found.target) {
             (None, _) => return Err(Errno::Invalid.into()),
@@ -280,6 +281,7 @@ impl Tree {
     }
 
     pub(crate) fn unlink_file_at(&mut self, ctx: &mut Ctx<'_>, dir: Ino, path: &str) -> Result<()> {
+        ctx.removing = true;
         let found = self.resolve_parent(ctx, dir, path)?;
         let (name, (ino, kind)) = match (found.name, found.target) {
             (None, _) => return Err(Errno::IsDirectory.into()),
@@ -295,7 +297,7 @@ impl Tree {
     /// names becomes an orphan, kept only while something holds it open.
     fn unlink_entry(&mut self, ctx: &mut Ctx<'_>, dir: Ino, name: &Name, ino: Ino) -> Result<()> {
         self.set_entry(ctx, dir, name, None)?;
-        let node = self.node_mut(ctx.base, ino)?;
+        let node = self.node_mut(ctx, ino)?;
         node.links = node.links_without(dir, name);
         node.times.ctime = ctx.now;
         if node.links.is_empty() {
@@ -326,7 +328,7 @@ impl Tree {
             return Err(Errno::NameTooLong.into());
         }
         let name: Name = name.into();
-        let node = self.node_mut(ctx.base, ino)?;
+        let node = self.node_mut(ctx, ino)?;
         if node.links.len() as u64 >= ctx.limits.max_links {
             return Err(Errno::TooManyLinks.into());
         }
@@ -343,6 +345,7 @@ impl Tree {
         new_dir: Ino,
         new_path: &str,
     ) -> Result<()> {
+        ctx.removing = true;
         let requires_dir = old_path.ends_with('/') || new_path.ends_with('/');
         let old = self.resolve_parent(ctx, old_dir, strip_trailing_slashes(old_path))?;
         let new = self.resolve_parent(ctx, new_dir, strip_trailing_slashes(new_path))?;
@@ -388,7 +391,7 @@ impl Tree {
         }
         self.set_entry(ctx, old.parent, &old_name, None)?;
         self.set_entry(ctx, new.parent, &new_name, Some((src, src_kind)))?;
-        let node = self.node_mut(ctx.base, src)?;
+        let node = self.node_mut(ctx, src)?;
         let links = node.links_without(old.parent, &old_name);
         node.links = links
             .iter()
@@ -437,7 +440,13 @@ impl Tree {
         let len = data
             .len()
             .min(ctx.limits.max_io.try_into().unwrap_or(usize::MAX));
-        let data = &data.slice(..len);
+        // A file may keep the caller's buffer as a chunk (see
+        // `FileData::write`); a write cut short must not keep all of it.
+        let data = &if len < data.len() && len as u64 <= CHUNK_SIZE {
+            Bytes::copy_from_slice(&data[..len])
+        } else {
+            data.slice(..len)
+        };
         let end = offset.checked_add(len as u64).ok_or(Errno::FileTooLarge)?;
         Self::check_file_size(ctx, end)?;
         if len == 0 {
@@ -448,10 +457,10 @@ impl Tree {
             };
         }
         // Check the quota before allocating; a failure later rolls back anyway.
-        let cost = self.file_mut(ctx.base, ino)?.0.cost(offset, end, false);
+        let cost = self.file_mut(ctx, ino)?.0.cost(offset, end, false);
         self.charge(ctx, &cost)?;
         let meter = self.meter.clone();
-        let (file, times) = self.file_mut(ctx.base, ino)?;
+        let (file, times) = self.file_mut(ctx, ino)?;
         file.write(ino, ctx.base, &meter, offset, data)?;
         times.modified(ctx.now);
         Ok(len)
@@ -481,10 +490,10 @@ impl Tree {
         let len = len.min(ctx.limits.max_io);
         let end = offset.checked_add(len).ok_or(Errno::FileTooLarge)?;
         Self::check_file_size(ctx, end)?;
-        let cost = self.file_mut(ctx.base, ino)?.0.cost(offset, end, true);
+        let cost = self.file_mut(ctx, ino)?.0.cost(offset, end, true);
         self.charge(ctx, &cost)?;
         let meter = self.meter.clone();
-        let (file, times) = self.file_mut(ctx.base, ino)?;
+        let (file, times) = self.file_mut(ctx, ino)?;
         file.write_zeroes(ino, ctx.base, &meter, offset, len)?;
         if len > 0 {
             times.modified(ctx.now);
@@ -505,7 +514,7 @@ impl Tree {
 
     pub(crate) fn set_size(&mut self, ctx: &mut Ctx<'_>, ino: Ino, size: u64) -> Result<()> {
         Self::check_file_size(ctx, size)?;
-        let (file, times) = self.file_mut(ctx.base, ino)?;
+        let (file, times) = self.file_mut(ctx, ino)?;
         let before = file.allocated();
         file.set_size(size);
         times.modified(ctx.now);
@@ -527,7 +536,7 @@ impl Tree {
             return Ok(());
         }
         let now = ctx.now;
-        let node = self.node_mut(ctx.base, ino)?;
+        let node = self.node_mut(ctx, ino)?;
         let pick = |set: SetTime, old| match set {
             SetTime::Keep => old,
             SetTime::Now => now,

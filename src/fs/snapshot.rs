@@ -72,6 +72,7 @@ impl<'a> Reader<'a> {
             // Reads allocate nothing.
             cap: Usage::default(),
             budget: Budget::unlimited(),
+            removing: false,
         }
     }
 

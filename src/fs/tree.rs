@@ -67,6 +67,9 @@ pub(crate) struct Ctx<'a> {
     pub cap: Usage,
     /// What the whole filesystem may hold (see `Tree::meter`).
     pub budget: Budget,
+    /// The operation only takes names away (unlink, rmdir, rename): copying
+    /// base inodes up for it is never refused for the budget.
+    pub removing: bool,
 }
 
 impl Ctx<'_> {
@@ -270,13 +273,19 @@ impl Tree {
     }
 
     /// The node for `ino`, made private to this tree (copying it up from the
-    /// base, or away from other trees sharing it) so it can be changed.
-    pub(crate) fn node_mut(&mut self, base: &dyn Base, ino: Ino) -> Result<&mut Node> {
+    /// base, or away from other trees sharing it) so it can be changed. A
+    /// copy-up is an inode more in memory: refused when the host's budget
+    /// is full, unless the operation only takes names away (so that
+    /// deleting always works).
+    pub(crate) fn node_mut(&mut self, ctx: &Ctx<'_>, ino: Ino) -> Result<&mut Node> {
         if !self.nodes.contains_key(&ino) {
             if !ino.is_base() {
                 return Err(Errno::BadDescriptor.into());
             }
-            let b = base.node(ino)?;
+            if !ctx.removing && self.meter.held().inodes >= ctx.budget.max_inodes {
+                return Err(Errno::InsufficientSpace.into());
+            }
+            let b = ctx.base.node(ino)?;
             let node = copy_up(&b, &self.meter);
             self.nodes.insert(ino, NodeRef(Arc::new(node)));
         }
@@ -286,10 +295,10 @@ impl Tree {
 
     pub(crate) fn file_mut(
         &mut self,
-        base: &dyn Base,
+        ctx: &Ctx<'_>,
         ino: Ino,
     ) -> Result<(&mut FileData, &mut Times)> {
-        let node = self.node_mut(base, ino)?;
+        let node = self.node_mut(ctx, ino)?;
         match &mut node.body {
             Body::File(f) => Ok((f, &mut node.times)),
             Body::Dir(_) => Err(Errno::IsDirectory.into()),
@@ -305,7 +314,15 @@ impl Tree {
         link: (Ino, Name),
     ) -> Result<Ino> {
         self.usage.add_inode(ctx.cap.inodes)?;
-        if self.meter.held().inodes >= ctx.budget.max_inodes {
+        // A symlink's target is memory outside any chunk: it counts as bytes.
+        let extra = match &body {
+            Body::Symlink(target) => target.len() as u64,
+            _ => 0,
+        };
+        let held = self.meter.held();
+        if held.inodes >= ctx.budget.max_inodes
+            || held.bytes.saturating_add(extra) > ctx.budget.max_bytes
+        {
             return Err(Errno::InsufficientSpace.into());
         }
         let ino = ctx.alloc();
@@ -313,7 +330,7 @@ impl Tree {
             times: Times::all(ctx.now),
             links: Arc::from([link]),
             body,
-            charge: self.meter.inode(),
+            charge: self.meter.inode(extra),
         };
         self.nodes.insert(ino, NodeRef(Arc::new(node)));
         Ok(ino)
@@ -329,7 +346,7 @@ impl Tree {
         target: Option<(Ino, Kind)>,
     ) -> Result<()> {
         let is_root = dir == self.root;
-        let node = self.node_mut(ctx.base, dir)?;
+        let node = self.node_mut(ctx, dir)?;
         if target.is_some() && !is_root && node.links.is_empty() {
             // Nothing can be created in a directory that was removed while open.
             return Err(Errno::NoEntry.into());
@@ -415,12 +432,12 @@ fn base_has_dir(base: &dyn Base, dir: Ino, name: &str) -> Result<bool> {
     Ok(matches!(base.lookup(dir, name)?, Some(e) if e.kind == Kind::Dir))
 }
 
-/// The upper-layer node for a base inode that is about to change. It
-/// counts in `meter` as an inode held, but is never refused for the
-/// host's budget: a copy-up is how a base file gets deleted too.
+/// The upper-layer node for a base inode that is about to change; it
+/// counts in `meter` as an inode held (its target, if a symlink, stays the
+/// base's).
 pub(crate) fn copy_up(b: &BaseNode, meter: &Arc<Meter>) -> Node {
     Node {
-        charge: meter.inode(),
+        charge: meter.inode(0),
         times: b.times,
         links: b.link.clone().into_iter().collect(),
         body: match b.kind {

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::base::Base;
+use super::data::rest_of;
 use super::diff::{self, Change};
 use super::error::{Errno, Result};
 use super::limits::{Budget, Limits, Usage};
@@ -91,7 +92,8 @@ impl Fork {
 /// ```
 ///
 /// Cloning a `Vfs` copies every fork in O(forks), sharing all their data:
-/// a checkpoint of the whole filesystem.
+/// a checkpoint of the whole filesystem. The two count what they hold
+/// against one [`Budget`], as they share it.
 #[derive(Clone)]
 pub struct Vfs {
     base: Arc<dyn Base>,
@@ -208,6 +210,7 @@ impl Vfs {
                 open: 0,
             },
             budget: self.budget,
+            removing: false,
         };
         let out = op(&mut next, &mut ctx, f)?;
         self.next_ino = ctx.next_ino;
@@ -617,7 +620,7 @@ impl Vfs {
             let (ino, _) = tree.open_at(ctx, tree.root(), path, true, flags, true)?;
             let mut offset = 0;
             while offset < data.len() {
-                offset += tree.write(ctx, ino, offset as u64, &data.slice(offset..))?;
+                offset += tree.write(ctx, ino, offset as u64, &rest_of(&data, offset))?;
             }
             Ok(())
         })

@@ -586,10 +586,20 @@ impl P1Ctx {
                 let append = *append;
                 drop(t);
                 let d = self.table.get(&fd)?.writable_file()?;
-                // One copy: guest memory into the request's buffer; the
-                // actor copies it into the file's chunk.
-                let data = Bytes::from(memory.to_vec(buf)?);
                 let (vfs, fork, ino) = (&d.mount.vfs, d.mount.fork, d.ino());
+                // One copy: guest memory into the request's buffer (which
+                // the file may keep as a chunk). No more than one write can
+                // take (`Limits::max_io`): a guest's huge buffer must cost
+                // the host nothing beyond it.
+                let max_io = vfs
+                    .read_snapshot(fork, |r| Ok(r.limits().max_io))
+                    .and_then(Result::ok)
+                    .unwrap_or(u64::MAX);
+                let buf = match u32::try_from(max_io) {
+                    Ok(max) if max < buf.len() => buf.get_range(0..max).unwrap_or(buf),
+                    _ => buf,
+                };
+                let data = Bytes::from(memory.to_vec(buf)?);
                 // Linux `pwrite` semantics: in append mode the offset is ignored.
                 let (at, nwritten) = match (append, write) {
                     (true, _) => vfs.append(fork, ino, data).await,
