@@ -2,6 +2,8 @@
 //! watches the heap while guests' kinds of writes go through the core, and
 //! what the meter says must match what stays allocated.
 
+mod common;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicI64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -40,13 +42,9 @@ fn alone() -> MutexGuard<'static, ()> {
     ONE.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+use common::CREATE;
+
 const P: ForkId = ForkId::ROOT;
-const CREATE: OpenFlags = OpenFlags {
-    create: true,
-    directory: false,
-    exclusive: false,
-    truncate: false,
-};
 
 fn vfs(base: MemBase, limits: Limits, budget: Budget) -> Vfs {
     Vfs::with(Arc::new(base), limits, Arc::new(ManualClock::default())).with_budget(budget)
