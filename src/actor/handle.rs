@@ -665,8 +665,8 @@ impl VfsBuilder {
         self
     }
 
-    /// What all forks together may hold beyond what each inherited (see
-    /// [`Budget`]; by default 8 GiB and 8 Mi inodes).
+    /// What the whole filesystem may hold in memory, all forks together
+    /// (see [`Budget`]; by default 8 GiB and 8 Mi inodes).
     pub fn budget(mut self, budget: Budget) -> Self {
         self.budget = budget;
         self

@@ -22,7 +22,8 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use bytes::Bytes;
 
-use super::limits::Usage;
+use super::error::Errno;
+use super::limits::{Budget, Usage};
 
 /// The live bytes and inodes of one filesystem's upper layer.
 #[derive(Debug, Default)]
@@ -41,6 +42,18 @@ impl Meter {
             inodes: self.inodes.load(Relaxed),
             open: 0,
         }
+    }
+
+    /// Whether `bytes` and `inodes` more fit in `budget`: the one place
+    /// the budget is checked, before anything is allocated.
+    pub fn admit(&self, budget: &Budget, bytes: u64, inodes: u64) -> Result<(), Errno> {
+        let held = self.held();
+        let over = |held: u64, more: u64, max: u64| more > 0 && held.saturating_add(more) > max;
+        if over(held.bytes, bytes, budget.max_bytes) || over(held.inodes, inodes, budget.max_inodes)
+        {
+            return Err(Errno::InsufficientSpace);
+        }
+        Ok(())
     }
 
     /// `chunk`, counted until its last slice is dropped.

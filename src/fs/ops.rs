@@ -504,11 +504,8 @@ impl Tree {
     /// Counts a write's cost against the fork's limits and the host's
     /// budget, before it allocates anything.
     fn charge(&mut self, ctx: &Ctx<'_>, cost: &Cost) -> Result<()> {
-        let held = self.meter.held().bytes;
-        if cost.fresh > 0 && held.saturating_add(cost.fresh) > ctx.budget.max_bytes {
-            return Err(Errno::InsufficientSpace.into());
-        }
-        self.usage.add_bytes(cost.growth, ctx.byte_cap())?;
+        self.meter.admit(&ctx.budget, cost.fresh, 0)?;
+        self.usage.add_bytes(cost.growth, ctx.limits.max_bytes)?;
         Ok(())
     }
 
@@ -519,7 +516,8 @@ impl Tree {
         file.set_size(size);
         times.modified(ctx.now);
         let freed = before - file.allocated();
-        self.usage.add_bytes(-(freed as i64), ctx.byte_cap())?;
+        self.usage
+            .add_bytes(-(freed as i64), ctx.limits.max_bytes)?;
         Ok(())
     }
 

@@ -70,7 +70,6 @@ impl<'a> Reader<'a> {
             now: Timestamp::ZERO,
             next_ino: 0,
             // Reads allocate nothing.
-            cap: Usage::default(),
             budget: Budget::unlimited(),
             removing: false,
         }

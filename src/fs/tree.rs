@@ -63,8 +63,6 @@ pub(crate) struct Ctx<'a> {
     /// The next free upper inode number (shared by all forks of a `Vfs`, so
     /// inodes created in different forks never collide when merged).
     pub next_ino: u64,
-    /// The most the fork may hold after this operation: its limits.
-    pub cap: Usage,
     /// What the whole filesystem may hold (see `Tree::meter`).
     pub budget: Budget,
     /// The operation only takes names away (unlink, rmdir, rename): copying
@@ -73,11 +71,6 @@ pub(crate) struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    /// The most bytes the fork may hold after this operation.
-    pub fn byte_cap(&self) -> u64 {
-        self.cap.bytes
-    }
-
     fn alloc(&mut self) -> Ino {
         let ino = Ino(self.next_ino);
         self.next_ino += 1;
@@ -282,8 +275,8 @@ impl Tree {
             if !ino.is_base() {
                 return Err(Errno::BadDescriptor.into());
             }
-            if !ctx.removing && self.meter.held().inodes >= ctx.budget.max_inodes {
-                return Err(Errno::InsufficientSpace.into());
+            if !ctx.removing {
+                self.meter.admit(&ctx.budget, 0, 1)?;
             }
             let b = ctx.base.node(ino)?;
             let node = copy_up(&b, &self.meter);
@@ -313,18 +306,13 @@ impl Tree {
         body: Body,
         link: (Ino, Name),
     ) -> Result<Ino> {
-        self.usage.add_inode(ctx.cap.inodes)?;
+        self.usage.add_inode(ctx.limits.max_inodes)?;
         // A symlink's target is memory outside any chunk: it counts as bytes.
         let extra = match &body {
             Body::Symlink(target) => target.len() as u64,
             _ => 0,
         };
-        let held = self.meter.held();
-        if held.inodes >= ctx.budget.max_inodes
-            || held.bytes.saturating_add(extra) > ctx.budget.max_bytes
-        {
-            return Err(Errno::InsufficientSpace.into());
-        }
+        self.meter.admit(&ctx.budget, extra, 1)?;
         let ino = ctx.alloc();
         let node = Node {
             times: Times::all(ctx.now),

@@ -204,11 +204,6 @@ impl Vfs {
             limits: &self.limits,
             now,
             next_ino: self.next_ino,
-            cap: Usage {
-                bytes: self.limits.max_bytes,
-                inodes: self.limits.max_inodes,
-                open: 0,
-            },
             budget: self.budget,
             removing: false,
         };
