@@ -33,7 +33,7 @@ use imbl::OrdMap;
 use imbl::ordmap::DiffItem;
 
 use super::base::Base;
-use super::diff::{Change, changed_inodes, diff, dir_parts, join, visible};
+use super::diff::{Change, changed_inodes, diff, dir_parts, join, names_to_compare, visible};
 use super::error::{Errno, Error, Result};
 use super::meter::Meter;
 use super::node::{Body, DirData, Ino, Kind, Name, Node, NodeRef};
@@ -278,44 +278,23 @@ fn keep_unlinked(base: &dyn Base, before: &Tree, after: &mut Tree, now: Timestam
 /// entries of removed ones listed, so this costs O(changes).
 fn unnamed(base: &dyn Base, before: &Tree, after: &Tree) -> Result<BTreeSet<Ino>> {
     let mut lost = BTreeSet::new();
-    for item in before.nodes.diff(&after.nodes) {
-        let ino = match item {
-            DiffItem::Add(ino, _) | DiffItem::Remove(ino, _) => *ino,
-            DiffItem::Update { old: (ino, _), .. } => *ino,
-        };
-        let Some(was) = view_if_any(base, before, ino)? else {
+    for pair in changed_inodes(base, before, after)? {
+        let Some((was_entries, was_lower)) = pair.before.as_ref().and_then(dir_parts) else {
             continue;
         };
-        let Some((was_entries, was_lower)) = dir_parts(&was) else {
+        let Some(names) = names_to_compare(base, before, after, &pair)? else {
             continue;
         };
-        let now = view_if_any(base, after, ino)?;
+        // What `after` shows, base included (a directory the fork dropped
+        // from its upper layer reads as the base's).
+        let now = view_if_any(base, after, pair.ino)?;
         let now_dir = now.as_ref().and_then(dir_parts);
-        let names: Vec<Name> = match now_dir {
-            // Names neither side holds in its upper layer fall through to
-            // the same base directory.
-            Some((now_entries, now_lower)) if now_lower == was_lower => {
-                let empty = OrdMap::new();
-                let (a, b) = (was_entries.unwrap_or(&empty), now_entries.unwrap_or(&empty));
-                a.diff(b)
-                    .map(|item| match item {
-                        DiffItem::Add(name, _) | DiffItem::Remove(name, _) => name.clone(),
-                        DiffItem::Update { old: (name, _), .. } => name.clone(),
-                    })
-                    .collect()
-            }
-            _ => before
-                .list(base, ino, None, usize::MAX)?
-                .into_iter()
-                .map(|e| e.name)
-                .collect(),
-        };
         for name in names {
-            let Some((named, _)) = visible(base, ino, was_entries, was_lower, &name)? else {
+            let Some((named, _)) = visible(base, pair.ino, was_entries, was_lower, &name)? else {
                 continue;
             };
             let still = match now_dir {
-                Some((entries, lower)) => visible(base, ino, entries, lower, &name)?,
+                Some((entries, lower)) => visible(base, pair.ino, entries, lower, &name)?,
                 None => None,
             };
             if still.map(|(i, _)| i) != Some(named) {

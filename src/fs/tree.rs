@@ -359,6 +359,15 @@ impl Tree {
         Ok(())
     }
 
+    /// Drops the orphans `held` does not keep; whether any went.
+    pub(crate) fn drop_orphans_unless(&mut self, held: impl Fn(Ino) -> bool) -> bool {
+        let gone: Vec<Ino> = self.orphans.iter().copied().filter(|&i| !held(i)).collect();
+        for &ino in &gone {
+            self.drop_node(ino);
+        }
+        !gone.is_empty()
+    }
+
     /// Drops a node from the table; it must have no names left.
     pub(crate) fn drop_node(&mut self, ino: Ino) {
         if let Some(node) = self.nodes.remove(&ino) {

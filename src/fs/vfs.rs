@@ -63,17 +63,8 @@ impl Fork {
 
     /// Drops orphaned inodes that no handle holds any more; whether any went.
     fn sweep(&mut self) -> bool {
-        let gone: Vec<Ino> = self
-            .tree
-            .orphans
-            .iter()
-            .filter(|ino| !self.open.contains_key(ino))
-            .copied()
-            .collect();
-        for &ino in &gone {
-            self.tree.drop_node(ino);
-        }
-        !gone.is_empty()
+        let open = &self.open;
+        self.tree.drop_orphans_unless(|ino| open.contains_key(&ino))
     }
 }
 
@@ -529,19 +520,9 @@ impl Vfs {
         // as soon as the commit is in, as after the same removal done in
         // the parent. (A commit builds no file data, so the host's budget
         // has nothing to refuse.)
-        let mut kept = merged.usage;
-        for ino in merged
-            .orphans
-            .iter()
-            .filter(|i| !parent.open.contains_key(i))
-        {
-            if let Some(node) = merged.nodes.get(ino) {
-                kept.bytes = kept.bytes.saturating_sub(node.0.charged_bytes());
-                if !ino.is_base() {
-                    kept.remove_inode();
-                }
-            }
-        }
+        let mut kept = merged.clone();
+        kept.drop_orphans_unless(|ino| parent.open.contains_key(&ino));
+        let kept = kept.usage();
         if kept.bytes > self.limits.max_bytes || kept.inodes > self.limits.max_inodes {
             return Err(Errno::InsufficientSpace.into());
         }
