@@ -81,7 +81,9 @@ fn image() -> MemBase {
     b.build()
 }
 
-const DEADLINE: Duration = Duration::from_millis(300);
+/// Long enough that the others, served meanwhile, are done well before it
+/// (no test here measures speed: this only orders the two).
+const DEADLINE: Duration = Duration::from_secs(3);
 
 /// Runs the fault's scenario: callers reading the bad file fail with `Io`;
 /// meanwhile other callers read good files and make writes, all of which
@@ -108,8 +110,8 @@ async fn faulty_backend_scenario(fault: Fault) {
             tokio::spawn(async move { vfs.read_file(fork, "bad").await })
         })
         .collect();
-    // Everyone else is served meanwhile — well before the deadline when the
-    // backend never answers the bad file.
+    // Everyone else is served meanwhile — while the bad readers still wait,
+    // when the backend never answers the bad file.
     let served = bounded("the others", async {
         let mut acknowledged = Vec::new();
         for i in 0..8 {
@@ -121,11 +123,10 @@ async fn faulty_backend_scenario(fault: Fault) {
         }
         acknowledged
     });
-    let started = std::time::Instant::now();
     let acknowledged = served.await;
     if let Fault::NeverAnswers = fault {
         assert!(
-            started.elapsed() < DEADLINE,
+            bad_readers.iter().all(|r| !r.is_finished()),
             "the others waited for the stuck fetch"
         );
     }
