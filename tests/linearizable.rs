@@ -115,6 +115,8 @@ enum Value {
     Names(Vec<(String, Ino)>),
     Fork(ForkId),
     Changes(Vec<Change>),
+    /// Bytes written.
+    Count(u64),
 }
 
 type Outcome = Result<Value, Error>;
@@ -163,7 +165,7 @@ async fn run(vfs: &VfsHandle, root: Ino, call: &Call) -> (Outcome, Option<OpenFi
         } => vfs
             .write(fork, ino, offset, Bytes::from(data))
             .await
-            .map(|n| Value::Stat(ino, Kind::File, 0, n as u64)),
+            .map(|n| Value::Count(n as u64)),
         Call::Stat { fork, ino } => vfs
             .stat(fork, ino)
             .await
@@ -210,7 +212,7 @@ fn replay(vfs: &mut Vfs, root: Ino, call: &Call) -> Outcome {
             data,
         } => vfs
             .write(fork, ino, offset, &data)
-            .map(|n| Value::Stat(ino, Kind::File, 0, n as u64))
+            .map(|n| Value::Count(n as u64))
             .map_err(err),
         Call::Stat { fork, ino } => vfs
             .stat(fork, ino)
