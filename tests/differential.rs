@@ -892,27 +892,34 @@ fn cases() -> u32 {
 /// Cases the property test once found, kept so they run every time.
 #[test]
 fn found_cases_still_match_linux() {
-    // `O_CREAT` through a symlink whose target ends in `/`, onto a file:
-    // Linux answers `EISDIR` (the slash), not `ENOTDIR`.
-    let cases = [vec![
-        Op::Symlink {
-            target: "b/".into(),
-            at: Start::Root,
-            path: "d".into(),
-        },
-        Op::Open {
-            at: Start::Root,
-            path: "d".into(),
-            follow: true,
-            flags: OpenFlags {
-                create: true,
-                ..OpenFlags::default()
+    let create_through = |target: &str, path: &str| {
+        vec![
+            Op::Symlink {
+                target: target.into(),
+                at: Start::Root,
+                path: path.into(),
             },
-            read: false,
-            write: false,
-            keep: false,
-        },
-    ]];
+            Op::Open {
+                at: Start::Root,
+                path: path.into(),
+                follow: true,
+                flags: OpenFlags {
+                    create: true,
+                    ..OpenFlags::default()
+                },
+                read: false,
+                write: false,
+                keep: false,
+            },
+        ]
+    };
+    let cases = [
+        // `O_CREAT` through a symlink whose target ends in `/`, onto a file:
+        // Linux answers `EISDIR` (the slash), not `ENOTDIR`.
+        create_through("b/", "d"),
+        // ... and onto itself: `EISDIR` before the loop is ever followed.
+        create_through("d/", "e/d"),
+    ];
     for ops in cases {
         run_case(&ops).unwrap();
     }

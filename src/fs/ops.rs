@@ -15,7 +15,7 @@ use imbl::OrdMap;
 use super::data::{CHUNK_SIZE, Cost, FileData};
 use super::error::{Errno, Result};
 use super::node::{Body, DirData, Ino, Kind, Name};
-use super::path::{Found, check_path, resolve, resolve_parent, single_name};
+use super::path::{FinalLink, Found, check_path, resolve, resolve_parent, single_name};
 use super::time::SetTime;
 use super::tree::{Ctx, Tree, View};
 
@@ -56,9 +56,9 @@ impl Tree {
         ctx: &Ctx<'_>,
         dir: Ino,
         path: &'p str,
-        follow: bool,
+        final_link: FinalLink,
     ) -> Result<Found<'p>> {
-        resolve(self, ctx.base, ctx.limits, dir, path, follow)
+        resolve(self, ctx.base, ctx.limits, dir, path, final_link)
     }
 
     fn resolve_parent<'p>(&self, ctx: &Ctx<'_>, dir: Ino, path: &'p str) -> Result<Found<'p>> {
@@ -120,8 +120,12 @@ impl Tree {
         }
         // `O_CREAT | O_EXCL` never follows a final symlink: one that exists,
         // dangling or not, is "exists".
-        let follow = follow && !(flags.create && flags.exclusive);
-        let found = self.resolve(ctx, dir, path, follow)?;
+        let final_link = match (follow, flags.create, flags.exclusive) {
+            (false, _, _) | (true, true, true) => FinalLink::Keep,
+            (true, true, false) => FinalLink::Create,
+            (true, false, _) => FinalLink::Follow,
+        };
+        let found = self.resolve(ctx, dir, path, final_link)?;
         if flags.create && found.trailing_slash && found.name.is_some() {
             // The same rule, for a slash that came from a symlink's target.
             return Err(Errno::IsDirectory.into());
@@ -236,7 +240,7 @@ impl Tree {
             let (ino, _) = self.lookup(ctx.base, dir, name)?.ok_or(Errno::NoEntry)?;
             return self.stat(ctx.base, ino);
         }
-        let found = self.resolve(ctx, dir, path, follow)?;
+        let found = self.resolve(ctx, dir, path, FinalLink::follow(follow))?;
         let (ino, kind) = found.existing()?;
         if found.trailing_slash && kind != Kind::Dir {
             return Err(Errno::NotDirectory.into());
@@ -248,7 +252,7 @@ impl Tree {
     /// object (following a final symlink, or acting on it "via its parent").
     pub(crate) fn ino_at(&self, ctx: &Ctx<'_>, dir: Ino, path: &str, follow: bool) -> Result<Ino> {
         let found = if follow {
-            self.resolve(ctx, dir, path, true)?
+            self.resolve(ctx, dir, path, FinalLink::Follow)?
         } else {
             self.resolve_parent(ctx, dir, path)?
         };

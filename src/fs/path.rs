@@ -87,17 +87,39 @@ pub(crate) fn check_path(path: &str, limits: &Limits) -> Result<()> {
     Ok(())
 }
 
+/// What [`resolve`] does with a symlink in the final position.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FinalLink {
+    /// Follow it (`stat`, `open` without `O_NOFOLLOW`).
+    Follow,
+    /// Return it, unless the path ends in `/`, which forces it to be followed.
+    Keep,
+    /// Follow it as `open` with `O_CREAT` does: Linux refuses a final
+    /// component that carries a slash (`EISDIR`) before looking it up, so a
+    /// symlink there is returned unfollowed, with `trailing_slash` set.
+    Create,
+}
+
+impl FinalLink {
+    pub(crate) fn follow(follow: bool) -> FinalLink {
+        if follow {
+            FinalLink::Follow
+        } else {
+            FinalLink::Keep
+        }
+    }
+}
+
 /// Resolves `path` relative to directory `start`. Every component but the
 /// last must lead to a directory (symlinks followed); the last is looked up,
-/// and followed if it is a symlink and `follow_final` is set or the path
-/// ends in `/`.
+/// and a symlink there is handled as `final_link` says.
 pub(crate) fn resolve<'p>(
     tree: &Tree,
     base: &dyn Base,
     limits: &Limits,
     start: Ino,
     path: &'p str,
-    follow_final: bool,
+    final_link: FinalLink,
 ) -> Result<Found<'p>> {
     check_path(path, limits)?;
     if tree.kind(base, start)? != Kind::Dir {
@@ -129,8 +151,13 @@ pub(crate) fn resolve<'p>(
         }
         let last = work.is_empty();
         let entry = tree.lookup(base, cur, &name)?;
+        let follow_final = match final_link {
+            FinalLink::Follow => true,
+            FinalLink::Keep => trailing_slash,
+            FinalLink::Create => !trailing_slash,
+        };
         match entry {
-            Some((ino, Kind::Symlink)) if !last || follow_final || trailing_slash => {
+            Some((ino, Kind::Symlink)) if !last || follow_final => {
                 symlinks += 1;
                 if symlinks > limits.max_symlinks {
                     return Err(Errno::Loop.into());
@@ -188,9 +215,9 @@ pub(crate) fn resolve_parent<'p>(
     let last = path.rsplit('/').find(|c| !c.is_empty());
     let names_a_dir = path.ends_with('/') || matches!(last, Some(".") | Some(".."));
     if !names_a_dir || path.starts_with('/') && last.is_none() {
-        return resolve(tree, base, limits, start, path, false);
+        return resolve(tree, base, limits, start, path, FinalLink::Keep);
     }
-    let found = resolve(tree, base, limits, start, path, true)?;
+    let found = resolve(tree, base, limits, start, path, FinalLink::Follow)?;
     match found.target {
         Some((ino, Kind::Dir)) => Ok(Found {
             parent: ino,
@@ -239,7 +266,14 @@ mod tests {
 
     fn go(path: &str, follow: bool) -> Result<(Option<String>, Option<Kind>)> {
         let (tree, base) = setup();
-        let found = resolve(&tree, &base, &Limits::default(), tree.root(), path, follow)?;
+        let found = resolve(
+            &tree,
+            &base,
+            &Limits::default(),
+            tree.root(),
+            path,
+            FinalLink::follow(follow),
+        )?;
         Ok((
             found.name.map(|n| n.into_owned()),
             found.target.map(|t| t.1),
@@ -302,7 +336,7 @@ mod tests {
             ..Limits::default()
         };
         let err = |p| {
-            resolve(&tree, &base, &limits, tree.root(), p, true)
+            resolve(&tree, &base, &limits, tree.root(), p, FinalLink::Follow)
                 .unwrap_err()
                 .errno()
                 .unwrap()
