@@ -1,10 +1,8 @@
-//! The `descriptor` resource and every `wasi:filesystem/types` method.
+//! Strata's descriptor — every filesystem operation a guest can ask of an
+//! open file or directory — and the p2 `descriptor` resource over it.
 //!
-//! Each method checks what wasmtime-wasi checks before the OS is asked — the
-//! preopen's permissions, the mode the descriptor was opened in, file versus
-//! directory — and then asks the filesystem actor. The answers and their
-//! order follow wasmtime-wasi on Linux, so a guest cannot tell the two apart
-//! by their errors.
+//! The answers and their order follow wasmtime-wasi on Linux, so a guest
+//! cannot tell the two apart by their errors.
 
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -15,16 +13,22 @@ use wasmtime_wasi::p2::{DynInputStream, DynOutputStream};
 use wasmtime_wasi::{FsPerms, OpenMode};
 
 use super::bindings::{preopens, types};
-use super::ctx::{Mount, StrataCtxView};
+use super::ctx::{Mount, Preopen, StrataCtxView};
 use super::error::{FsError, FsResult, StreamFailure};
 use super::readdir::DirectoryEntryStream;
 use super::stream::{FileInputStream, FileOutputStream};
 use crate::actor::OpenFile;
-use crate::fs::{Kind, OpenFlags, SetTime, Stat, Timestamp};
+use crate::fs::{DirEntry, Kind, OpenFlags, SetTime, Stat, Timestamp};
 
 use types::{DescriptorFlags, ErrorCode, Filesize, NewTimestamp, PathFlags};
 
-/// An open file or directory of a guest.
+/// An open file or directory of a guest: Strata's own descriptor, which
+/// the p2 `descriptor` resource and the p1 fd table both hold.
+///
+/// Every filesystem operation is a method here. Each checks what
+/// wasmtime-wasi checks before the OS is asked — the preopen's permissions,
+/// the mode the descriptor was opened in, file versus directory — and then
+/// asks the filesystem actor; the WASI layers only translate their types.
 #[derive(Debug)]
 pub struct Descriptor {
     pub(crate) mount: Mount,
@@ -33,7 +37,36 @@ pub struct Descriptor {
     pub(crate) perms: FsPerms,
 }
 
+/// How [`Descriptor::open_at`] opens a path.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct OpenOptions {
+    /// Follow a final symlink.
+    pub follow: bool,
+    /// Create, exclusive, truncate, directory.
+    pub flags: OpenFlags,
+    /// Open for reading.
+    pub read: bool,
+    /// Open for writing.
+    pub write: bool,
+    /// A synchronous-I/O flag was asked for (not supported).
+    pub sync: bool,
+}
+
 impl Descriptor {
+    /// A descriptor for a preopened directory.
+    pub(crate) fn preopened(preopen: &Preopen) -> Descriptor {
+        let mode = match preopen.perms {
+            FsPerms::ReadOnly => OpenMode::READ,
+            FsPerms::ReadWrite => OpenMode::READ | OpenMode::WRITE,
+        };
+        Descriptor {
+            mount: preopen.mount.clone(),
+            file: preopen.dir.clone(),
+            mode,
+            perms: preopen.perms,
+        }
+    }
+
     pub(crate) fn is_dir(&self) -> bool {
         self.file.kind() == Kind::Dir
     }
@@ -49,12 +82,17 @@ impl Descriptor {
 
     /// This descriptor as a file, or `bad-descriptor` (as wasmtime-wasi
     /// answers file-only calls on directories).
-    fn file(&self) -> FsResult<&Descriptor> {
+    pub(crate) fn file(&self) -> FsResult<&Descriptor> {
         if self.is_dir() {
             Err(ErrorCode::BadDescriptor.into())
         } else {
             Ok(self)
         }
+    }
+
+    /// A directory under a writable preopen, to change entries in.
+    fn mutable_dir(&self) -> FsResult<&Descriptor> {
+        self.dir()?.writable()
     }
 
     /// Renames and links stay within one filesystem, under one permission
@@ -85,21 +123,90 @@ impl Descriptor {
         self.file.kind()
     }
 
+    /// Whether it was opened for reading / for writing.
+    pub(crate) fn can_read(&self) -> bool {
+        self.mode.contains(OpenMode::READ)
+    }
+
+    pub(crate) fn can_write(&self) -> bool {
+        self.mode.contains(OpenMode::WRITE)
+    }
+
     /// The identity of object `ino` in this descriptor's filesystem, as p1
     /// reports inode numbers (the low half of `metadata-hash`).
     pub(crate) fn identity(&self, ino: crate::fs::Ino) -> u64 {
         metadata_hash(&self.mount, ino).lower
     }
 
+    /// Whether both name the same object of the same filesystem.
+    pub(crate) fn is_same_object(&self, other: &Descriptor) -> bool {
+        self.mount.same_device(&other.mount) && self.ino() == other.ino()
+    }
+
     /// A file opened for reading (`bad-descriptor` otherwise, as a read on
     /// a write-only fd is `EBADF`).
     pub(crate) fn readable_file(&self) -> FsResult<&Descriptor> {
         let d = self.file()?;
-        if d.mode.contains(OpenMode::READ) {
+        if d.can_read() {
             Ok(d)
         } else {
             Err(ErrorCode::BadDescriptor.into())
         }
+    }
+
+    /// A file opened for writing under a writable preopen.
+    pub(crate) fn writable_file(&self) -> FsResult<&Descriptor> {
+        let d = self.file()?.writable()?;
+        if d.can_write() {
+            Ok(d)
+        } else {
+            Err(ErrorCode::BadDescriptor.into())
+        }
+    }
+
+    /// The most one read or write moves (`Limits::max_io`).
+    pub(crate) fn max_io(&self) -> u64 {
+        let (vfs, fork) = (&self.mount.vfs, self.mount.fork);
+        vfs.read_snapshot(fork, |r| Ok(r.limits().max_io))
+            .and_then(Result::ok)
+            .unwrap_or(u64::MAX)
+    }
+
+    // ---- operations ------------------------------------------------------
+
+    /// Opens `path` under this directory, in the mode `options` ask for
+    /// (worked out as wasmtime-wasi does: creating or truncating writes;
+    /// not writing reads).
+    pub(crate) async fn open_at(&self, path: &str, options: OpenOptions) -> FsResult<Descriptor> {
+        let d = self.dir()?;
+        let OpenOptions { flags, .. } = options;
+        let mut mode = OpenMode::empty();
+        if flags.create || flags.truncate || options.write {
+            mode |= OpenMode::WRITE;
+        }
+        if options.read || !options.write {
+            mode |= OpenMode::READ;
+        }
+        if options.sync {
+            return Err(ErrorCode::Unsupported.into());
+        }
+        if flags.directory && (flags.create || flags.exclusive || flags.truncate) {
+            return Err(ErrorCode::Invalid.into());
+        }
+        if d.perms == FsPerms::ReadOnly && (flags.create || mode.contains(OpenMode::WRITE)) {
+            return Err(ErrorCode::NotPermitted.into());
+        }
+        let write = mode.contains(OpenMode::WRITE);
+        let (vfs, fork) = (&d.mount.vfs, d.mount.fork);
+        let file = vfs
+            .open_at(fork, d.ino(), path, options.follow, flags, write)
+            .await?;
+        Ok(Descriptor {
+            mount: d.mount.clone(),
+            file: Arc::new(file),
+            mode,
+            perms: d.perms,
+        })
     }
 
     /// Metadata of this object.
@@ -114,14 +221,141 @@ impl Descriptor {
         Ok(vfs.stat_at(d.mount.fork, d.ino(), path, follow).await?)
     }
 
-    /// A file opened for writing under a writable preopen.
-    pub(crate) fn writable_file(&self) -> FsResult<&Descriptor> {
+    /// Nothing to flush; the object must still be there.
+    pub(crate) async fn sync(&self) -> FsResult<()> {
+        self.stat().await.map(drop)
+    }
+
+    /// Up to `len` bytes at `offset`, as slices of the file's chunks.
+    pub(crate) async fn read(&self, offset: u64, len: u64) -> FsResult<Vec<Bytes>> {
+        let d = self.readable_file()?;
+        Ok(d.mount.vfs.read(d.mount.fork, d.ino(), offset, len).await?)
+    }
+
+    /// Writes `data` at `offset`; returns the count written.
+    pub(crate) async fn write(&self, offset: u64, data: Bytes) -> FsResult<usize> {
+        let d = self.writable_file()?;
+        Ok(d.mount
+            .vfs
+            .write(d.mount.fork, d.ino(), offset, data)
+            .await?)
+    }
+
+    /// Writes `data` at the end; returns where it went and the count.
+    pub(crate) async fn append(&self, data: Bytes) -> FsResult<(u64, usize)> {
+        let d = self.writable_file()?;
+        Ok(d.mount.vfs.append(d.mount.fork, d.ino(), data).await?)
+    }
+
+    /// Truncates or extends the file.
+    pub(crate) async fn set_size(&self, size: u64) -> FsResult<()> {
         let d = self.file()?.writable()?;
-        if d.mode.contains(OpenMode::WRITE) {
-            Ok(d)
-        } else {
-            Err(ErrorCode::BadDescriptor.into())
+        if !d.can_write() {
+            return Err(ErrorCode::Invalid.into()); // ftruncate on a read-only descriptor
         }
+        Ok(d.mount.vfs.set_size(d.mount.fork, d.ino(), size).await?)
+    }
+
+    /// Sets this object's access and modification times.
+    pub(crate) async fn set_times(&self, atime: SetTime, mtime: SetTime) -> FsResult<()> {
+        let d = self.writable()?;
+        let (vfs, fork) = (&d.mount.vfs, d.mount.fork);
+        Ok(vfs.set_times(fork, d.ino(), atime, mtime).await?)
+    }
+
+    /// Sets the times of `path` under this directory.
+    pub(crate) async fn set_times_at(
+        &self,
+        path: &str,
+        follow: bool,
+        atime: SetTime,
+        mtime: SetTime,
+    ) -> FsResult<()> {
+        let d = self.mutable_dir()?;
+        let (vfs, fork) = (&d.mount.vfs, d.mount.fork);
+        Ok(vfs
+            .set_times_at(fork, d.ino(), path, follow, atime, mtime)
+            .await?)
+    }
+
+    /// Up to `max` entries of this directory after the name `after`.
+    pub(crate) async fn read_dir(
+        &self,
+        after: Option<&str>,
+        max: usize,
+    ) -> FsResult<Vec<DirEntry>> {
+        let d = self.dir()?;
+        let (vfs, fork) = (&d.mount.vfs, d.mount.fork);
+        Ok(vfs.read_dir(fork, d.ino(), after, max).await?)
+    }
+
+    pub(crate) async fn create_dir_at(&self, path: &str) -> FsResult<()> {
+        let d = self.mutable_dir()?;
+        Ok(d.mount
+            .vfs
+            .create_dir_at(d.mount.fork, d.ino(), path)
+            .await?)
+    }
+
+    pub(crate) async fn remove_dir_at(&self, path: &str) -> FsResult<()> {
+        let d = self.mutable_dir()?;
+        Ok(d.mount
+            .vfs
+            .remove_dir_at(d.mount.fork, d.ino(), path)
+            .await?)
+    }
+
+    pub(crate) async fn unlink_file_at(&self, path: &str) -> FsResult<()> {
+        let d = self.mutable_dir()?;
+        let (vfs, fork) = (&d.mount.vfs, d.mount.fork);
+        Ok(vfs.unlink_file_at(fork, d.ino(), path).await?)
+    }
+
+    pub(crate) async fn readlink_at(&self, path: &str) -> FsResult<String> {
+        let d = self.dir()?;
+        Ok(d.mount.vfs.readlink_at(d.mount.fork, d.ino(), path).await?)
+    }
+
+    /// Creates a symlink at `path` pointing at `target`.
+    pub(crate) async fn symlink_at(&self, target: &str, path: &str) -> FsResult<()> {
+        let d = self.mutable_dir()?;
+        let (vfs, fork) = (&d.mount.vfs, d.mount.fork);
+        Ok(vfs.symlink_at(fork, target, d.ino(), path).await?)
+    }
+
+    /// Moves `old_path` here to `new_path` under `new_dir`.
+    pub(crate) async fn rename_at(
+        &self,
+        old_path: &str,
+        new_dir: &Descriptor,
+        new_path: &str,
+    ) -> FsResult<()> {
+        let (old, new) = (self.mutable_dir()?, new_dir.mutable_dir()?);
+        new.same_filesystem(old)?;
+        let (vfs, fork) = (&old.mount.vfs, old.mount.fork);
+        Ok(vfs
+            .rename_at(fork, old.ino(), old_path, new.ino(), new_path)
+            .await?)
+    }
+
+    /// Links `old_path` here as `new_path` under `new_dir`. Following a
+    /// final symlink is `invalid`, as in wasmtime-wasi.
+    pub(crate) async fn link_at(
+        &self,
+        old_path: &str,
+        follow: bool,
+        new_dir: &Descriptor,
+        new_path: &str,
+    ) -> FsResult<()> {
+        let (old, new) = (self.mutable_dir()?, new_dir.mutable_dir()?);
+        if follow {
+            return Err(ErrorCode::Invalid.into());
+        }
+        new.same_filesystem(old)?;
+        let (vfs, fork) = (&old.mount.vfs, old.mount.fork);
+        Ok(vfs
+            .link_at(fork, old.ino(), old_path, new.ino(), new_path)
+            .await?)
     }
 }
 
@@ -184,31 +418,11 @@ fn follows(flags: PathFlags) -> bool {
 }
 
 impl StrataCtxView<'_> {
-    /// The two writable directories a rename or a link works between.
-    fn two_dirs(
-        &self,
-        a: &Resource<Descriptor>,
-        b: &Resource<Descriptor>,
-    ) -> FsResult<(&Descriptor, &Descriptor)> {
-        let a = self.table.get(a)?.dir()?.writable()?;
-        let b = self.table.get(b)?.dir()?.writable()?;
-        Ok((a, b))
-    }
-
     /// Puts a descriptor for each preopened directory in the table.
     pub(crate) fn preopened(&mut self) -> wasmtime::Result<Vec<(Resource<Descriptor>, String)>> {
         let mut out = Vec::new();
         for preopen in &self.ctx.preopens {
-            let mode = match preopen.perms {
-                FsPerms::ReadOnly => OpenMode::READ,
-                FsPerms::ReadWrite => OpenMode::READ | OpenMode::WRITE,
-            };
-            let descriptor = Descriptor {
-                mount: preopen.mount.clone(),
-                file: preopen.dir.clone(),
-                mode,
-                perms: preopen.perms,
-            };
+            let descriptor = Descriptor::preopened(preopen);
             out.push((self.table.push(descriptor)?, preopen.guest_path.clone()));
         }
         Ok(out)
@@ -235,6 +449,8 @@ impl types::Host for StrataCtxView<'_> {
     }
 }
 
+/// The p2 `descriptor` methods: each finds the descriptor in the table and
+/// translates between p2's types and [`Descriptor`]'s.
 impl types::HostDescriptor for StrataCtxView<'_> {
     async fn read_via_stream(
         &mut self,
@@ -281,16 +497,16 @@ impl types::HostDescriptor for StrataCtxView<'_> {
     }
 
     async fn sync_data(&mut self, fd: Resource<Descriptor>) -> FsResult<()> {
-        self.sync(fd).await
+        self.table.get(&fd)?.sync().await
     }
 
     async fn get_flags(&mut self, fd: Resource<Descriptor>) -> FsResult<DescriptorFlags> {
         let d = self.table.get(&fd)?;
         let mut flags = DescriptorFlags::empty();
-        if d.mode.contains(OpenMode::READ) {
+        if d.can_read() {
             flags |= DescriptorFlags::READ;
         }
-        if d.mode.contains(OpenMode::WRITE) {
+        if d.can_write() {
             flags |= if d.is_dir() {
                 DescriptorFlags::MUTATE_DIRECTORY
             } else {
@@ -301,15 +517,11 @@ impl types::HostDescriptor for StrataCtxView<'_> {
     }
 
     async fn get_type(&mut self, fd: Resource<Descriptor>) -> FsResult<types::DescriptorType> {
-        Ok(descriptor_type(self.table.get(&fd)?.file.kind()))
+        Ok(descriptor_type(self.table.get(&fd)?.kind()))
     }
 
     async fn set_size(&mut self, fd: Resource<Descriptor>, size: Filesize) -> FsResult<()> {
-        let d = self.table.get(&fd)?.file()?.writable()?;
-        if !d.mode.contains(OpenMode::WRITE) {
-            return Err(ErrorCode::Invalid.into()); // ftruncate on a read-only descriptor
-        }
-        Ok(d.mount.vfs.set_size(d.mount.fork, d.ino(), size).await?)
+        self.table.get(&fd)?.set_size(size).await
     }
 
     async fn set_times(
@@ -318,12 +530,8 @@ impl types::HostDescriptor for StrataCtxView<'_> {
         atime: NewTimestamp,
         mtime: NewTimestamp,
     ) -> FsResult<()> {
-        let d = self.table.get(&fd)?.writable()?;
-        let (atime, mtime) = (new_time(atime)?, new_time(mtime)?);
-        Ok(d.mount
-            .vfs
-            .set_times(d.mount.fork, d.ino(), atime, mtime)
-            .await?)
+        let d = self.table.get(&fd)?;
+        d.set_times(new_time(atime)?, new_time(mtime)?).await
     }
 
     async fn read(
@@ -332,9 +540,7 @@ impl types::HostDescriptor for StrataCtxView<'_> {
         len: Filesize,
         offset: Filesize,
     ) -> FsResult<(Vec<u8>, bool)> {
-        let d = self.table.get(&fd)?.readable_file()?;
-        let pieces = d.mount.vfs.read(d.mount.fork, d.ino(), offset, len).await?;
-        let data = pieces.concat();
+        let data = self.table.get(&fd)?.read(offset, len).await?.concat();
         let end = data.is_empty();
         Ok((data, end))
     }
@@ -345,13 +551,8 @@ impl types::HostDescriptor for StrataCtxView<'_> {
         buffer: Vec<u8>,
         offset: Filesize,
     ) -> FsResult<Filesize> {
-        let d = self.table.get(&fd)?.writable_file()?;
-        let n = d
-            .mount
-            .vfs
-            .write(d.mount.fork, d.ino(), offset, Bytes::from(buffer))
-            .await?;
-        Ok(n as Filesize)
+        let d = self.table.get(&fd)?;
+        Ok(d.write(offset, Bytes::from(buffer)).await? as Filesize)
     }
 
     async fn read_directory(
@@ -364,9 +565,7 @@ impl types::HostDescriptor for StrataCtxView<'_> {
     }
 
     async fn sync(&mut self, fd: Resource<Descriptor>) -> FsResult<()> {
-        // Nothing to flush; the object must still be there.
-        self.table.get(&fd)?.stat().await?;
-        Ok(())
+        self.table.get(&fd)?.sync().await
     }
 
     async fn create_directory_at(
@@ -374,11 +573,7 @@ impl types::HostDescriptor for StrataCtxView<'_> {
         fd: Resource<Descriptor>,
         path: String,
     ) -> FsResult<()> {
-        let d = self.table.get(&fd)?.dir()?.writable()?;
-        Ok(d.mount
-            .vfs
-            .create_dir_at(d.mount.fork, d.ino(), &path)
-            .await?)
+        self.table.get(&fd)?.create_dir_at(&path).await
     }
 
     async fn stat(&mut self, fd: Resource<Descriptor>) -> FsResult<types::DescriptorStat> {
@@ -403,12 +598,9 @@ impl types::HostDescriptor for StrataCtxView<'_> {
         atime: NewTimestamp,
         mtime: NewTimestamp,
     ) -> FsResult<()> {
-        let d = self.table.get(&fd)?.dir()?.writable()?;
+        let d = self.table.get(&fd)?;
         let (atime, mtime) = (new_time(atime)?, new_time(mtime)?);
-        let vfs = &d.mount.vfs;
-        Ok(vfs
-            .set_times_at(d.mount.fork, d.ino(), &path, follows(flags), atime, mtime)
-            .await?)
+        d.set_times_at(&path, follows(flags), atime, mtime).await
     }
 
     async fn link_at(
@@ -419,15 +611,9 @@ impl types::HostDescriptor for StrataCtxView<'_> {
         new_fd: Resource<Descriptor>,
         new_path: String,
     ) -> FsResult<()> {
-        let (old, new) = self.two_dirs(&fd, &new_fd)?;
-        if follows(old_flags) {
-            return Err(ErrorCode::Invalid.into());
-        }
-        new.same_filesystem(old)?;
-        let vfs = &old.mount.vfs;
-        Ok(vfs
-            .link_at(old.mount.fork, old.ino(), &old_path, new.ino(), &new_path)
-            .await?)
+        let (old, new) = (self.table.get(&fd)?, self.table.get(&new_fd)?);
+        old.link_at(&old_path, follows(old_flags), new, &new_path)
+            .await
     }
 
     async fn open_at(
@@ -438,68 +624,27 @@ impl types::HostDescriptor for StrataCtxView<'_> {
         oflags: types::OpenFlags,
         flags: DescriptorFlags,
     ) -> FsResult<Resource<Descriptor>> {
-        let d = self.table.get(&fd)?.dir()?;
-        let create = oflags.contains(types::OpenFlags::CREATE);
-        let truncate = oflags.contains(types::OpenFlags::TRUNCATE);
-        // The open mode, worked out as wasmtime-wasi does.
-        let mut mode = OpenMode::empty();
-        if create || truncate {
-            mode |= OpenMode::WRITE;
-        }
-        if flags.contains(DescriptorFlags::READ) {
-            mode |= OpenMode::READ;
-        }
-        if flags.contains(DescriptorFlags::WRITE) {
-            mode |= OpenMode::WRITE;
-        } else {
-            mode |= OpenMode::READ;
-        }
         let sync = DescriptorFlags::FILE_INTEGRITY_SYNC
             | DescriptorFlags::DATA_INTEGRITY_SYNC
             | DescriptorFlags::REQUESTED_WRITE_SYNC;
-        if flags.intersects(sync) {
-            return Err(ErrorCode::Unsupported.into());
-        }
-        let open = OpenFlags {
-            create,
-            directory: oflags.contains(types::OpenFlags::DIRECTORY),
-            exclusive: oflags.contains(types::OpenFlags::EXCLUSIVE),
-            truncate,
+        let options = OpenOptions {
+            follow: follows(path_flags),
+            flags: OpenFlags {
+                create: oflags.contains(types::OpenFlags::CREATE),
+                directory: oflags.contains(types::OpenFlags::DIRECTORY),
+                exclusive: oflags.contains(types::OpenFlags::EXCLUSIVE),
+                truncate: oflags.contains(types::OpenFlags::TRUNCATE),
+            },
+            read: flags.contains(DescriptorFlags::READ),
+            write: flags.contains(DescriptorFlags::WRITE),
+            sync: flags.intersects(sync),
         };
-        if open.directory && (open.create || open.exclusive || open.truncate) {
-            return Err(ErrorCode::Invalid.into());
-        }
-        if d.perms == FsPerms::ReadOnly && (create || mode.contains(OpenMode::WRITE)) {
-            return Err(ErrorCode::NotPermitted.into());
-        }
-        let write = mode.contains(OpenMode::WRITE);
-        let file = d
-            .mount
-            .vfs
-            .open_at(
-                d.mount.fork,
-                d.ino(),
-                &path,
-                follows(path_flags),
-                open,
-                write,
-            )
-            .await?;
-        let opened = Descriptor {
-            mount: d.mount.clone(),
-            file: Arc::new(file),
-            mode,
-            perms: d.perms,
-        };
+        let opened = self.table.get(&fd)?.open_at(&path, options).await?;
         Ok(self.table.push(opened)?)
     }
 
     async fn readlink_at(&mut self, fd: Resource<Descriptor>, path: String) -> FsResult<String> {
-        let d = self.table.get(&fd)?.dir()?;
-        Ok(d.mount
-            .vfs
-            .readlink_at(d.mount.fork, d.ino(), &path)
-            .await?)
+        self.table.get(&fd)?.readlink_at(&path).await
     }
 
     async fn remove_directory_at(
@@ -507,11 +652,7 @@ impl types::HostDescriptor for StrataCtxView<'_> {
         fd: Resource<Descriptor>,
         path: String,
     ) -> FsResult<()> {
-        let d = self.table.get(&fd)?.dir()?.writable()?;
-        Ok(d.mount
-            .vfs
-            .remove_dir_at(d.mount.fork, d.ino(), &path)
-            .await?)
+        self.table.get(&fd)?.remove_dir_at(&path).await
     }
 
     async fn rename_at(
@@ -521,12 +662,8 @@ impl types::HostDescriptor for StrataCtxView<'_> {
         new_fd: Resource<Descriptor>,
         new_path: String,
     ) -> FsResult<()> {
-        let (old, new) = self.two_dirs(&fd, &new_fd)?;
-        new.same_filesystem(old)?;
-        let vfs = &old.mount.vfs;
-        Ok(vfs
-            .rename_at(old.mount.fork, old.ino(), &old_path, new.ino(), &new_path)
-            .await?)
+        let (old, new) = (self.table.get(&fd)?, self.table.get(&new_fd)?);
+        old.rename_at(&old_path, new, &new_path).await
     }
 
     async fn symlink_at(
@@ -535,19 +672,11 @@ impl types::HostDescriptor for StrataCtxView<'_> {
         target: String,
         path: String,
     ) -> FsResult<()> {
-        let d = self.table.get(&fd)?.dir()?.writable()?;
-        Ok(d.mount
-            .vfs
-            .symlink_at(d.mount.fork, &target, d.ino(), &path)
-            .await?)
+        self.table.get(&fd)?.symlink_at(&target, &path).await
     }
 
     async fn unlink_file_at(&mut self, fd: Resource<Descriptor>, path: String) -> FsResult<()> {
-        let d = self.table.get(&fd)?.dir()?.writable()?;
-        Ok(d.mount
-            .vfs
-            .unlink_file_at(d.mount.fork, d.ino(), &path)
-            .await?)
+        self.table.get(&fd)?.unlink_file_at(&path).await
     }
 
     async fn is_same_object(
@@ -555,8 +684,7 @@ impl types::HostDescriptor for StrataCtxView<'_> {
         a: Resource<Descriptor>,
         b: Resource<Descriptor>,
     ) -> wasmtime::Result<bool> {
-        let (a, b) = (self.table.get(&a)?, self.table.get(&b)?);
-        Ok(a.mount.same_device(&b.mount) && a.ino() == b.ino())
+        Ok(self.table.get(&a)?.is_same_object(self.table.get(&b)?))
     }
 
     async fn metadata_hash(
