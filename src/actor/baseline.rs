@@ -17,7 +17,9 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::backend::{self, Backend};
-use super::{Error, VfsHandle};
+use super::ops::files::{ReadData, StatOf, Write};
+use super::ops::names::{StatAt, UnlinkFile};
+use super::{Error, OpenOptions, VfsHandle};
 use crate::fs::{
     self, Base, BaseCache, Errno, ForkId, Ino, Kind, Limits, Need, OpenFlags, Stat, SystemClock,
     Vfs,
@@ -82,7 +84,8 @@ impl Client for VfsHandle {
         flags: OpenFlags,
         write: bool,
     ) -> Result<(Ino, Kind), Error> {
-        let file = VfsHandle::open_at(self, fork, dir, path, true, flags, write).await?;
+        let options = OpenOptions::new().flags(flags).write(write);
+        let file = VfsHandle::open_at(self, fork, dir, path, options).await?;
         let kind = file.kind();
         Ok((file.into_raw().1, kind))
     }
@@ -90,7 +93,7 @@ impl Client for VfsHandle {
         self.release(fork, ino);
     }
     async fn open_root(&self, fork: ForkId) -> Result<Ino, Error> {
-        Ok(VfsHandle::open_root(self, fork).await?.into_raw().1)
+        Ok(self.fork_with_id(fork).open_root().await?.into_raw().1)
     }
     async fn read(
         &self,
@@ -99,7 +102,13 @@ impl Client for VfsHandle {
         offset: u64,
         len: u64,
     ) -> Result<Vec<Bytes>, Error> {
-        VfsHandle::read(self, fork, ino, offset, len).await
+        let op = ReadData {
+            fork,
+            ino,
+            offset,
+            len,
+        };
+        VfsHandle::read(self, op).await
     }
     async fn write(
         &self,
@@ -108,16 +117,33 @@ impl Client for VfsHandle {
         offset: u64,
         data: Bytes,
     ) -> Result<usize, Error> {
-        VfsHandle::write(self, fork, ino, offset, data).await
+        let op = Write {
+            fork,
+            ino,
+            offset,
+            data,
+        };
+        self.call(op).await
     }
     async fn stat(&self, fork: ForkId, ino: Ino) -> Result<Stat, Error> {
-        VfsHandle::stat(self, fork, ino).await
+        VfsHandle::read(self, StatOf { fork, ino }).await
     }
     async fn stat_at(&self, fork: ForkId, dir: Ino, path: &str) -> Result<Stat, Error> {
-        VfsHandle::stat_at(self, fork, dir, path, true).await
+        let op = StatAt {
+            fork,
+            dir,
+            path: path.into(),
+            follow: true,
+        };
+        VfsHandle::read(self, op).await
     }
     async fn unlink_file_at(&self, fork: ForkId, dir: Ino, path: &str) -> Result<(), Error> {
-        VfsHandle::unlink_file_at(self, fork, dir, path).await
+        let op = UnlinkFile {
+            fork,
+            dir,
+            path: path.into(),
+        };
+        self.call(op).await
     }
 }
 

@@ -27,11 +27,14 @@
 
 mod backend;
 pub mod baseline;
+mod file;
+mod fork;
 mod handle;
 mod hostdir;
 mod interleave;
 #[cfg(test)]
 mod model;
+mod ops;
 mod request;
 mod shared;
 mod task;
@@ -39,8 +42,10 @@ mod task;
 use std::fmt;
 
 pub use backend::{Backend, Delayed};
+pub use file::{FollowSymlinks, OpenFile, OpenOptions};
+pub use fork::Fork;
 pub(crate) use handle::served_at_once;
-pub use handle::{OpenFile, VfsBuilder, VfsHandle};
+pub use handle::{VfsBuilder, VfsHandle};
 pub use hostdir::HostDir;
 
 use crate::fs::{self, Errno};

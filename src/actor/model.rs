@@ -28,8 +28,8 @@ use shuttle::future::block_on;
 use shuttle::thread;
 
 use super::interleave::model::checking;
-use super::{Error, VfsBuilder, VfsHandle};
-use crate::fs::{Errno, ForkId, Ino, Limits, OpenFlags, Usage};
+use super::{Error, FollowSymlinks, Fork, OpenFile, OpenOptions, VfsBuilder, VfsHandle};
+use crate::fs::{Errno, Limits, Usage};
 
 /// Schedules explored per scenario.
 const ITERATIONS: usize = 1500;
@@ -48,90 +48,101 @@ fn explore(scenario: impl Fn() + Send + Sync + 'static) {
     checking(|| shuttle::check_pct(scenario, iterations(), DEPTH));
 }
 
-const P: ForkId = ForkId::ROOT;
-const CREATE: OpenFlags = OpenFlags {
-    create: true,
-    directory: false,
-    exclusive: false,
-    truncate: false,
-};
 const DATA: &[u8] = b"the file's bytes";
+
+/// Opens for reading / for writing.
+fn reading() -> OpenOptions {
+    OpenOptions::new()
+}
+
+fn writing() -> OpenOptions {
+    OpenOptions::new().write(true)
+}
 
 /// A filesystem whose actor runs on its own model thread, with the file
 /// `f` holding `DATA` in the root fork, and the root held open.
 struct World {
     vfs: VfsHandle,
-    root: Ino,
+    /// The root fork's root directory.
+    root: Arc<OpenFile>,
     actor: thread::JoinHandle<()>,
     /// Handles held by the scenario's main thread until the end.
-    held: Vec<super::OpenFile>,
+    held: Vec<OpenFile>,
 }
 
 impl World {
     fn new(limits: Limits) -> World {
         let (vfs, actor) = VfsBuilder::new().limits(limits).build();
         let actor = thread::spawn(move || block_on(actor.run()));
-        let root = block_on(vfs.open_root(P)).unwrap();
-        block_on(vfs.write_file(P, "f", DATA)).unwrap();
+        let root = block_on(vfs.root().open_root()).unwrap();
+        block_on(vfs.root().write_file("f", DATA)).unwrap();
         World {
-            root: root.ino(),
-            held: vec![root],
+            root: Arc::new(root),
+            held: Vec::new(),
             vfs,
             actor,
         }
     }
 
-    /// Runs `f` on its own model thread with a handle of its own.
+    /// Runs `f` on its own model thread with the root directory.
     fn spawn<T, Fut>(
         &self,
-        f: impl FnOnce(VfsHandle) -> Fut + Send + 'static,
+        f: impl FnOnce(Arc<OpenFile>) -> Fut + Send + 'static,
     ) -> thread::JoinHandle<T>
     where
         Fut: std::future::Future<Output = T>,
         T: Send + 'static,
     {
-        let vfs = self.vfs.clone();
-        thread::spawn(move || block_on(f(vfs)))
+        let root = self.root.clone();
+        thread::spawn(move || block_on(f(root)))
     }
 
-    /// What `fork` holds once the actor has taken in every note.
-    fn usage(&self, fork: ForkId) -> Usage {
-        block_on(self.vfs.usage(fork)).unwrap()
+    /// A new fork of the root fork, and its root directory.
+    fn child(&self) -> (Fork, OpenFile) {
+        let child = block_on(self.vfs.root().fork()).unwrap();
+        let root = block_on(child.open_root()).unwrap();
+        (child, root)
+    }
+
+    /// What the root fork holds once the actor has taken in every note.
+    fn usage(&self) -> Usage {
+        block_on(self.vfs.root().usage()).unwrap()
     }
 
     /// Checks that the root fork holds nothing but its root's handle: every
     /// other handle came back, every unlinked file went.
     fn assert_only_the_root_is_left(&self) {
-        let usage = self.usage(P);
+        let usage = self.usage();
         assert_eq!((usage.bytes, usage.inodes, usage.open), (0, 0, 1), "leaked");
     }
 
     /// Stops the actor (every handle is gone) and waits for it.
     fn end(self) {
         let World {
-            vfs, actor, held, ..
+            vfs,
+            actor,
+            held,
+            root,
         } = self;
         drop(held);
+        drop(root);
         drop(vfs);
         actor.join().unwrap();
     }
 }
 
-/// Reads the whole of `ino` through the handle, as a guest would.
-async fn read_all(vfs: &VfsHandle, fork: ForkId, ino: Ino) -> Result<Vec<u8>, Error> {
-    let size = vfs.stat(fork, ino).await?.size;
-    Ok(vfs.read(fork, ino, 0, size).await?.concat())
+/// Reads the whole of `file` through its handle, as a guest would.
+async fn read_all(file: &OpenFile) -> Result<Vec<u8>, Error> {
+    let size = file.stat().await?.size;
+    Ok(file.read(0, size).await?.concat())
 }
 
-/// Opens `f` in the root fork; if that worked, the whole file is there
-/// behind the handle. If not, it was because `f` had gone.
-async fn open_and_read(vfs: VfsHandle, root: Ino) {
-    match vfs
-        .open_at(P, root, "f", true, OpenFlags::default(), false)
-        .await
-    {
+/// Opens `f` under `root`; if that worked, the whole file is there behind
+/// the handle. If not, it was because `f` had gone.
+async fn open_and_read(root: Arc<OpenFile>) {
+    match root.open_at("f", reading()).await {
         Ok(file) => {
-            let data = read_all(&vfs, P, file.ino()).await;
+            let data = read_all(&file).await;
             assert_eq!(data.as_deref(), Ok(DATA), "an opened file broke");
         }
         Err(e) => assert_eq!(e, Error::Errno(Errno::NoEntry)),
@@ -145,10 +156,9 @@ async fn open_and_read(vfs: VfsHandle, root: Ino) {
 fn an_open_on_the_snapshot_keeps_its_file_through_an_unlink() {
     explore(|| {
         let world = World::new(Limits::default());
-        let root = world.root;
-        let opener = world.spawn(move |vfs| open_and_read(vfs, root));
-        let unlinker = world.spawn(move |vfs| async move {
-            vfs.unlink_file_at(P, root, "f").await.unwrap();
+        let opener = world.spawn(open_and_read);
+        let unlinker = world.spawn(|root| async move {
+            root.unlink_file_at("f").await.unwrap();
         });
         opener.join().unwrap();
         unlinker.join().unwrap();
@@ -163,11 +173,11 @@ fn an_open_on_the_snapshot_keeps_its_file_through_an_unlink() {
 fn an_open_in_the_parent_keeps_its_file_through_a_deleting_commit() {
     explore(|| {
         let world = World::new(Limits::default());
-        let root = world.root;
-        let child = block_on(world.vfs.fork(P)).unwrap();
-        block_on(world.vfs.unlink_file_at(child, root, "f")).unwrap();
-        let opener = world.spawn(move |vfs| open_and_read(vfs, root));
-        let committer = world.spawn(move |vfs| async move { vfs.commit(child).await.unwrap() });
+        let (child, child_root) = world.child();
+        block_on(child_root.unlink_file_at("f")).unwrap();
+        drop(child_root);
+        let opener = world.spawn(open_and_read);
+        let committer = thread::spawn(move || block_on(child.commit()).unwrap());
         opener.join().unwrap();
         committer.join().unwrap();
         world.assert_only_the_root_is_left();
@@ -181,21 +191,18 @@ fn an_open_in_the_parent_keeps_its_file_through_a_deleting_commit() {
 fn a_close_racing_a_deleting_commit_leaks_nothing() {
     explore(|| {
         let world = World::new(Limits::default());
-        let root = world.root;
-        let file = block_on(
-            world
-                .vfs
-                .open_at(P, root, "f", true, OpenFlags::default(), false),
-        )
-        .unwrap();
-        let child = block_on(world.vfs.fork(P)).unwrap();
-        block_on(world.vfs.unlink_file_at(child, root, "f")).unwrap();
-        let closer = world.spawn(move |vfs| async move {
-            let data = read_all(&vfs, P, file.ino()).await;
-            assert_eq!(data.as_deref(), Ok(DATA), "a held file broke");
-            drop(file);
+        let file = block_on(world.root.open_at("f", reading())).unwrap();
+        let (child, child_root) = world.child();
+        block_on(child_root.unlink_file_at("f")).unwrap();
+        drop(child_root);
+        let closer = thread::spawn(move || {
+            block_on(async move {
+                let data = read_all(&file).await;
+                assert_eq!(data.as_deref(), Ok(DATA), "a held file broke");
+                drop(file);
+            })
         });
-        let committer = world.spawn(move |vfs| async move { vfs.commit(child).await.unwrap() });
+        let committer = thread::spawn(move || block_on(child.commit()).unwrap());
         closer.join().unwrap();
         committer.join().unwrap();
         world.assert_only_the_root_is_left();
@@ -218,46 +225,44 @@ enum Removal {
 fn write_racing_a_removing_commit(removal: Removal) {
     explore(move || {
         let world = World::new(Limits::default());
-        let root = world.root;
-        let file = block_on(
-            world
-                .vfs
-                .open_at(P, root, "f", true, OpenFlags::default(), true),
-        )
-        .unwrap();
-        let child = block_on(world.vfs.fork(P)).unwrap();
+        let file = block_on(world.root.open_at("f", writing())).unwrap();
+        let (child, child_root) = world.child();
         match removal {
-            Removal::Unlink => block_on(world.vfs.unlink_file_at(child, root, "f")).unwrap(),
+            Removal::Unlink => block_on(child_root.unlink_file_at("f")).unwrap(),
             Removal::RenameOver => {
-                block_on(world.vfs.write_file(child, "g", b"another")).unwrap();
-                block_on(world.vfs.rename_at(child, root, "g", root, "f")).unwrap();
+                block_on(child.write_file("g", b"another")).unwrap();
+                block_on(child_root.rename_at("g", &child_root, "f")).unwrap();
             }
         }
-        let writer = world.spawn(move |vfs| async move {
-            let written = vfs
-                .write(P, file.ino(), 0, Bytes::from_static(b"NEW"))
-                .await;
-            assert_eq!(written, Ok(3));
-            let data = read_all(&vfs, P, file.ino()).await.unwrap();
-            assert_eq!(&data[..3], b"NEW", "a write that returned is lost");
-            file
+        drop(child_root);
+        let writer = thread::spawn(move || {
+            block_on(async move {
+                let written = file.write(0, Bytes::from_static(b"NEW")).await;
+                assert_eq!(written, Ok(3));
+                let data = read_all(&file).await.unwrap();
+                assert_eq!(&data[..3], b"NEW", "a write that returned is lost");
+                file
+            })
         });
-        let committer = world.spawn(move |vfs| async move { vfs.commit(child).await });
+        let committer = {
+            let child = child.clone();
+            thread::spawn(move || block_on(child.commit()))
+        };
         let file = writer.join().unwrap();
         let committed = committer.join().unwrap();
-        let data = block_on(read_all(&world.vfs, P, file.ino())).unwrap();
+        let data = block_on(read_all(&file)).unwrap();
         assert_eq!(&data[..3], b"NEW", "a write that returned is lost");
-        let named = block_on(world.vfs.stat_at(P, root, "f", true)).map(|s| s.ino);
+        let named = block_on(world.root.stat_at("f", FollowSymlinks::Yes)).map(|s| s.ino);
         match committed {
             Ok(()) => assert_ne!(named, Ok(file.ino())),
             Err(Error::Conflict(_)) => {
                 assert_eq!(named, Ok(file.ino()));
-                block_on(world.vfs.discard(child)).unwrap();
+                block_on(child.discard()).unwrap();
             }
             Err(e) => panic!("commit failed: {e}"),
         }
-        drop(file);
-        let usage = world.usage(P);
+        drop((file, child));
+        let usage = world.usage();
         assert_eq!(usage.open, 1, "leaked a handle");
         world.end();
     });
@@ -279,27 +284,22 @@ fn a_write_racing_a_commit_that_renames_over_its_file_is_never_lost() {
 fn a_write_racing_a_truncate_lands_in_one_order() {
     explore(|| {
         let world = World::new(Limits::default());
-        let root = world.root;
-        let file = block_on(
-            world
-                .vfs
-                .open_at(P, root, "f", true, OpenFlags::default(), true),
-        )
-        .unwrap();
-        let ino = file.ino();
-        let writer = world.spawn(move |vfs| async move {
-            let at = DATA.len() as u64 - 2;
-            assert_eq!(
-                vfs.write(P, ino, at, Bytes::from_static(b"WXYZ")).await,
-                Ok(4)
-            );
-        });
-        let truncater = world.spawn(move |vfs| async move {
-            vfs.set_size(P, ino, 4).await.unwrap();
-        });
+        let file = Arc::new(block_on(world.root.open_at("f", writing())).unwrap());
+        let writer = {
+            let file = file.clone();
+            thread::spawn(move || {
+                let at = DATA.len() as u64 - 2;
+                let written = block_on(file.write(at, Bytes::from_static(b"WXYZ")));
+                assert_eq!(written, Ok(4));
+            })
+        };
+        let truncater = {
+            let file = file.clone();
+            thread::spawn(move || block_on(file.set_size(4)).unwrap())
+        };
         writer.join().unwrap();
         truncater.join().unwrap();
-        let data = block_on(read_all(&world.vfs, P, ino)).unwrap();
+        let data = block_on(read_all(&file)).unwrap();
         let write_first = b"the ".to_vec();
         let mut truncate_first = b"the ".to_vec();
         truncate_first.resize(DATA.len() - 2, 0);
@@ -319,34 +319,27 @@ fn a_write_racing_a_truncate_lands_in_one_order() {
 fn a_discard_racing_opens_and_closes_on_the_fork_is_harmless() {
     explore(|| {
         let world = World::new(Limits::default());
-        let root = world.root;
-        let child = block_on(world.vfs.fork(P)).unwrap();
-        let held = block_on(
-            world
-                .vfs
-                .open_at(child, root, "f", true, OpenFlags::default(), false),
-        )
-        .unwrap();
-        let user = world.spawn(move |vfs| async move {
-            drop(held);
-            match vfs
-                .open_at(child, root, "f", true, OpenFlags::default(), false)
-                .await
-            {
-                // A handle on a fork discarded meanwhile fails cleanly.
-                Ok(file) => match read_all(&vfs, child, file.ino()).await {
-                    Ok(data) => assert_eq!(data, DATA),
+        let (child, child_root) = world.child();
+        let held = block_on(child_root.open_at("f", reading())).unwrap();
+        let user = thread::spawn(move || {
+            block_on(async move {
+                drop(held);
+                match child_root.open_at("f", reading()).await {
+                    // A handle on a fork discarded meanwhile fails cleanly.
+                    Ok(file) => match read_all(&file).await {
+                        Ok(data) => assert_eq!(data, DATA),
+                        Err(e) => assert_eq!(e, Error::Errno(Errno::BadDescriptor)),
+                    },
                     Err(e) => assert_eq!(e, Error::Errno(Errno::BadDescriptor)),
-                },
-                Err(e) => assert_eq!(e, Error::Errno(Errno::BadDescriptor)),
-            }
+                }
+            })
         });
-        let discarder = world.spawn(move |vfs| async move { vfs.discard(child).await.unwrap() });
+        let discarder = thread::spawn(move || block_on(child.discard()).unwrap());
         user.join().unwrap();
         discarder.join().unwrap();
-        let usage = world.usage(P);
+        let usage = world.usage();
         assert_eq!((usage.bytes, usage.open), (DATA.len() as u64, 1), "leaked");
-        assert_eq!(block_on(world.vfs.fork(P)).map(|_| ()), Ok(()));
+        assert_eq!(block_on(world.vfs.root().fork()).map(|_| ()), Ok(()));
         world.end();
     });
 }
@@ -361,19 +354,14 @@ fn the_open_limit_holds_under_racing_opens() {
             ..Limits::default()
         };
         let mut world = World::new(limits);
-        let root = world.root;
         // The root and this one: one handle left.
-        let taken = block_on(
-            world
-                .vfs
-                .open_at(P, root, "f", true, OpenFlags::default(), false),
-        );
+        let taken = block_on(world.root.open_at("f", reading()));
         world.held.push(taken.unwrap());
         let held = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let open = |path: &'static str, flags| {
+        let open = |path: &'static str, options: OpenOptions| {
             let held = held.clone();
-            world.spawn(move |vfs| async move {
-                let Ok(file) = vfs.open_at(P, root, path, true, flags, true).await else {
+            world.spawn(move |root| async move {
+                let Ok(file) = root.open_at(path, options).await else {
                     return;
                 };
                 let now = held.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
@@ -383,11 +371,11 @@ fn the_open_limit_holds_under_racing_opens() {
                 drop(file);
             })
         };
-        let a = open("f", OpenFlags::default());
-        let b = open("g", CREATE);
+        let a = open("f", writing());
+        let b = open("g", writing().create(true));
         a.join().unwrap();
         b.join().unwrap();
-        assert_eq!(world.usage(P).open, 2, "leaked a handle");
+        assert_eq!(world.usage().open, 2, "leaked a handle");
         world.end();
     });
 }
@@ -408,21 +396,18 @@ fn an_open_settling_wakes_the_actor_waiting_to_drop_a_file() {
     checking(|| {
         runner.run(|| {
             let world = World::new(Limits::default());
-            let root = world.root;
-            block_on(world.vfs.write_file(P, "g", DATA)).unwrap();
-            let opener = world.spawn(move |vfs| async move {
-                let open = vfs.open_at(P, root, "g", true, OpenFlags::default(), false);
-                open.await.unwrap()
-            });
-            let unlinker = world.spawn(move |vfs| async move {
-                vfs.unlink_file_at(P, root, "f").await.unwrap();
+            block_on(world.vfs.root().write_file("g", DATA)).unwrap();
+            let opener =
+                world.spawn(|root| async move { root.open_at("g", reading()).await.unwrap() });
+            let unlinker = world.spawn(|root| async move {
+                root.unlink_file_at("f").await.unwrap();
             });
             unlinker.join().unwrap();
             let held = opener.join().unwrap();
+            let root_fork = world.vfs.root();
             let bytes = || {
-                world
-                    .vfs
-                    .read_snapshot(P, |r| Ok(r.usage().bytes))
+                root_fork
+                    .read_snapshot(|r| Ok(r.usage().bytes))
                     .unwrap()
                     .unwrap()
             };
@@ -430,6 +415,7 @@ fn an_open_settling_wakes_the_actor_waiting_to_drop_a_file() {
                 thread::yield_now();
             }
             drop(held);
+            drop(root_fork);
             world.end();
         })
     });

@@ -1,215 +1,103 @@
-//! What travels over the channel: one [`Op`] per request kind, and the
-//! [`Answer`] that comes back on the request's oneshot.
+//! What travels over the channels: requests, each an [`Operation`] with
+//! the oneshot its typed answer goes back on, and the one-way [`Note`]s.
 //!
-//! Requests are plain data so that the actor can park one that needs base
-//! data, and run the very same request again once the data has arrived.
+//! The actor holds requests as `Box<dyn Pending>`: it runs, parks and
+//! answers them without knowing which operation each is, and the caller
+//! gets the operation's own `Output` type back — no answer enum to unpack.
 
-use bytes::Bytes;
 use tokio::sync::oneshot;
 
 use super::Error;
-use super::handle::OpenFile;
-use crate::fs::{Change, DirEntry, ForkId, Ino, OpenFlags, SetTime, Stat, Usage};
+use super::ops::{Effect, Exec, Failure, Operation};
+use crate::fs::{self, ForkId, Ino, Need};
 
-/// One filesystem operation, with everything needed to run it (again).
-#[derive(Clone, Debug)]
-pub(crate) enum Op {
-    OpenRoot {
-        fork: ForkId,
-    },
-    OpenAt {
-        fork: ForkId,
-        dir: Ino,
-        path: String,
-        follow: bool,
-        flags: OpenFlags,
-        write: bool,
-    },
-    Write {
-        fork: ForkId,
-        ino: Ino,
-        offset: u64,
-        data: Bytes,
-    },
-    Append {
-        fork: ForkId,
-        ino: Ino,
-        data: Bytes,
-    },
-    WriteZeroes {
-        fork: ForkId,
-        ino: Ino,
-        offset: u64,
-        len: u64,
-    },
-    SetSize {
-        fork: ForkId,
-        ino: Ino,
-        size: u64,
-    },
-    SetTimes {
-        fork: ForkId,
-        ino: Ino,
-        atime: SetTime,
-        mtime: SetTime,
-    },
-    SetTimesAt {
-        fork: ForkId,
-        dir: Ino,
-        path: String,
-        follow: bool,
-        atime: SetTime,
-        mtime: SetTime,
-    },
-    CreateDirAt {
-        fork: ForkId,
-        dir: Ino,
-        path: String,
-    },
-    RemoveDirAt {
-        fork: ForkId,
-        dir: Ino,
-        path: String,
-    },
-    UnlinkFileAt {
-        fork: ForkId,
-        dir: Ino,
-        path: String,
-    },
-    RenameAt {
-        fork: ForkId,
-        old_dir: Ino,
-        old_path: String,
-        new_dir: Ino,
-        new_path: String,
-    },
-    LinkAt {
-        fork: ForkId,
-        old_dir: Ino,
-        old_path: String,
-        new_dir: Ino,
-        new_path: String,
-    },
-    SymlinkAt {
-        fork: ForkId,
-        target: String,
-        dir: Ino,
-        path: String,
-    },
-    // Reads come here only when the published snapshot lacked base data.
-    Stat {
-        fork: ForkId,
-        ino: Ino,
-    },
-    StatAt {
-        fork: ForkId,
-        dir: Ino,
-        path: String,
-        follow: bool,
-    },
-    Read {
-        fork: ForkId,
-        ino: Ino,
-        offset: u64,
-        len: u64,
-    },
-    ReadDir {
-        fork: ForkId,
-        dir: Ino,
-        after: Option<String>,
-        max: usize,
-    },
-    ReadlinkAt {
-        fork: ForkId,
-        dir: Ino,
-        path: String,
-    },
-    Fork {
-        parent: ForkId,
-    },
-    Diff {
-        fork: ForkId,
-    },
-    Commit {
-        fork: ForkId,
-    },
-    Discard {
-        fork: ForkId,
-    },
-    Usage {
-        fork: ForkId,
-    },
-    BudgetUsed,
-    Shutdown,
+/// A request as the actor sees it.
+pub(crate) type Request = Box<dyn Pending>;
+
+/// A request waiting to run, or ran and waiting to be answered.
+pub(crate) trait Pending: Send {
+    /// What running it may change.
+    fn effect(&self) -> Effect;
+
+    /// Whether its caller gave up waiting.
+    fn abandoned(&self) -> bool;
+
+    /// Runs it, keeping the outcome for [`Pending::answer`]; or, if it
+    /// needs base data not fetched yet, says which (it had no effect and
+    /// can run again).
+    fn attempt(&mut self, on: &mut Exec<'_>) -> Result<(), Need>;
+
+    /// Sends the outcome of the last attempt to the caller.
+    fn answer(self: Box<Self>);
+
+    /// Answers with `error` instead of running.
+    fn fail(self: Box<Self>, error: Error);
 }
 
-impl Op {
-    /// The fork whose published snapshot may change when this runs (a
-    /// commit changes its parent as well, which the actor looks up).
-    pub fn fork_changed(&self) -> Option<ForkId> {
-        use Op::*;
-        match self {
-            OpenRoot { fork }
-            | OpenAt { fork, .. }
-            | Write { fork, .. }
-            | Append { fork, .. }
-            | WriteZeroes { fork, .. }
-            | SetSize { fork, .. }
-            | SetTimes { fork, .. }
-            | SetTimesAt { fork, .. }
-            | CreateDirAt { fork, .. }
-            | RemoveDirAt { fork, .. }
-            | UnlinkFileAt { fork, .. }
-            | RenameAt { fork, .. }
-            | LinkAt { fork, .. }
-            | SymlinkAt { fork, .. }
-            | Discard { fork }
-            | Commit { fork } => Some(*fork),
-            Fork { .. }
-            | Stat { .. }
-            | StatAt { .. }
-            | Read { .. }
-            | ReadDir { .. }
-            | ReadlinkAt { .. }
-            | Diff { .. }
-            | Usage { .. }
-            | BudgetUsed
-            | Shutdown => None,
-        }
+/// An operation and where its answer goes.
+pub(crate) struct Call<O: Operation> {
+    op: O,
+    reply: oneshot::Sender<Result<O::Output, Error>>,
+    outcome: Option<Result<O::Output, Error>>,
+}
+
+impl<O: Operation> Call<O> {
+    /// A request to send, and the receiver its answer arrives on.
+    pub fn send(op: O) -> (Request, oneshot::Receiver<Result<O::Output, Error>>) {
+        let (reply, answer) = oneshot::channel();
+        let call = Call {
+            op,
+            reply,
+            outcome: None,
+        };
+        (Box::new(call), answer)
     }
 }
 
-/// What an operation returns; each handle method unpacks the one it expects.
-#[derive(Debug)]
-pub(crate) enum Answer {
-    Unit,
-    Count(u64),
-    Appended(u64, usize),
-    Opened(OpenFile),
-    Stat(Stat),
-    Bytes(Vec<Bytes>),
-    Entries(Vec<DirEntry>),
-    Text(String),
-    Fork(ForkId),
-    Changes(Vec<Change>),
-    Usage(Usage),
-}
+impl<O: Operation> Pending for Call<O> {
+    fn effect(&self) -> Effect {
+        self.op.effect()
+    }
 
-/// Where a request's answer goes.
-pub(crate) type Reply = oneshot::Sender<Result<Answer, Error>>;
+    fn abandoned(&self) -> bool {
+        self.reply.is_closed()
+    }
+
+    fn attempt(&mut self, on: &mut Exec<'_>) -> Result<(), Need> {
+        // A panic inside — a bug, or an embedder's `Base` or `Clock` that
+        // panics — fails this request with `Io`, and the actor serves
+        // everyone else. Nothing is left half-done: a core operation changes
+        // the fork's tree only once it has returned successfully (see
+        // `Vfs`), so the fork is as it was before the request.
+        let run = std::panic::AssertUnwindSafe(|| self.op.run(on));
+        let outcome =
+            std::panic::catch_unwind(run).unwrap_or(Err(Failure::Fs(fs::Errno::Io.into())));
+        self.outcome = Some(match outcome {
+            Err(Failure::Fs(fs::Error::NeedsBase(need))) => return Err(need),
+            Ok(output) => Ok(output),
+            Err(failure) => Err(failure.into()),
+        });
+        Ok(())
+    }
+
+    fn answer(self: Box<Self>) {
+        let outcome = self.outcome.unwrap_or(Err(Error::Stopped));
+        // A caller that went away drops the answer; a `Held` in it gives
+        // its handle back on drop, so nothing leaks.
+        let _ = self.reply.send(outcome);
+    }
+
+    fn fail(self: Box<Self>, error: Error) {
+        let _ = self.reply.send(Err(error));
+    }
+}
 
 /// What handles tell the actor without waiting for an answer.
 #[derive(Debug)]
 pub(crate) enum Note {
     /// An open handle given back.
     Release(ForkId, Ino),
-    /// A handle taken on a published snapshot (see `VfsHandle::open_at`),
+    /// A handle taken on a published snapshot (see `OpenFile::open_at`),
     /// to count; its inode is still there (see `shared`).
     Opened(ForkId, Ino),
-}
-
-/// A request in flight: the operation and where its answer goes.
-pub(crate) struct Request {
-    pub op: Op,
-    pub reply: Reply,
 }

@@ -20,26 +20,14 @@ use tokio::task::{Id, JoinError, JoinSet};
 
 use super::Error;
 use super::backend::{self, Backend};
-use super::handle::OpenFile;
 use super::interleave::point;
-use super::request::{Answer, Note, Op, Reply, Request};
+use super::ops::{Effect, Exec};
+use super::request::{Note, Request};
 use super::shared::{ForkCell, ForkCells, Notes, Shared};
-use crate::fs::{self, BaseCache, CommitError, Errno, ForkId, Loaded, Need, Vfs};
+use crate::fs::{BaseCache, Errno, ForkId, Loaded, Need, Vfs};
 
 /// Most requests taken off the queue per wake-up.
 const BATCH: usize = 256;
-
-/// How a request failed, before it is turned into an [`Error`].
-enum Failure {
-    Fs(fs::Error),
-    Conflict(Vec<String>),
-}
-
-impl From<fs::Error> for Failure {
-    fn from(e: fs::Error) -> Self {
-        Failure::Fs(e)
-    }
-}
 
 /// A request waiting for base data, and when it first started waiting.
 struct Parked {
@@ -81,9 +69,11 @@ pub(crate) struct Actor {
     /// The actor's copy of the published cells.
     cells: ForkCells,
     dirty: Vec<ForkId>,
-    replies: Vec<(Reply, Result<Answer, Error>)>,
+    /// Requests run this round, answered once their effects are published.
+    replies: Vec<Request>,
     fetcher: Option<Fetcher>,
-    shutdown: Vec<Reply>,
+    /// Shutdown requests, answered once the actor has stopped.
+    shutdown: Vec<Request>,
 }
 
 impl Actor {
@@ -148,33 +138,40 @@ impl Actor {
 
     /// Runs one request, or parks it until the base data it needs arrives.
     fn serve(&mut self, request: Request) {
-        if matches!(request.op, Op::Shutdown) {
-            self.shutdown.push(request.reply);
-            return;
-        }
         if !self.shutdown.is_empty() {
-            let _ = request.reply.send(Err(Error::Stopped));
+            request.fail(Error::Stopped);
             return;
         }
         self.attempt(request, None);
     }
 
-    /// Runs a request and queues its reply, or parks it on a base miss.
+    /// Runs a request and queues its answer, or parks it on a base miss.
     /// `since` is when it first started waiting for base data, if it has.
-    fn attempt(&mut self, request: Request, since: Option<Instant>) {
-        if request.reply.is_closed() {
+    fn attempt(&mut self, mut request: Request, since: Option<Instant>) {
+        if request.abandoned() {
             return; // the caller gave up before it ran: don't run it
         }
-        match self.execute_contained(&request.op) {
-            Err(Failure::Fs(fs::Error::NeedsBase(need))) => {
-                self.park(need, request, since.unwrap_or_else(Instant::now))
+        match request.effect() {
+            Effect::Nothing | Effect::Stops => {}
+            Effect::Changes(fork) => self.mark(fork),
+            Effect::Commits(fork) => {
+                self.mark(fork);
+                if let Ok(Some(parent)) = self.vfs.parent(fork) {
+                    self.mark(parent);
+                }
             }
-            outcome => {
-                let result = outcome.map_err(|failure| match failure {
-                    Failure::Fs(e) => Error::from(e),
-                    Failure::Conflict(paths) => Error::Conflict(paths),
-                });
-                self.replies.push((request.reply, result));
+        }
+        let mut exec = Exec {
+            vfs: &mut self.vfs,
+            cells: &self.cells,
+            notes: &self.note_sender,
+            dirty: &mut self.dirty,
+        };
+        match request.attempt(&mut exec) {
+            Err(need) => self.park(need, request, since.unwrap_or_else(Instant::now)),
+            Ok(()) if request.effect() == Effect::Stops => self.shutdown.push(request),
+            Ok(()) => {
+                self.replies.push(request);
                 // An unlink's space is free for the next request, even in
                 // this batch.
                 self.sweep();
@@ -237,177 +234,22 @@ impl Actor {
         self.publish();
     }
 
-    /// Runs an open the actor runs itself with a handle taken from `fork`'s
-    /// count against `Limits::max_open`, given back if the open fails,
-    /// misses (it runs again later) or unwinds.
-    fn open_with(
-        &mut self,
-        fork: ForkId,
-        open: impl FnOnce(&mut Vfs) -> fs::Result<(fs::Ino, fs::Kind)>,
-    ) -> Result<Answer, Failure> {
-        // A fork not published yet has no cell: its cell will start from
-        // the core's count.
-        let cell = self.cells.get(&fork).cloned();
-        let reserved = match &cell {
-            Some(cell) => {
-                let max_open = self.vfs.limits().max_open;
-                let reserved = cell.reserve_open(max_open);
-                Some(reserved.ok_or(fs::Error::from(Errno::TooManyOpen))?)
-            }
-            None => None,
-        };
-        let (ino, kind) = open(&mut self.vfs)?;
-        if let Some(reserved) = reserved {
-            reserved.keep();
-        }
-        let file = OpenFile::new(fork, ino, kind, self.note_sender.clone());
-        Ok(Answer::Opened(file))
-    }
-
     fn mark(&mut self, fork: ForkId) {
         if !self.dirty.contains(&fork) {
             self.dirty.push(fork);
         }
     }
 
-    /// Runs `op`; a panic inside it — a bug, or an embedder's `Base` or
-    /// `Clock` that panics — fails this request with `Io` and the actor
-    /// serves everyone else. Nothing is left half-done: a core operation
-    /// changes the fork's tree only once it has returned successfully (see
-    /// `Vfs`), so the fork is as it was before the request.
-    fn execute_contained(&mut self, op: &Op) -> Result<Answer, Failure> {
-        let run = std::panic::AssertUnwindSafe(|| self.execute(op));
-        std::panic::catch_unwind(run).unwrap_or(Err(Failure::Fs(Errno::Io.into())))
-    }
-
-    fn execute(&mut self, op: &Op) -> Result<Answer, Failure> {
-        if let Some(fork) = op.fork_changed() {
-            self.mark(fork);
-            if matches!(op, Op::Commit { .. })
-                && let Ok(Some(parent)) = self.vfs.parent(fork)
-            {
-                self.mark(parent);
-            }
-        }
-        let vfs = &mut self.vfs;
-        Ok(match op {
-            Op::OpenRoot { fork } => {
-                return self.open_with(*fork, |vfs| Ok((vfs.open_root(*fork)?, fs::Kind::Dir)));
-            }
-            Op::OpenAt {
-                fork,
-                dir,
-                path,
-                follow,
-                flags,
-                write,
-            } => {
-                return self.open_with(*fork, |vfs| {
-                    vfs.open_at(*fork, *dir, path, *follow, *flags, *write)
-                });
-            }
-            Op::Write {
-                fork,
-                ino,
-                offset,
-                data,
-            } => Answer::Count(vfs.write_bytes(*fork, *ino, *offset, data)? as u64),
-            Op::Append { fork, ino, data } => {
-                let (at, n) = vfs.append_bytes(*fork, *ino, data)?;
-                Answer::Appended(at, n)
-            }
-            Op::WriteZeroes {
-                fork,
-                ino,
-                offset,
-                len,
-            } => Answer::Count(vfs.write_zeroes(*fork, *ino, *offset, *len)?),
-            Op::SetSize { fork, ino, size } => unit(vfs.set_size(*fork, *ino, *size))?,
-            Op::SetTimes {
-                fork,
-                ino,
-                atime,
-                mtime,
-            } => unit(vfs.set_times(*fork, *ino, *atime, *mtime))?,
-            Op::SetTimesAt {
-                fork,
-                dir,
-                path,
-                follow,
-                atime,
-                mtime,
-            } => unit(vfs.set_times_at(*fork, *dir, path, *follow, *atime, *mtime))?,
-            Op::CreateDirAt { fork, dir, path } => unit(vfs.create_dir_at(*fork, *dir, path))?,
-            Op::RemoveDirAt { fork, dir, path } => unit(vfs.remove_dir_at(*fork, *dir, path))?,
-            Op::UnlinkFileAt { fork, dir, path } => unit(vfs.unlink_file_at(*fork, *dir, path))?,
-            Op::RenameAt {
-                fork,
-                old_dir,
-                old_path,
-                new_dir,
-                new_path,
-            } => unit(vfs.rename_at(*fork, *old_dir, old_path, *new_dir, new_path))?,
-            Op::LinkAt {
-                fork,
-                old_dir,
-                old_path,
-                new_dir,
-                new_path,
-            } => unit(vfs.link_at(*fork, *old_dir, old_path, *new_dir, new_path))?,
-            Op::SymlinkAt {
-                fork,
-                target,
-                dir,
-                path,
-            } => unit(vfs.symlink_at(*fork, target, *dir, path))?,
-            Op::Stat { fork, ino } => Answer::Stat(vfs.stat(*fork, *ino)?),
-            Op::StatAt {
-                fork,
-                dir,
-                path,
-                follow,
-            } => Answer::Stat(vfs.stat_at(*fork, *dir, path, *follow)?),
-            Op::Read {
-                fork,
-                ino,
-                offset,
-                len,
-            } => Answer::Bytes(vfs.read(*fork, *ino, *offset, *len)?),
-            Op::ReadDir {
-                fork,
-                dir,
-                after,
-                max,
-            } => Answer::Entries(vfs.read_dir(*fork, *dir, after.as_deref(), *max)?),
-            Op::ReadlinkAt { fork, dir, path } => Answer::Text(vfs.readlink_at(*fork, *dir, path)?),
-            Op::Fork { parent } => {
-                let fork = vfs.fork(*parent)?;
-                self.mark(fork);
-                Answer::Fork(fork)
-            }
-            Op::Diff { fork } => Answer::Changes(vfs.diff(*fork)?),
-            Op::Commit { fork } => match vfs.commit(*fork) {
-                Ok(()) => Answer::Unit,
-                Err(CommitError::Conflict(paths)) => return Err(Failure::Conflict(paths)),
-                Err(CommitError::Failed(e)) => return Err(e.into()),
-            },
-            Op::Discard { fork } => unit(vfs.discard(*fork))?,
-            Op::Usage { fork } => Answer::Usage(vfs.usage(*fork)?),
-            Op::BudgetUsed => Answer::Usage(vfs.budget_used()),
-            Op::Shutdown => Answer::Unit,
-        })
-    }
-
     fn park(&mut self, need: Need, request: Request, since: Instant) {
         let Some(fetcher) = &mut self.fetcher else {
             // A fully loaded image never misses; if it does, it is broken.
-            let _ = request.reply.send(Err(Error::Errno(Errno::Io)));
+            request.fail(Error::Errno(Errno::Io));
             return;
         };
         if fetcher.cache.has(&need) || since.elapsed() > fetcher.deadline {
             // Already fetched yet still missing (a backend that did not
             // deliver what it was asked for), or waited too long in total.
-            let _ = request.reply.send(Err(Error::Errno(Errno::Io)));
+            request.fail(Error::Errno(Errno::Io));
             return;
         }
         if let Some(waiters) = fetcher.waiting.get_mut(&need) {
@@ -420,7 +262,7 @@ impl Actor {
             fetcher.backend.fetch(&need)
         }));
         let Ok(fetch) = started else {
-            let _ = request.reply.send(Err(Error::Errno(Errno::Io)));
+            request.fail(Error::Errno(Errno::Io));
             return;
         };
         let fetch = backend::within(fetcher.deadline, fetch);
@@ -460,9 +302,7 @@ impl Actor {
             });
             for parked in waiters {
                 match result {
-                    Err(errno) => {
-                        let _ = parked.request.reply.send(Err(Error::Errno(errno)));
-                    }
+                    Err(errno) => parked.request.fail(Error::Errno(errno)),
                     Ok(()) => rerun.push(parked),
                 }
             }
@@ -504,10 +344,8 @@ impl Actor {
     /// Sends the replies of this round — after `publish`, so that readers
     /// see what they were told happened.
     fn flush(&mut self) {
-        for (reply, result) in self.replies.drain(..) {
-            // A caller that went away drops the answer; an `OpenFile` in it
-            // releases its handle on drop, so nothing leaks.
-            let _ = reply.send(result);
+        for request in self.replies.drain(..) {
+            request.answer();
         }
     }
 
@@ -515,26 +353,22 @@ impl Actor {
     fn stop(mut self) {
         self.requests.close();
         while let Ok(request) = self.requests.try_recv() {
-            let _ = request.reply.send(Err(Error::Stopped));
+            request.fail(Error::Stopped);
         }
         if let Some(fetcher) = &mut self.fetcher {
             fetcher.tasks.abort_all();
             for (_, waiters) in fetcher.waiting.drain() {
                 for parked in waiters {
-                    let _ = parked.request.reply.send(Err(Error::Stopped));
+                    parked.request.fail(Error::Stopped);
                 }
             }
         }
         // Handles read snapshots only while the actor lives.
         self.shared.forks.store(Arc::new(ForkCells::default()));
-        for reply in self.shutdown.drain(..) {
-            let _ = reply.send(Ok(Answer::Unit));
+        for request in self.shutdown.drain(..) {
+            request.answer();
         }
     }
-}
-
-fn unit(r: fs::Result<()>) -> fs::Result<Answer> {
-    r.map(|()| Answer::Unit)
 }
 
 /// The next finished fetch.

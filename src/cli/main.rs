@@ -16,9 +16,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use strata::actor::{HostDir, VfsBuilder};
-use strata::fs::ForkId;
 use strata::wasi::p1::P1Ctx;
-use strata::wasi::{Mount, StrataCtx, StrataCtxBuilder, StrataCtxView, StrataView};
+use strata::wasi::{StrataCtx, StrataCtxBuilder, StrataCtxView, StrataView};
 use wasmtime::component::{Component, ResourceTable};
 use wasmtime::{Config, Engine, Linker, Module, Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
@@ -155,14 +154,7 @@ impl Run {
             let (host, guest) = dir.split_once("::").unwrap_or((dir, dir));
             let backend = HostDir::new(host).map_err(|e| format!("--dir {host}: {e}"))?;
             let vfs = VfsBuilder::new().backend(backend).spawn();
-            builder = builder.preopen(
-                Mount {
-                    vfs,
-                    fork: ForkId::ROOT,
-                },
-                guest,
-                FsPerms::ReadWrite,
-            );
+            builder = builder.preopen(vfs.root(), guest, FsPerms::ReadWrite);
         }
         Ok(builder)
     }

@@ -7,30 +7,12 @@ use std::sync::Arc;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{FsPerms, WasiView};
 
-use crate::actor::{self, OpenFile, VfsHandle};
-use crate::fs::{Errno, ForkId, Kind, OpenFlags};
-
-/// One filesystem as a guest sees it: which actor, which fork.
-#[derive(Clone, Debug)]
-pub struct Mount {
-    /// The actor that owns the filesystem.
-    pub vfs: VfsHandle,
-    /// The fork this guest works in.
-    pub fork: ForkId,
-}
-
-impl Mount {
-    /// Whether two mounts are the same filesystem (renames and links
-    /// between different ones fail with `cross-device`).
-    pub fn same_device(&self, other: &Mount) -> bool {
-        self.fork == other.fork && self.vfs.same_actor(&other.vfs)
-    }
-}
+use crate::actor::{self, Fork, OpenFile, OpenOptions};
+use crate::fs::{Errno, Kind};
 
 /// A directory handed to the guest at start.
 #[derive(Debug)]
 pub(crate) struct Preopen {
-    pub mount: Mount,
     pub dir: Arc<OpenFile>,
     /// Where the guest sees it.
     pub guest_path: String,
@@ -40,7 +22,7 @@ pub(crate) struct Preopen {
 /// A preopen as configured, before its directory is opened.
 #[derive(Debug)]
 struct PreopenSpec {
-    mount: Mount,
+    fork: Fork,
     /// Path of the directory inside the fork (`""` for its root).
     dir: String,
     guest_path: String,
@@ -65,14 +47,14 @@ impl StrataCtx {
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// use strata::actor::VfsBuilder;
-/// use strata::fs::{ForkId, MemBase};
-/// use strata::wasi::{Mount, StrataCtx};
+/// use strata::fs::MemBase;
+/// use strata::wasi::StrataCtx;
 /// use wasmtime_wasi::FsPerms;
 ///
 /// let vfs = VfsBuilder::new().image(MemBase::empty()).spawn();
-/// let fork = vfs.fork(ForkId::ROOT).await.unwrap();
+/// let fork = vfs.root().fork().await.unwrap();
 /// let ctx = StrataCtx::builder()
-///     .preopen(Mount { vfs, fork }, "/", FsPerms::ReadWrite)
+///     .preopen(fork, "/", FsPerms::ReadWrite)
 ///     .build()
 ///     .await
 ///     .unwrap();
@@ -85,21 +67,15 @@ pub struct StrataCtxBuilder {
 
 impl StrataCtxBuilder {
     /// Shows the fork's root directory to the guest at `guest_path`.
-    pub fn preopen(self, mount: Mount, guest_path: &str, perms: FsPerms) -> Self {
-        self.preopen_dir(mount, "", guest_path, perms)
+    pub fn preopen(self, fork: Fork, guest_path: &str, perms: FsPerms) -> Self {
+        self.preopen_dir(fork, "", guest_path, perms)
     }
 
     /// Shows the directory `dir` of the fork (a path from its root) to the
     /// guest at `guest_path`; the guest cannot reach above it.
-    pub fn preopen_dir(
-        mut self,
-        mount: Mount,
-        dir: &str,
-        guest_path: &str,
-        perms: FsPerms,
-    ) -> Self {
+    pub fn preopen_dir(mut self, fork: Fork, dir: &str, guest_path: &str, perms: FsPerms) -> Self {
         self.preopens.push(PreopenSpec {
-            mount,
+            fork,
             dir: dir.trim_matches('/').to_owned(),
             guest_path: guest_path.to_owned(),
             perms,
@@ -112,26 +88,16 @@ impl StrataCtxBuilder {
     pub async fn build(self) -> Result<StrataCtx, actor::Error> {
         let mut preopens = Vec::new();
         for spec in self.preopens {
-            let (vfs, fork) = (&spec.mount.vfs, spec.mount.fork);
-            let root = vfs.open_root(fork).await?;
+            let root = spec.fork.open_root().await?;
             let dir = if spec.dir.is_empty() {
                 root
             } else {
-                vfs.open_at(
-                    fork,
-                    root.ino(),
-                    &spec.dir,
-                    true,
-                    OpenFlags::default(),
-                    false,
-                )
-                .await?
+                root.open_at(&spec.dir, OpenOptions::new()).await?
             };
             if dir.kind() != Kind::Dir {
                 return Err(actor::Error::Errno(Errno::NotDirectory));
             }
             preopens.push(Preopen {
-                mount: spec.mount,
                 dir: Arc::new(dir),
                 guest_path: spec.guest_path,
                 perms: spec.perms,

@@ -13,11 +13,11 @@ use wasmtime_wasi::p2::{DynInputStream, DynOutputStream};
 use wasmtime_wasi::{FsPerms, OpenMode};
 
 use super::bindings::{preopens, types};
-use super::ctx::{Mount, Preopen, StrataCtxView};
+use super::ctx::{Preopen, StrataCtxView};
 use super::error::{FsError, FsResult, StreamFailure};
 use super::readdir::DirectoryEntryStream;
 use super::stream::{FileInputStream, FileOutputStream};
-use crate::actor::OpenFile;
+use crate::actor::{self, FollowSymlinks, OpenFile};
 use crate::fs::{DirEntry, Kind, OpenFlags, SetTime, Stat, Timestamp};
 
 use types::{DescriptorFlags, ErrorCode, Filesize, NewTimestamp, PathFlags};
@@ -31,7 +31,6 @@ use types::{DescriptorFlags, ErrorCode, Filesize, NewTimestamp, PathFlags};
 /// asks the filesystem actor; the WASI layers only translate their types.
 #[derive(Debug)]
 pub struct Descriptor {
-    pub(crate) mount: Mount,
     pub(crate) file: Arc<OpenFile>,
     pub(crate) mode: OpenMode,
     pub(crate) perms: FsPerms,
@@ -60,7 +59,6 @@ impl Descriptor {
             FsPerms::ReadWrite => OpenMode::READ | OpenMode::WRITE,
         };
         Descriptor {
-            mount: preopen.mount.clone(),
             file: preopen.dir.clone(),
             mode,
             perms: preopen.perms,
@@ -101,7 +99,7 @@ impl Descriptor {
         if self.perms != other.perms {
             return Err(ErrorCode::NotPermitted.into());
         }
-        if !self.mount.same_device(&other.mount) {
+        if !self.file.same_fork(&other.file) {
             return Err(ErrorCode::CrossDevice.into());
         }
         Ok(())
@@ -135,12 +133,12 @@ impl Descriptor {
     /// The identity of object `ino` in this descriptor's filesystem, as p1
     /// reports inode numbers (the low half of `metadata-hash`).
     pub(crate) fn identity(&self, ino: crate::fs::Ino) -> u64 {
-        metadata_hash(&self.mount, ino).lower
+        metadata_hash(&self.file, ino).lower
     }
 
     /// Whether both name the same object of the same filesystem.
     pub(crate) fn is_same_object(&self, other: &Descriptor) -> bool {
-        self.mount.same_device(&other.mount) && self.ino() == other.ino()
+        self.file.same_fork(&other.file) && self.ino() == other.ino()
     }
 
     /// A file opened for reading (`bad-descriptor` otherwise, as a read on
@@ -166,8 +164,8 @@ impl Descriptor {
 
     /// The most one read or write moves (`Limits::max_io`).
     pub(crate) fn max_io(&self) -> u64 {
-        let (vfs, fork) = (&self.mount.vfs, self.mount.fork);
-        vfs.read_snapshot(fork, |r| Ok(r.limits().max_io))
+        self.file
+            .read_snapshot(|r| Ok(r.limits().max_io))
             .and_then(Result::ok)
             .unwrap_or(u64::MAX)
     }
@@ -196,13 +194,12 @@ impl Descriptor {
         if d.perms == FsPerms::ReadOnly && (flags.create || mode.contains(OpenMode::WRITE)) {
             return Err(ErrorCode::NotPermitted.into());
         }
-        let write = mode.contains(OpenMode::WRITE);
-        let (vfs, fork) = (&d.mount.vfs, d.mount.fork);
-        let file = vfs
-            .open_at(fork, d.ino(), path, options.follow, flags, write)
-            .await?;
+        let options = actor::OpenOptions::new()
+            .flags(flags)
+            .write(mode.contains(OpenMode::WRITE))
+            .follow(follow_symlinks(options.follow));
+        let file = d.file.open_at(path, options).await?;
         Ok(Descriptor {
-            mount: d.mount.clone(),
             file: Arc::new(file),
             mode,
             perms: d.perms,
@@ -211,14 +208,16 @@ impl Descriptor {
 
     /// Metadata of this object.
     pub(crate) async fn stat(&self) -> FsResult<Stat> {
-        Ok(self.mount.vfs.stat(self.mount.fork, self.ino()).await?)
+        Ok(self.file.stat().await?)
     }
 
     /// Metadata of `path` under this directory.
     pub(crate) async fn stat_at(&self, path: &str, follow: bool) -> FsResult<Stat> {
-        let d = self.dir()?;
-        let vfs = &d.mount.vfs;
-        Ok(vfs.stat_at(d.mount.fork, d.ino(), path, follow).await?)
+        Ok(self
+            .dir()?
+            .file
+            .stat_at(path, follow_symlinks(follow))
+            .await?)
     }
 
     /// Nothing to flush; the object must still be there.
@@ -228,23 +227,17 @@ impl Descriptor {
 
     /// Up to `len` bytes at `offset`, as slices of the file's chunks.
     pub(crate) async fn read(&self, offset: u64, len: u64) -> FsResult<Vec<Bytes>> {
-        let d = self.readable_file()?;
-        Ok(d.mount.vfs.read(d.mount.fork, d.ino(), offset, len).await?)
+        Ok(self.readable_file()?.file.read(offset, len).await?)
     }
 
     /// Writes `data` at `offset`; returns the count written.
     pub(crate) async fn write(&self, offset: u64, data: Bytes) -> FsResult<usize> {
-        let d = self.writable_file()?;
-        Ok(d.mount
-            .vfs
-            .write(d.mount.fork, d.ino(), offset, data)
-            .await?)
+        Ok(self.writable_file()?.file.write(offset, data).await?)
     }
 
     /// Writes `data` at the end; returns where it went and the count.
     pub(crate) async fn append(&self, data: Bytes) -> FsResult<(u64, usize)> {
-        let d = self.writable_file()?;
-        Ok(d.mount.vfs.append(d.mount.fork, d.ino(), data).await?)
+        Ok(self.writable_file()?.file.append(data).await?)
     }
 
     /// Truncates or extends the file.
@@ -253,14 +246,12 @@ impl Descriptor {
         if !d.can_write() {
             return Err(ErrorCode::Invalid.into()); // ftruncate on a read-only descriptor
         }
-        Ok(d.mount.vfs.set_size(d.mount.fork, d.ino(), size).await?)
+        Ok(d.file.set_size(size).await?)
     }
 
     /// Sets this object's access and modification times.
     pub(crate) async fn set_times(&self, atime: SetTime, mtime: SetTime) -> FsResult<()> {
-        let d = self.writable()?;
-        let (vfs, fork) = (&d.mount.vfs, d.mount.fork);
-        Ok(vfs.set_times(fork, d.ino(), atime, mtime).await?)
+        Ok(self.writable()?.file.set_times(atime, mtime).await?)
     }
 
     /// Sets the times of `path` under this directory.
@@ -271,11 +262,9 @@ impl Descriptor {
         atime: SetTime,
         mtime: SetTime,
     ) -> FsResult<()> {
-        let d = self.mutable_dir()?;
-        let (vfs, fork) = (&d.mount.vfs, d.mount.fork);
-        Ok(vfs
-            .set_times_at(fork, d.ino(), path, follow, atime, mtime)
-            .await?)
+        let dir = &self.mutable_dir()?.file;
+        let follow = follow_symlinks(follow);
+        Ok(dir.set_times_at(path, follow, atime, mtime).await?)
     }
 
     /// Up to `max` entries of this directory after the name `after`.
@@ -284,43 +273,28 @@ impl Descriptor {
         after: Option<&str>,
         max: usize,
     ) -> FsResult<Vec<DirEntry>> {
-        let d = self.dir()?;
-        let (vfs, fork) = (&d.mount.vfs, d.mount.fork);
-        Ok(vfs.read_dir(fork, d.ino(), after, max).await?)
+        Ok(self.dir()?.file.read_dir(after, max).await?)
     }
 
     pub(crate) async fn create_dir_at(&self, path: &str) -> FsResult<()> {
-        let d = self.mutable_dir()?;
-        Ok(d.mount
-            .vfs
-            .create_dir_at(d.mount.fork, d.ino(), path)
-            .await?)
+        Ok(self.mutable_dir()?.file.create_dir_at(path).await?)
     }
 
     pub(crate) async fn remove_dir_at(&self, path: &str) -> FsResult<()> {
-        let d = self.mutable_dir()?;
-        Ok(d.mount
-            .vfs
-            .remove_dir_at(d.mount.fork, d.ino(), path)
-            .await?)
+        Ok(self.mutable_dir()?.file.remove_dir_at(path).await?)
     }
 
     pub(crate) async fn unlink_file_at(&self, path: &str) -> FsResult<()> {
-        let d = self.mutable_dir()?;
-        let (vfs, fork) = (&d.mount.vfs, d.mount.fork);
-        Ok(vfs.unlink_file_at(fork, d.ino(), path).await?)
+        Ok(self.mutable_dir()?.file.unlink_file_at(path).await?)
     }
 
     pub(crate) async fn readlink_at(&self, path: &str) -> FsResult<String> {
-        let d = self.dir()?;
-        Ok(d.mount.vfs.readlink_at(d.mount.fork, d.ino(), path).await?)
+        Ok(self.dir()?.file.readlink_at(path).await?)
     }
 
     /// Creates a symlink at `path` pointing at `target`.
     pub(crate) async fn symlink_at(&self, target: &str, path: &str) -> FsResult<()> {
-        let d = self.mutable_dir()?;
-        let (vfs, fork) = (&d.mount.vfs, d.mount.fork);
-        Ok(vfs.symlink_at(fork, target, d.ino(), path).await?)
+        Ok(self.mutable_dir()?.file.symlink_at(target, path).await?)
     }
 
     /// Moves `old_path` here to `new_path` under `new_dir`.
@@ -332,10 +306,7 @@ impl Descriptor {
     ) -> FsResult<()> {
         let (old, new) = (self.mutable_dir()?, new_dir.mutable_dir()?);
         new.same_filesystem(old)?;
-        let (vfs, fork) = (&old.mount.vfs, old.mount.fork);
-        Ok(vfs
-            .rename_at(fork, old.ino(), old_path, new.ino(), new_path)
-            .await?)
+        Ok(old.file.rename_at(old_path, &new.file, new_path).await?)
     }
 
     /// Links `old_path` here as `new_path` under `new_dir`. Following a
@@ -352,10 +323,15 @@ impl Descriptor {
             return Err(ErrorCode::Invalid.into());
         }
         new.same_filesystem(old)?;
-        let (vfs, fork) = (&old.mount.vfs, old.mount.fork);
-        Ok(vfs
-            .link_at(fork, old.ino(), old_path, new.ino(), new_path)
-            .await?)
+        Ok(old.file.link_at(old_path, &new.file, new_path).await?)
+    }
+}
+
+fn follow_symlinks(follow: bool) -> FollowSymlinks {
+    if follow {
+        FollowSymlinks::Yes
+    } else {
+        FollowSymlinks::No
     }
 }
 
@@ -401,10 +377,11 @@ fn stat(s: Stat) -> types::DescriptorStat {
 }
 
 /// A hash of an object's identity: stable while it exists, equal for two
-/// names of one object, different for different objects of one filesystem.
-fn metadata_hash(mount: &Mount, ino: crate::fs::Ino) -> types::MetadataHashValue {
+/// names of one object, different for different objects of one filesystem
+/// (the fork `within` is open in).
+fn metadata_hash(within: &OpenFile, ino: crate::fs::Ino) -> types::MetadataHashValue {
     let mut hasher = std::hash::DefaultHasher::new();
-    (mount.vfs.id(), mount.fork, ino).hash(&mut hasher);
+    (within.vfs().id(), within.fork_id(), ino).hash(&mut hasher);
     let lower = hasher.finish();
     // As wasmtime-wasi does: 64 bits of identity, spread over both halves.
     types::MetadataHashValue {
@@ -560,7 +537,7 @@ impl types::HostDescriptor for StrataCtxView<'_> {
         fd: Resource<Descriptor>,
     ) -> FsResult<Resource<DirectoryEntryStream>> {
         let d = self.table.get(&fd)?.dir()?;
-        let stream = DirectoryEntryStream::new(d.mount.clone(), d.file.clone());
+        let stream = DirectoryEntryStream::new(d.file.clone());
         Ok(self.table.push(stream)?)
     }
 
@@ -692,7 +669,7 @@ impl types::HostDescriptor for StrataCtxView<'_> {
         fd: Resource<Descriptor>,
     ) -> FsResult<types::MetadataHashValue> {
         let d = self.table.get(&fd)?;
-        Ok(metadata_hash(&d.mount, d.ino()))
+        Ok(metadata_hash(&d.file, d.ino()))
     }
 
     async fn metadata_hash_at(
@@ -703,7 +680,7 @@ impl types::HostDescriptor for StrataCtxView<'_> {
     ) -> FsResult<types::MetadataHashValue> {
         let d = self.table.get(&fd)?;
         let ino = d.stat_at(&path, follows(flags)).await?.ino;
-        Ok(metadata_hash(&d.mount, ino))
+        Ok(metadata_hash(&d.file, ino))
     }
 
     async fn drop(&mut self, fd: Resource<Descriptor>) -> wasmtime::Result<()> {

@@ -12,8 +12,8 @@
 //!
 //! ```no_run
 //! use strata::actor::VfsBuilder;
-//! use strata::fs::{ForkId, MemBase};
-//! use strata::wasi::{Mount, StrataCtx, StrataCtxView, StrataView};
+//! use strata::fs::MemBase;
+//! use strata::wasi::{StrataCtx, StrataCtxView, StrataView};
 //! use wasmtime::component::{Component, Linker, ResourceTable};
 //! use wasmtime::{Engine, Store};
 //! use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
@@ -28,8 +28,8 @@
 //!
 //! # async fn run(engine: Engine, component: Component) -> wasmtime::Result<()> {
 //! let vfs = VfsBuilder::new().image(MemBase::builder().file("hello.txt", &b"hi"[..]).build()).spawn();
-//! let fork = vfs.fork(ForkId::ROOT).await?;
-//! let strata = StrataCtx::builder().preopen(Mount { vfs, fork }, "/", FsPerms::ReadWrite).build().await?;
+//! let fork = vfs.root().fork().await?;
+//! let strata = StrataCtx::builder().preopen(fork, "/", FsPerms::ReadWrite).build().await?;
 //! let mut linker = Linker::new(&engine);
 //! strata::wasi::add_to_linker_async(&mut linker)?;
 //! let guest = Guest { wasi: WasiCtx::builder().inherit_stdio().build(), strata, table: ResourceTable::new() };
@@ -50,7 +50,7 @@ mod readdir;
 mod stream;
 
 pub use bindings::types::ErrorCode;
-pub use ctx::{Mount, StrataCtx, StrataCtxBuilder, StrataCtxView, StrataView};
+pub use ctx::{StrataCtx, StrataCtxBuilder, StrataCtxView, StrataView};
 pub use descriptor::Descriptor;
 pub use error::{FsError, FsResult, error_code};
 pub use linker::add_to_linker_async;

@@ -586,15 +586,11 @@ impl P1Ctx {
                 let append = *append;
                 drop(t);
                 let d = self.table.get(&fd)?.writable_file()?;
-                let (vfs, fork, ino) = (&d.mount.vfs, d.mount.fork, d.ino());
                 // One copy: guest memory into the request's buffer (which
                 // the file may keep as a chunk). No more than one write can
                 // take (`Limits::max_io`): a guest's huge buffer must cost
                 // the host nothing beyond it.
-                let max_io = vfs
-                    .read_snapshot(fork, |r| Ok(r.limits().max_io))
-                    .and_then(Result::ok)
-                    .unwrap_or(u64::MAX);
+                let max_io = d.max_io();
                 let buf = match u32::try_from(max_io) {
                     Ok(max) if max < buf.len() => buf.get_range(0..max).unwrap_or(buf),
                     _ => buf,
@@ -602,15 +598,10 @@ impl P1Ctx {
                 let data = Bytes::from(memory.to_vec(buf)?);
                 // Linux `pwrite` semantics: in append mode the offset is ignored.
                 let (at, nwritten) = match (append, write) {
-                    (true, _) => vfs.append(fork, ino, data).await,
-                    (false, FdWrite::At(at)) => {
-                        vfs.write(fork, ino, at, data).await.map(|n| (at, n))
-                    }
-                    (false, FdWrite::AtCur) => {
-                        vfs.write(fork, ino, pos, data).await.map(|n| (pos, n))
-                    }
-                }
-                .map_err(FsError::from)?;
+                    (true, _) => d.append(data).await,
+                    (false, FdWrite::At(at)) => d.write(at, data).await.map(|n| (at, n)),
+                    (false, FdWrite::AtCur) => d.write(pos, data).await.map(|n| (pos, n)),
+                }?;
 
                 // A write at the current position moves it past the bytes
                 // written (for an append: to the end of the file as this
@@ -1539,12 +1530,7 @@ impl wasi_snapshot_preview1::WasiSnapshotPreview1 for P1Ctx {
         };
         // Each entry takes at least a dirent header: no need for more.
         let want = skip + (buf_len / types::Dirent::guest_size()) as usize + 1;
-        let entries = d
-            .mount
-            .vfs
-            .read_dir(d.mount.fork, d.ino(), after.as_deref(), want)
-            .await
-            .map_err(FsError::from)?;
+        let entries = d.read_dir(after.as_deref(), want).await?;
         let first = cookie.max(2) + 1;
         let mut cookies = BTreeMap::new();
         for (entry, d_next) in entries.into_iter().skip(skip).zip(first..) {
@@ -2182,9 +2168,7 @@ async fn read_into(
     pos: u64,
     iov: GuestPtr<[u8]>,
 ) -> Result<usize> {
-    let (vfs, fork, ino) = (&d.mount.vfs, d.mount.fork, d.ino());
-    let len = u64::from(iov.len());
-    let pieces = vfs.read(fork, ino, pos, len).await.map_err(FsError::from)?;
+    let pieces = d.read(pos, u64::from(iov.len())).await?;
     let mut done = 0u32;
     for piece in &pieces {
         let n = u32::try_from(piece.len())?;

@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use super::bindings::types;
-use super::ctx::{Mount, StrataCtxView};
+use super::ctx::StrataCtxView;
 use super::descriptor::descriptor_type;
 use super::error::FsResult;
 use crate::actor::OpenFile;
@@ -19,7 +19,6 @@ const BATCH: usize = 128;
 /// A guest's position in a directory listing.
 #[derive(Debug)]
 pub struct DirectoryEntryStream {
-    mount: Mount,
     dir: Arc<OpenFile>,
     /// The last name of the last batch: where the next batch starts.
     after: Option<String>,
@@ -28,9 +27,8 @@ pub struct DirectoryEntryStream {
 }
 
 impl DirectoryEntryStream {
-    pub(crate) fn new(mount: Mount, dir: Arc<OpenFile>) -> DirectoryEntryStream {
+    pub(crate) fn new(dir: Arc<OpenFile>) -> DirectoryEntryStream {
         DirectoryEntryStream {
-            mount,
             dir,
             after: None,
             batch: VecDeque::new(),
@@ -40,10 +38,7 @@ impl DirectoryEntryStream {
 
     async fn next(&mut self) -> FsResult<Option<DirEntry>> {
         if self.batch.is_empty() && !self.done {
-            let (vfs, fork) = (&self.mount.vfs, self.mount.fork);
-            let entries = vfs
-                .read_dir(fork, self.dir.ino(), self.after.as_deref(), BATCH)
-                .await?;
+            let entries = self.dir.read_dir(self.after.as_deref(), BATCH).await?;
             self.done = entries.len() < BATCH;
             if let Some(last) = entries.last() {
                 self.after = Some(last.name.to_string());

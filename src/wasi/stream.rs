@@ -22,7 +22,6 @@ use tokio::sync::Notify;
 use wasmtime_wasi::OpenMode;
 use wasmtime_wasi::p2::{InputStream, OutputStream, Pollable, StreamError, StreamResult};
 
-use super::ctx::Mount;
 use super::descriptor::Descriptor;
 use super::error::stream_error;
 use crate::actor::{self, OpenFile, served_at_once};
@@ -92,7 +91,6 @@ const MAX_WRITE: u64 = 16 << 20;
 
 /// `read-via-stream`: reads from its own cursor.
 pub(crate) struct FileInputStream {
-    mount: Mount,
     file: Arc<OpenFile>,
     readable: bool,
     position: u64,
@@ -112,7 +110,6 @@ pub(crate) struct FileInputStream {
 impl FileInputStream {
     pub fn new(d: &Descriptor, position: u64) -> FileInputStream {
         FileInputStream {
-            mount: d.mount.clone(),
             file: d.file.clone(),
             readable: d.mode.contains(OpenMode::READ),
             position,
@@ -151,20 +148,13 @@ impl FileInputStream {
             }
             return Ok(());
         }
-        let (vfs, fork, ino, position) = (
-            &self.mount.vfs,
-            self.mount.fork,
-            self.file.ino(),
-            self.position,
-        );
-        match vfs.read_snapshot(fork, |r| r.read(ino, position, len)) {
+        let (ino, position) = (self.file.ino(), self.position);
+        match self.file.read_snapshot(|r| r.read(ino, position, len)) {
             Some(Ok(pieces)) => self.accept(pieces, false),
             Some(Err(e)) => return Err(stream_error(e)),
             None => {
-                let vfs = vfs.clone();
-                self.pending = Some(Slot::spawn(async move {
-                    vfs.read(fork, ino, position, len).await
-                }));
+                let file = self.file.clone();
+                self.pending = Some(Slot::spawn(async move { file.read(position, len).await }));
             }
         }
         Ok(())
@@ -222,9 +212,9 @@ impl InputStream for FileInputStream {
                 slot.filled().await;
                 self.fill(size as u64)?;
             } else {
-                let (vfs, fork, ino) = (&self.mount.vfs, self.mount.fork, self.file.ino());
-                let pieces = vfs
-                    .read(fork, ino, self.position, size as u64)
+                let pieces = self
+                    .file
+                    .read(self.position, size as u64)
                     .await
                     .map_err(stream_error)?;
                 self.accept(pieces, false);
@@ -242,8 +232,8 @@ impl InputStream for FileInputStream {
             return Ok(self.take(nelem).len());
         }
         // Skipping needs only the file's size, not its data.
-        let (fork, ino) = (self.mount.fork, self.file.ino());
-        match self.mount.vfs.read_snapshot(fork, |r| r.stat(ino)) {
+        let ino = self.file.ino();
+        match self.file.read_snapshot(|r| r.stat(ino)) {
             Some(Ok(stat)) if self.pending.is_none() => {
                 if self.closed || self.position >= stat.size {
                     self.closed = true;
@@ -303,7 +293,6 @@ enum WriteState {
 /// `write-via-stream` and `append-via-stream`: writes at its own cursor (or
 /// at the end of the file).
 pub(crate) struct FileOutputStream {
-    mount: Mount,
     file: Arc<OpenFile>,
     writable: bool,
     target: Target,
@@ -321,7 +310,6 @@ impl FileOutputStream {
 
     fn new(d: &Descriptor, target: Target) -> FileOutputStream {
         FileOutputStream {
-            mount: d.mount.clone(),
             file: d.file.clone(),
             writable: d.mode.contains(OpenMode::WRITE),
             target,
@@ -336,21 +324,16 @@ impl FileOutputStream {
         data: Bytes,
         zeroes: u64,
     ) -> impl std::future::Future<Output = Result<Option<u64>, actor::Error>> + Send + 'static {
-        let (vfs, fork, ino, target) = (
-            self.mount.vfs.clone(),
-            self.mount.fork,
-            self.file.ino(),
-            self.target,
-        );
+        let (file, target) = (self.file.clone(), self.target);
         async move {
             match target {
                 Target::At(mut at) => {
                     if zeroes > 0 {
-                        at += vfs.write_zeroes(fork, ino, at, zeroes).await?;
+                        at += file.write_zeroes(at, zeroes).await?;
                     }
                     let mut data = data;
                     while !data.is_empty() {
-                        let n = vfs.write(fork, ino, at, data.clone()).await?;
+                        let n = file.write(at, data.clone()).await?;
                         data = data.slice(n..);
                         at += n as u64;
                     }
@@ -364,7 +347,7 @@ impl FileOutputStream {
                         data = Bytes::from(vec![0u8; zeroes as usize]);
                     }
                     while !data.is_empty() {
-                        let (_, n) = vfs.append(fork, ino, data.clone()).await?;
+                        let (_, n) = file.append(data.clone()).await?;
                         data = data.slice(n..);
                     }
                     Ok(None)
@@ -425,11 +408,9 @@ impl FileOutputStream {
     /// the fork's remaining space (at least one byte, so that a full fork
     /// reports `insufficient-space` instead of waiting forever).
     fn budget(&self) -> usize {
-        let fork = self.mount.fork;
         let budget = self
-            .mount
-            .vfs
-            .read_snapshot(fork, |r| {
+            .file
+            .read_snapshot(|r| {
                 Ok((
                     r.limits().max_io,
                     r.limits().max_bytes.saturating_sub(r.usage().bytes),
@@ -524,8 +505,8 @@ impl Pollable for FileOutputStream {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::actor::VfsBuilder;
-    use crate::fs::{CHUNK_SIZE, ForkId, OpenFlags};
+    use crate::actor::{OpenOptions, VfsBuilder};
+    use crate::fs::CHUNK_SIZE;
     use wasmtime_wasi::FsPerms;
 
     /// A read that stops at a chunk's end keeps nothing of the next chunk:
@@ -533,28 +514,24 @@ mod tests {
     #[tokio::test]
     async fn a_read_across_a_chunk_keeps_nothing_stale() {
         let vfs = VfsBuilder::new().spawn();
-        let fork = ForkId::ROOT;
-        vfs.write_file(fork, "f", &vec![b'.'; 2 * CHUNK_SIZE as usize])
+        let fork = vfs.root();
+        fork.write_file("f", &vec![b'.'; 2 * CHUNK_SIZE as usize])
             .await
             .unwrap();
-        let root = vfs.open_root(fork).await.unwrap();
-        let file = vfs
-            .open_at(fork, root.ino(), "f", true, OpenFlags::default(), true)
+        let root = fork.open_root().await.unwrap();
+        let file = root
+            .open_at("f", OpenOptions::new().write(true))
             .await
             .unwrap();
-        let ino = file.ino();
+        let file = Arc::new(file);
         let d = Descriptor {
-            mount: Mount {
-                vfs: vfs.clone(),
-                fork,
-            },
-            file: Arc::new(file),
+            file: file.clone(),
             mode: OpenMode::READ | OpenMode::WRITE,
             perms: FsPerms::ReadWrite,
         };
         let mut stream = FileInputStream::new(&d, CHUNK_SIZE - 6);
         assert_eq!(&stream.read(12).unwrap()[..], b"......");
-        vfs.write(fork, ino, CHUNK_SIZE, Bytes::from_static(b"XY"))
+        file.write(CHUNK_SIZE, Bytes::from_static(b"XY"))
             .await
             .unwrap();
         assert_eq!(&stream.blocking_read(6).await.unwrap()[..], b"XY....");
