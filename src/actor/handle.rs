@@ -104,7 +104,12 @@ impl VfsHandle {
     /// data still to be fetched — from the actor, which fetches it.
     pub(crate) async fn read<R: Read>(&self, op: R) -> Result<R::Output, Error> {
         match self.read_snapshot(op.fork(), |r| op.read(r)) {
-            Some(result) => served_at_once(result).await,
+            Some(result) => {
+                if let Err(error) = &result {
+                    tracing::debug!(?op, %error, "refused on the snapshot");
+                }
+                served_at_once(result).await
+            }
             None => self.call(Reading(op)).await,
         }
     }

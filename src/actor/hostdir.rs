@@ -79,9 +79,14 @@ impl Backend for HostDir {
         let inner = self.inner.clone();
         let need = need.clone();
         async move {
-            tokio::task::spawn_blocking(move || inner.load(&need))
+            let span = tracing::debug_span!("host read", ?need);
+            let loaded = tokio::task::spawn_blocking(move || span.in_scope(|| inner.load(&need)))
                 .await
-                .unwrap_or(Err(Errno::Io))
+                .unwrap_or(Err(Errno::Io));
+            if let Err(errno) = &loaded {
+                tracing::debug!(%errno, "host read failed");
+            }
+            loaded
         }
         .boxed()
     }

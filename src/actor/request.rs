@@ -44,6 +44,7 @@ pub(crate) struct Call<O: Operation> {
 impl<O: Operation> Call<O> {
     /// A request to send, and the receiver its answer arrives on.
     pub fn send(op: O) -> (Request, oneshot::Receiver<Result<O::Output, Error>>) {
+        tracing::trace!(?op, "request");
         let (reply, answer) = oneshot::channel();
         let call = Call {
             op,
@@ -75,7 +76,13 @@ impl<O: Operation> Pending for Call<O> {
         self.outcome = Some(match outcome {
             Err(Failure::Fs(fs::Error::NeedsBase(need))) => return Err(need),
             Ok(output) => Ok(output),
-            Err(failure) => Err(failure.into()),
+            Err(failure) => {
+                let error = Error::from(failure);
+                // A refused write, a commit conflict, a quota: the caller
+                // sees the error; whoever runs the host sees why.
+                tracing::debug!(op = ?self.op, %error, "refused");
+                Err(error)
+            }
         });
         Ok(())
     }

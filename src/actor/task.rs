@@ -120,6 +120,7 @@ impl Actor {
                     if received == 0 {
                         break; // every handle is gone
                     }
+                    let _batch = tracing::trace_span!("batch", requests = received).entered();
                     self.read_notes();
                     for request in batch.drain(..) {
                         self.serve(request);
@@ -249,19 +250,23 @@ impl Actor {
         if fetcher.cache.has(&need) || since.elapsed() > fetcher.deadline {
             // Already fetched yet still missing (a backend that did not
             // deliver what it was asked for), or waited too long in total.
+            tracing::warn!(?need, waited = ?since.elapsed(), "base data never came: failing with EIO");
             request.fail(Error::Errno(Errno::Io));
             return;
         }
         if let Some(waiters) = fetcher.waiting.get_mut(&need) {
+            tracing::debug!(?need, waiting = waiters.len() + 1, "parked: joins a fetch");
             waiters.push(Parked { request, since });
             return;
         }
+        tracing::debug!(?need, "parked: fetching base data");
         // The backend's code runs here, on the actor: contain its panics
         // as the fetch task contains those of the future it returns.
         let started = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             fetcher.backend.fetch(&need)
         }));
         let Ok(fetch) = started else {
+            tracing::warn!(?need, "the backend panicked starting a fetch: failing with EIO");
             request.fail(Error::Errno(Errno::Io));
             return;
         };
@@ -300,6 +305,10 @@ impl Actor {
                     Err(Errno::Io)
                 }
             });
+            match result {
+                Ok(()) => tracing::debug!(?need, waiting = waiters.len(), "fetched: running again"),
+                Err(errno) => tracing::warn!(?need, %errno, "fetch failed"),
+            }
             for parked in waiters {
                 match result {
                     Err(errno) => parked.request.fail(Error::Errno(errno)),
@@ -351,6 +360,7 @@ impl Actor {
 
     /// Answers everything still waiting with `Stopped` and confirms shutdown.
     fn stop(mut self) {
+        tracing::debug!("actor stopping");
         self.requests.close();
         while let Ok(request) = self.requests.try_recv() {
             request.fail(Error::Stopped);

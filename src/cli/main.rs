@@ -1,7 +1,7 @@
 //! `strata`: run a WebAssembly program on Strata's virtual filesystem.
 //!
 //! ```text
-//! strata run [--dir HOST[::GUEST]]... [--env K=V]... MODULE_OR_COMPONENT [ARGS]...
+//! strata run [-v]... [--dir HOST[::GUEST]]... [--env K=V]... MODULE_OR_COMPONENT [ARGS]...
 //! ```
 //!
 //! Conventions follow `wasmtime run`. Each `--dir` mounts a host directory
@@ -51,6 +51,11 @@ struct Run {
     /// Most linear memory the guest may grow to, in MiB.
     #[arg(long, default_value_t = 1024)]
     max_memory_mib: usize,
+    /// Log to stderr what the filesystem decides: requests refused (and
+    /// why), base data fetched, commits. Twice: every request and every
+    /// WASI call too. `RUST_LOG` (e.g. `strata=debug`) takes precedence.
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    verbose: u8,
     /// The program: a wasip1 module or a component (binary or text).
     program: PathBuf,
     /// Arguments for the program.
@@ -60,6 +65,9 @@ struct Run {
 
 fn main() -> ExitCode {
     let Command::Run(run) = Cli::parse().command;
+    if let Err(message) = log_to_stderr(run.verbose) {
+        return fail(&message);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -77,6 +85,29 @@ fn main() -> ExitCode {
         Ok(Err(message)) => fail(&message),
         Err(e) => fail(&format!("the guest task failed: {e}")),
     }
+}
+
+/// Prints the library's `tracing` events to stderr, as `RUST_LOG` or the
+/// count of `-v` asks; nothing at all without either.
+fn log_to_stderr(verbose: u8) -> Result<(), String> {
+    use std::io::IsTerminal;
+    use tracing_subscriber::filter::Targets;
+    use tracing_subscriber::prelude::*;
+
+    let spec = match (std::env::var("RUST_LOG"), verbose) {
+        (Ok(spec), _) => spec,
+        (Err(_), 0) => return Ok(()),
+        (Err(_), 1) => "strata=debug".to_owned(),
+        (Err(_), _) => "strata=trace,wasmtime_wasi=trace".to_owned(),
+    };
+    let filter: Targets = spec.parse().map_err(|e| format!("RUST_LOG={spec}: {e}"))?;
+    let output = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    tracing_subscriber::registry()
+        .with(output.with_filter(filter))
+        .try_init()
+        .map_err(|e| format!("cannot log: {e}"))
 }
 
 /// The first line of an error: the CLI reports failures in one line.

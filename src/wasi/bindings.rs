@@ -10,7 +10,7 @@
 wasmtime::component::bindgen!({
     path: "wit",
     world: "strata:host/filesystem",
-    imports: { default: async | trappable },
+    imports: { default: async | trappable | tracing },
     trappable_error_type: {
         "wasi:filesystem/types.error-code" => super::error::FsError,
     },

@@ -1,12 +1,13 @@
 //! Operations on an open file's data and metadata.
 
+use std::fmt;
+
 use bytes::Bytes;
 
 use super::{Effect, Exec, Failure, Operation, Read};
 use crate::fs::{self, ForkId, Ino, Reader, SetTime, Stat};
 
 /// Writes `data` at `offset`; answers the count written.
-#[derive(Debug)]
 pub(crate) struct Write {
     pub fork: ForkId,
     pub ino: Ino,
@@ -29,7 +30,6 @@ impl Operation for Write {
 }
 
 /// Writes `data` at the end of the file; answers where it went and the count.
-#[derive(Debug)]
 pub(crate) struct Append {
     pub fork: ForkId,
     pub ino: Ino,
@@ -151,5 +151,27 @@ impl Read for ReadData {
 
     fn read(&self, from: Reader<'_>) -> fs::Result<Vec<Bytes>> {
         from.read(self.ino, self.offset, self.len)
+    }
+}
+
+// Traces show how much a write carries, not the bytes.
+impl fmt::Debug for Write {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Write")
+            .field("fork", &self.fork)
+            .field("ino", &self.ino)
+            .field("offset", &self.offset)
+            .field("len", &self.data.len())
+            .finish()
+    }
+}
+
+impl fmt::Debug for Append {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Append")
+            .field("fork", &self.fork)
+            .field("ino", &self.ino)
+            .field("len", &self.data.len())
+            .finish()
     }
 }

@@ -60,7 +60,9 @@ impl Operation for Commit {
         on.vfs.commit(self.fork).map_err(|e| match e {
             CommitError::Conflict(paths) => Failure::Conflict(paths),
             CommitError::Failed(e) => Failure::Fs(e),
-        })
+        })?;
+        tracing::debug!(fork = ?self.fork, "committed");
+        Ok(())
     }
 }
 
