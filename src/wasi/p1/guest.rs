@@ -51,7 +51,7 @@ impl Allowance<'_> {
 /// The non-empty buffers of an iovec array, in order: where a vectored
 /// read lands or a vectored write comes from.
 pub(super) struct Buffers {
-    parts: Vec<GuestPtr<[u8]>>,
+    parts: Vec<GuestBuf>,
 }
 
 impl Buffers {
@@ -142,8 +142,11 @@ impl Buffers {
     }
 }
 
+/// A guest byte buffer.
+type GuestBuf = GuestPtr<[u8]>;
+
 /// `buf` cut at `at` (which must not exceed its length).
-fn split(buf: GuestPtr<[u8]>, at: u32) -> P1Result<(GuestPtr<[u8]>, GuestPtr<[u8]>)> {
+fn split(buf: GuestBuf, at: u32) -> P1Result<(GuestBuf, GuestBuf)> {
     let head = buf.get_range(0..at).ok_or(Errno::Fault)?;
     let tail = buf.get_range(at..buf.len()).ok_or(Errno::Fault)?;
     Ok((head, tail))
