@@ -1,9 +1,8 @@
 //! The `wasi_snapshot_preview1` functions, as the trait wiggle generates
 //! for them: each forwards to the file that owns its concern.
 
-use wasmtime_wasi::p1::types::Errno;
 use wasmtime_wasi::p1::types::{
-    Advice, CiovecArray, Clockid, Dircookie, Error, Event, Exitcode, Fd, Fdflags, Fdstat,
+    Advice, CiovecArray, Clockid, Dircookie, Errno, Error, Event, Exitcode, Fd, Fdflags, Fdstat,
     Filedelta, Filesize, Filestat, Fstflags, IovecArray, Lookupflags, Oflags, Prestat, Riflags,
     Rights, Roflags, Sdflags, Siflags, Signal, Size, Subscription, Timestamp, Whence,
 };
@@ -72,7 +71,7 @@ impl WasiSnapshotPreview1 for P1Ctx {
     }
 
     fn proc_raise(&mut self, _: Mem<'_, '_>, _signal: Signal) -> R<()> {
-        Err(Errno::Notsup.into())
+        Err(Errno::Notsup.into()) // no signals in WASI
     }
 
     fn sched_yield(&mut self, _: Mem<'_, '_>) -> R<()> {

@@ -4,26 +4,29 @@
 //! Most WASI programs in the wild are wasip1 core modules. Wrapping them in
 //! the preview1 component adapter breaks guests linked against an older
 //! wasi-libc once their heap grows, and adds a layer and a copy per call —
-//! so Strata answers p1 itself, over the same [`Descriptor`] the p2
-//! bindings use ([`Descriptor`](super::Descriptor)): the filesystem semantics live once, in the descriptor and
-//! below; this module only speaks p1's ABI.
+//! so Strata answers p1 itself, over the same
+//! [`Descriptor`](super::Descriptor) the p2 bindings use: the filesystem
+//! semantics live once, in the descriptor and below; this module only
+//! speaks p1's ABI.
 //!
 //! # Layout
 //!
-//! - [`table`]: the fd table — one number space for stdio, preopens, files
+//! - `table.rs`: the fd table — one number space for stdio, preopens, files
 //!   and directories, each entry holding what p1 adds to a descriptor (a
 //!   cursor, the append flag, the preopen's name, directory cookies) — and
 //!   the rights p1 reports.
-//! - [`io`]: calls on an open fd: read, write, seek, stat, flags, sizes.
-//! - [`paths`]: calls on a path under a directory fd.
-//! - [`readdir`]: `fd_readdir` and its cookies.
-//! - [`poll`]: `poll_oneoff` over clocks, stdio and files.
-//! - [`host`]: args, environment, clocks, random, exit, sockets — handed to
+//! - `io.rs`: moving bytes: read, write (vectored, one copy), seek, tell.
+//! - `fdops.rs`: calls about an fd itself: close, renumber, prestat,
+//!   fdstat and flags, filestat, size, times, sync, advise.
+//! - `paths.rs`: calls on a path under a directory fd.
+//! - `readdir.rs`: `fd_readdir` and its cookies.
+//! - `poll.rs`: `poll_oneoff` over clocks, stdio and files.
+//! - `host.rs`: args, environment, clocks, random, exit, sockets — handed to
 //!   wasmtime-wasi's p2 host implementations through its `WasiCtx`.
-//! - [`guest`]: reading and writing guest memory within what one call may
+//! - `guest.rs`: reading and writing guest memory within what one call may
 //!   copy.
-//! - [`errno`]: the one map from Strata's errors to p1's `errno`.
-//! - [`dispatch`]: the `WasiSnapshotPreview1` trait, each method one line
+//! - `errno.rs`: the one map from Strata's errors to p1's `errno`.
+//! - `dispatch.rs`: the `WasiSnapshotPreview1` trait, each method one line
 //!   into the files above.
 //!
 //! # How preview1 differs from preview2, and what that costs here
@@ -41,7 +44,7 @@
 //! - **Directory cookies.** p2 streams a listing; p1 asks for "entries from
 //!   cookie N" again and again into a fixed buffer. Cookies here resume
 //!   after a *name*, not a count, so a listing stays right while the guest
-//!   deletes what it lists (see [`readdir`]).
+//!   deletes what it lists (see `readdir.rs`).
 //! - **Blocking.** p1 calls block the guest until done, but never the
 //!   executor: every wait (the actor, stdin, a clock) is a future.
 //! - **Sizes from the guest.** Buffers and array lengths come from guest

@@ -72,8 +72,9 @@ impl Cookies {
         if from == 0 || self.after.len() >= REMEMBERED {
             self.after.clear();
         }
-        for (cookie, name) in (first..).zip(names) {
-            self.after.insert(cookie, name.clone());
+        for (i, name) in names.iter().enumerate() {
+            self.after
+                .insert(first.saturating_add(i as u64), name.clone());
         }
     }
 }
@@ -82,7 +83,8 @@ impl Cookies {
 fn encode(out: &mut Vec<u8>, next: Dircookie, ino: u64, kind: Filetype, name: &[u8]) {
     out.extend_from_slice(&next.to_le_bytes());
     out.extend_from_slice(&ino.to_le_bytes());
-    out.extend_from_slice(&(name.len() as u32).to_le_bytes());
+    let len = u32::try_from(name.len()).unwrap_or(u32::MAX);
+    out.extend_from_slice(&len.to_le_bytes());
     out.push(kind as u8);
     out.extend_from_slice(&[0; 3]); // padding to the header's 24 bytes
     out.extend_from_slice(name);
@@ -124,14 +126,15 @@ pub(super) async fn list(
         Resume::Skip(n) => (None, n),
     };
     let mut names = Vec::new();
-    let first = cookie.max(FIRST_ENTRY - 1) + 1;
+    let first = cookie.max(FIRST_ENTRY - 1).saturating_add(1);
     if out.len() < room {
         let want = skip.saturating_add(fitting);
         let entries = dir.desc.read_dir(after.as_deref(), want).await?;
-        for (entry, next) in entries.into_iter().skip(skip).zip(first..) {
+        for (i, entry) in entries.into_iter().skip(skip).enumerate() {
             if out.len() >= room {
                 break;
             }
+            let next = first.saturating_add(i as u64);
             let ino = dir.desc.identity(entry.ino);
             encode(
                 &mut out,

@@ -161,7 +161,12 @@ impl FdTable {
             })
         });
         FdTable {
-            open: (0u32..).zip(first.into_iter().chain(dirs)).collect(),
+            open: first
+                .into_iter()
+                .chain(dirs)
+                .zip(0u32..)
+                .map(|(e, n)| (n, e))
+                .collect(),
             closed: BTreeSet::new(),
         }
     }
