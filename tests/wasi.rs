@@ -356,3 +356,115 @@ async fn a_file_stream_on_a_slow_backend_is_genuinely_pending() {
         "file ready at once: 0\npoll ready: file\nread: ok \"worth the wait\"\ndone\n"
     );
 }
+
+/// `fd_renumber` moves an open file, cursor and all, onto another number
+/// and closes what was there; the numbers handed out afterwards are the
+/// same as wasmtime-wasi's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fd_renumber_matches_wasmtime_wasi() {
+    let Some(path) = guest("p1calls") else { return };
+    let run = Differential::p1(&path, &["p1calls", "/", "renumber"]).await;
+    for line in [
+        "renumber a b: ok",
+        "read b at a's cursor: 0",
+        "pread b: 6 \"from a\"",
+        "fdstat a: EBADF",
+        "renumber a b again: EBADF",
+        "renumber b 77: EBADF",
+        "renumber b b: ok",
+        "rb still reads: 6 \"from b\"",
+        "prestat of an opened dir: EBADF",
+    ] {
+        assert!(run.strata.stdout.contains(line), "missing {line:?}");
+    }
+    run.assert_same_trees().await;
+}
+
+/// `poll_oneoff` over clocks (relative, absolute, monotonic, realtime),
+/// files and stdout answers as wasmtime-wasi's does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poll_oneoff_over_files_and_clocks_matches_wasmtime_wasi() {
+    let Some(path) = guest("p1calls") else { return };
+    let run = Differential::p1(&path, &["p1calls", "/", "poll"]).await;
+    for line in [
+        "relative clock: ok, 1 event(s) [11 type 0 ok]",
+        "slept at least 20 ms: yes",
+        "file read, far clock: ok, 1 event(s) [22 type 1 ok flags 0]",
+        "file read at end: ok, 1 event(s) [31 type 1 ok flags 1]",
+        "file write: ok, 1 event(s) [41 type 2 ok flags 0]",
+        "past realtime deadline: ok, 1 event(s) [52 type 0 ok]",
+        "past monotonic deadline: ok, 1 event(s) [61 type 0 ok]",
+        "stdout write: ok, 1 event(s) [71 type 2 ok flags 0]",
+        "directory read: EBADF",
+        "closed fd: EBADF",
+        "cpu-time clock: EINVAL",
+        "no subscriptions: EINVAL",
+    ] {
+        assert!(run.strata.stdout.contains(line), "missing {line:?}");
+    }
+}
+
+/// What Strata reports beyond wasmtime-wasi: `nbytes` of a file read is
+/// what is left from the cursor, of a file write what one write moves; and
+/// everything ready at once is reported together.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poll_oneoff_reports_bytes_left_in_a_file() {
+    let Some(path) = guest("p1calls") else { return };
+    let (vfs, fork, _dir) = Differential::setup().await;
+    let module = common::guest::module(&path);
+    let run = run_p1_on_strata(
+        &module,
+        Mount { vfs, fork },
+        FsPerms::ReadWrite,
+        &["p1calls", "/", "poll-nbytes"],
+    )
+    .await;
+    assert!(run.ok, "{}", run.stderr);
+    assert_eq!(
+        run.stdout,
+        "relative clock: ok, 1 event(s) [11 type 0 ok]\n\
+         slept at least 20 ms: yes\n\
+         file read, far clock: ok, 1 event(s) [22 type 1 ok flags 0 nbytes 6]\n\
+         file read at end: ok, 1 event(s) [31 type 1 ok flags 1 nbytes 0]\n\
+         file write: ok, 1 event(s) [41 type 2 ok flags 0 nbytes 16777216]\n\
+         past realtime deadline: ok, 1 event(s) [52 type 0 ok]\n\
+         past monotonic deadline: ok, 1 event(s) [61 type 0 ok]\n\
+         stdout write: ok, 1 event(s) [71 type 2 ok flags 0 nbytes 1]\n\
+         directory read: EBADF, 0 event(s)\n\
+         closed fd: EBADF, 0 event(s)\n\
+         cpu-time clock: EINVAL, 0 event(s)\n\
+         no subscriptions: EINVAL, 0 event(s)\n\
+         all at once: ok, 3 event(s) [111 type 0 ok] [112 type 1 ok flags 0 nbytes 3] \
+         [114 type 2 ok flags 0 nbytes 16777216]\n\
+         done\n"
+    );
+}
+
+/// `fd_readdir` cookies resume after the name they were handed out with:
+/// entries added and removed around a cookie neither shift nor repeat the
+/// listing, and deleting each entry as it is listed empties the directory.
+/// (On wasmtime-wasi a cookie counts entries, and the same guest skips.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fd_readdir_cookies_survive_entries_coming_and_going() {
+    let Some(path) = guest("p1calls") else { return };
+    let (vfs, fork, _dir) = Differential::setup().await;
+    let module = common::guest::module(&path);
+    let run = run_p1_on_strata(
+        &module,
+        Mount { vfs, fork },
+        FsPerms::ReadWrite,
+        &["p1calls", "/", "readdir"],
+    )
+    .await;
+    assert!(run.ok, "{}", run.stderr);
+    // `0` and `bb` are made after the first listing, `a` and `c` removed.
+    assert_eq!(
+        run.stdout,
+        "all (from 0): ok .@1 ..@2 a@3 b@4\n\
+         after b, changed (from 4): ok bb@5 d@6 e@7 z@8\n\
+         after a (gone) (from 3): ok b@4 bb@5 d@6 e@7 z@8\n\
+         deleting while listing: . .. 0 b bb d e z\n\
+         rmdir rd: ok\n\
+         done\n"
+    );
+}
