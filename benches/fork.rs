@@ -126,11 +126,11 @@ fn bench(c: &mut Criterion) {
         .unwrap();
     rt.block_on(async {
         let vfs = VfsBuilder::new().image(base_image(100_000)).spawn();
-        vfs.fork(ForkId::ROOT).await.unwrap();
+        vfs.root().fork().await.unwrap();
         let before = LIVE.load(Ordering::Relaxed);
         let mut forks = Vec::new();
         for _ in 0..10_000 {
-            forks.push(vfs.fork(ForkId::ROOT).await.unwrap());
+            forks.push(vfs.root().fork().await.unwrap().id());
         }
         let per_fork = (LIVE.load(Ordering::Relaxed) - before) / forks.len();
         println!("memory per idle fork through the actor (with its snapshot): {per_fork} bytes");

@@ -26,10 +26,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use strata::actor::{VfsBuilder, VfsHandle};
-use strata::fs::{ForkId, Limits, MemBase};
+use strata::actor::{Fork, VfsBuilder, VfsHandle};
+use strata::fs::{Limits, MemBase};
 use strata::wasi::p1::P1Ctx;
-use strata::wasi::{Mount, StrataCtx, StrataCtxView, StrataView};
+use strata::wasi::{StrataCtx, StrataCtxView, StrataView};
 use tokio::runtime::Runtime;
 use wasmtime::component::{Component, ResourceTable};
 use wasmtime::{Config, Engine, Linker, Module, Store};
@@ -99,7 +99,7 @@ async fn run<T: Send + 'static>(mut store: Store<T>, linker: &Linker<T>, module:
 async fn p1_on_strata(
     engine: &Engine,
     module: &Module,
-    mount: Mount,
+    mount: Fork,
     guest_path: &str,
     args: &[String],
 ) {
@@ -175,7 +175,7 @@ async fn run_component(
     assert!(result.is_ok(), "guest failed");
 }
 
-async fn p2_on_strata(engine: &Engine, component: &Component, mount: Mount, args: &[String]) {
+async fn p2_on_strata(engine: &Engine, component: &Component, mount: Fork, args: &[String]) {
     let strata = StrataCtx::builder()
         .preopen(mount, "/data", FsPerms::ReadWrite)
         .build()
@@ -241,13 +241,10 @@ fn bench_smallfiles(c: &mut Criterion) {
     group.throughput(Throughput::Elements(4));
 
     let vfs: VfsHandle = rt.block_on(async { VfsBuilder::new().limits(Limits::default()).spawn() });
-    let fork = rt.block_on(vfs.fork(ForkId::ROOT)).unwrap();
+    let fork = rt.block_on(vfs.root().fork()).unwrap();
     group.bench_function("strata p1", |b| {
         b.iter_custom(|iters| {
-            let mount = Mount {
-                vfs: vfs.clone(),
-                fork,
-            };
+            let mount = fork.clone();
             let a = args(&["smallfiles", "/work", &iters.to_string()]);
             let (engine, module) = (engine.clone(), module.clone());
             timed(&rt, async move {
@@ -295,14 +292,11 @@ fn bench_overwrite(c: &mut Criterion) {
     };
 
     let vfs: VfsHandle = rt.block_on(async { VfsBuilder::new().limits(Limits::default()).spawn() });
-    let fork = rt.block_on(vfs.fork(ForkId::ROOT)).unwrap();
-    rt.block_on(vfs.write_file(fork, "db", &content)).unwrap();
+    let fork = rt.block_on(vfs.root().fork()).unwrap();
+    rt.block_on(fork.write_file("db", &content)).unwrap();
     group.bench_function("strata p1", |b| {
         b.iter_custom(|iters| {
-            let mount = Mount {
-                vfs: vfs.clone(),
-                fork,
-            };
+            let mount = fork.clone();
             let (engine, module, a) = (engine.clone(), module.clone(), a(iters));
             timed(&rt, async move {
                 p1_on_strata(&engine, &module, mount, "/work", &a).await
@@ -365,10 +359,7 @@ fn bench_seqread(c: &mut Criterion) {
             .limits(Limits::unlimited())
             .spawn()
     });
-    let mount = Mount {
-        vfs: vfs.clone(),
-        fork: ForkId::ROOT,
-    };
+    let mount = vfs.root();
     let host = tmpfs_dir();
     std::fs::write(host.path().join("data.bin"), &content).unwrap();
     drop(content);

@@ -14,10 +14,10 @@
 use std::path::Path;
 use std::time::Instant;
 
-use strata::actor::{Error, VfsBuilder, VfsHandle};
-use strata::fs::{ChangeKind, ForkId, MemBase};
+use strata::actor::{Error, Fork, VfsBuilder, VfsHandle};
+use strata::fs::{ChangeKind, MemBase};
+use strata::wasi::StrataCtx;
 use strata::wasi::p1::P1Ctx;
-use strata::wasi::{Mount, StrataCtx};
 use wasmtime::{Config, Engine, Linker, Module, Store};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
@@ -51,15 +51,15 @@ async fn run_guest(
     module: &Module,
     vfs: VfsHandle,
     id: usize,
-) -> Result<(ForkId, String), String> {
-    let fork = vfs.fork(ForkId::ROOT).await.map_err(|e| e.to_string())?;
+) -> Result<(Fork, String), String> {
+    let fork = vfs.root().fork().await.map_err(|e| e.to_string())?;
     let stdout = MemoryOutputPipe::new(64 * 1024);
     let wasi = WasiCtxBuilder::new()
         .args(&["worker", &id.to_string()])
         .stdout(stdout.clone())
         .build();
     let strata = StrataCtx::builder()
-        .preopen(Mount { vfs, fork }, "/", FsPerms::ReadWrite)
+        .preopen(fork.clone(), "/", FsPerms::ReadWrite)
         .build()
         .await
         .map_err(|e| e.to_string())?;
@@ -117,12 +117,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         start.elapsed()
     );
     for (id, (fork, out)) in results.iter().enumerate() {
-        println!("  guest {id:>3} (fork {:>3}): {out}", fork.0);
+        println!("  guest {id:>3} (fork {:>3}): {out}", fork.id().0);
     }
 
-    let (first, _) = results[0];
+    let (first, _) = &results[0];
     println!("\ndiff of guest 0's fork:");
-    for change in vfs.diff(first).await? {
+    for change in first.diff().await? {
         let kind = match change.kind {
             ChangeKind::Created => "created ",
             ChangeKind::Modified => "modified",
@@ -131,28 +131,28 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("  {kind} {}", change.path);
     }
 
-    vfs.commit(first).await?;
+    first.commit().await?;
     println!("\ncommitted guest 0's fork into the base:");
-    let report = String::from_utf8(vfs.read_file(ForkId::ROOT, "out/report-0.txt").await?)?;
+    let report = String::from_utf8(vfs.root().read_file("out/report-0.txt").await?)?;
     println!(
         "  base /out/report-0.txt: {:?}",
         report.lines().next().unwrap_or_default()
     );
     println!(
         "  base /etc/app.conf: {:?}",
-        String::from_utf8(vfs.read_file(ForkId::ROOT, "etc/app.conf").await?)?
+        String::from_utf8(vfs.root().read_file("etc/app.conf").await?)?
     );
     if let Some((other, _)) = results.get(1) {
-        let seen = vfs.read_file(*other, "out/report-0.txt").await.is_ok();
+        let seen = other.read_file("out/report-0.txt").await.is_ok();
         println!(
             "  guest 1, forked before the commit, sees /out/report-0.txt: {}",
             if seen { "yes" } else { "no" }
         );
         println!(
             "  guest 1 still has its own /etc/app.conf: {:?}",
-            String::from_utf8(vfs.read_file(*other, "etc/app.conf").await?)?
+            String::from_utf8(other.read_file("etc/app.conf").await?)?
         );
-        match vfs.commit(*other).await {
+        match other.commit().await {
             Err(Error::Conflict(paths)) => {
                 println!("  committing guest 1 as well: refused, conflict on {paths:?}")
             }
@@ -160,7 +160,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     for (fork, _) in results.iter().skip(1) {
-        vfs.discard(*fork).await?;
+        fork.discard().await?;
     }
     vfs.shutdown().await;
     Ok(())

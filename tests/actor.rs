@@ -9,10 +9,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{CREATE, bounded, file_with};
+use common::{CREATE, bounded, create, file_with};
 use futures::future::{BoxFuture, FutureExt};
 use strata::actor::baseline::{Client, StdMutexVfs, TokioMutexVfs};
-use strata::actor::{Backend, Delayed, Error, HostDir, VfsBuilder, VfsHandle};
+use strata::actor::{Backend, Delayed, Error, HostDir, OpenOptions, VfsBuilder, VfsHandle};
 use strata::fs::{
     Base, BaseNode, DirEntry, Errno, ForkId, Ino, Kind, Limits, Loaded, MemBase, Need, OpenFlags,
 };
@@ -20,38 +20,26 @@ use strata::fs::{
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn many_tasks_hammering_one_actor_end_consistent() {
     let vfs = VfsBuilder::new().spawn();
-    let fork = ForkId::ROOT;
-    let root = vfs.open_root(fork).await.unwrap();
-    vfs.create_dir_at(fork, root.ino(), "shared").await.unwrap();
-    let log = vfs
-        .open_at(fork, root.ino(), "shared/log", true, CREATE, true)
-        .await
-        .unwrap();
+    let fork = vfs.root();
+    let root = fork.open_root().await.unwrap();
+    root.create_dir_at("shared").await.unwrap();
+    let log = root.open_at("shared/log", create()).await.unwrap();
+    let (root, log) = (Arc::new(root), Arc::new(log));
     let (tasks, rounds) = (64, 50);
     let mut joins = Vec::new();
     for t in 0..tasks {
-        let (vfs, root, log) = (vfs.clone(), root.ino(), log.ino());
+        let (root, log) = (root.clone(), log.clone());
         joins.push(tokio::spawn(async move {
-            vfs.create_dir_at(fork, root, &format!("t{t}"))
-                .await
-                .unwrap();
+            root.create_dir_at(&format!("t{t}")).await.unwrap();
             for r in 0..rounds {
-                let f = vfs
-                    .open_at(fork, root, &format!("t{t}/f{r}"), true, CREATE, true)
-                    .await
-                    .unwrap();
+                let f = root.open_at(&format!("t{t}/f{r}"), create()).await.unwrap();
                 let data = Bytes::from(format!("task {t} round {r}"));
-                vfs.write(fork, f.ino(), 0, data.clone()).await.unwrap();
+                f.write(0, data.clone()).await.unwrap();
                 // Read-your-writes through the published snapshot.
-                assert_eq!(
-                    vfs.read(fork, f.ino(), 0, 100).await.unwrap().concat(),
-                    data
-                );
-                vfs.append(fork, log, Bytes::from_static(b"x"))
-                    .await
-                    .unwrap();
+                assert_eq!(f.read(0, 100).await.unwrap().concat(), data);
+                log.append(Bytes::from_static(b"x")).await.unwrap();
                 if r % 2 == 1 {
-                    vfs.unlink_file_at(fork, root, &format!("t{t}/f{}", r - 1))
+                    root.unlink_file_at(&format!("t{t}/f{}", r - 1))
                         .await
                         .unwrap();
                 }
@@ -61,24 +49,14 @@ async fn many_tasks_hammering_one_actor_end_consistent() {
     for j in joins {
         bounded("a client task", j).await.unwrap();
     }
-    assert_eq!(
-        vfs.stat(fork, log.ino()).await.unwrap().size,
-        tasks * rounds
-    );
+    assert_eq!(log.stat().await.unwrap().size, tasks * rounds);
     for t in 0..tasks {
-        let dir = vfs
-            .open_at(
-                fork,
-                root.ino(),
-                &format!("t{t}"),
-                true,
-                OpenFlags::default(),
-                false,
-            )
+        let dir = root
+            .open_at(&format!("t{t}"), OpenOptions::new())
             .await
             .unwrap();
-        let names: Vec<String> = vfs
-            .read_dir(fork, dir.ino(), None, 1000)
+        let names: Vec<String> = dir
+            .read_dir(None, 1000)
             .await
             .unwrap()
             .into_iter()
@@ -94,7 +72,7 @@ async fn many_tasks_hammering_one_actor_end_consistent() {
         want_sorted.sort();
         assert_eq!(names_sorted, want_sorted, "task {t}");
         for r in (0..rounds).filter(|r| r % 2 == 1) {
-            let got = vfs.read_file(fork, &format!("t{t}/f{r}")).await.unwrap();
+            let got = fork.read_file(&format!("t{t}/f{r}")).await.unwrap();
             assert_eq!(got, format!("task {t} round {r}").into_bytes());
         }
     }
@@ -103,45 +81,45 @@ async fn many_tasks_hammering_one_actor_end_consistent() {
 #[tokio::test]
 async fn calls_after_shutdown_fail_at_once() {
     let vfs = VfsBuilder::new().spawn();
-    let root = vfs.open_root(ForkId::ROOT).await.unwrap();
+    let root = vfs.root().open_root().await.unwrap();
     let other = vfs.clone();
     bounded("shutdown", vfs.shutdown()).await;
     assert!(other.is_stopped());
+    assert_eq!(bounded("stat", root.stat()).await, Err(Error::Stopped));
     assert_eq!(
-        bounded("stat", other.stat(ForkId::ROOT, root.ino())).await,
+        bounded("fork", other.root().fork()).await,
         Err(Error::Stopped)
     );
     assert_eq!(
-        bounded("fork", other.fork(ForkId::ROOT)).await,
+        bounded("write_file", other.root().write_file("x", b"y")).await,
         Err(Error::Stopped)
     );
-    assert_eq!(
-        bounded("write_file", other.write_file(ForkId::ROOT, "x", b"y")).await,
-        Err(Error::Stopped)
-    );
-    assert_eq!(other.snapshot(ForkId::ROOT).unwrap_err(), Error::Stopped);
+    assert_eq!(other.root().snapshot().unwrap_err(), Error::Stopped);
     // A second shutdown is harmless.
     bounded("shutdown again", other.shutdown()).await;
+    // The `OpenFile` outliving the actor drops quietly.
+    drop(root);
 }
 
 #[tokio::test]
 async fn dropping_the_last_handle_stops_the_actor() {
     // The actor's filesystem holds the clock: once the actor has stopped
-    // and dropped its filesystem, only the test's `Arc` is left (`root`
-    // keeps the state handles share alive, which holds no clock).
+    // and dropped its filesystem, only the test's `Arc` is left. An open
+    // file holds a handle too: the last handles are `vfs` and `root`. (An
+    // `OpenFile` outliving the actor, which takes a shutdown now, is
+    // dropped in `calls_after_shutdown_fail_at_once`.)
     let clock = Arc::new(strata::fs::ManualClock::default());
     let vfs = VfsBuilder::new().clock(clock.clone()).spawn();
-    let root = vfs.open_root(ForkId::ROOT).await.unwrap();
+    let root = vfs.root().open_root().await.unwrap();
     assert_eq!(Arc::strong_count(&clock), 2);
     drop(vfs);
+    drop(root);
     bounded("the actor stopping", async {
         while Arc::strong_count(&clock) > 1 {
             tokio::task::yield_now().await;
         }
     })
     .await;
-    // The `OpenFile` outliving the actor drops quietly.
-    drop(root);
 }
 
 /// An embedder's image that panics when asked for one name.
@@ -175,19 +153,19 @@ impl Base for PanicsOn {
 async fn a_panic_inside_a_request_fails_it_and_the_actor_lives_on() {
     let image = MemBase::builder().file("kept", &b"kept"[..]).build();
     let vfs = VfsBuilder::new().image(PanicsOn(image, "boom")).spawn();
-    let fork = ForkId::ROOT;
-    let (root, _) = file_with(&vfs, fork, "before", Bytes::from_static(b"x")).await;
-    let before = vfs.usage(fork).await.unwrap();
-    let mkdir = vfs.create_dir_at(fork, root.ino(), "boom");
+    let fork = vfs.root();
+    let (root, _) = file_with(&fork, "before", Bytes::from_static(b"x")).await;
+    let before = fork.usage().await.unwrap();
+    let mkdir = root.create_dir_at("boom");
     assert_eq!(bounded("mkdir", mkdir).await, Err(Error::Errno(Errno::Io)));
     assert_eq!(
-        vfs.usage(fork).await.unwrap(),
+        fork.usage().await.unwrap(),
         before,
         "the failed request left a trace"
     );
-    assert_eq!(vfs.read_file(fork, "kept").await.unwrap(), b"kept");
-    vfs.write_file(fork, "after", b"y").await.unwrap();
-    assert_eq!(vfs.read_file(fork, "after").await.unwrap(), b"y");
+    assert_eq!(fork.read_file("kept").await.unwrap(), b"kept");
+    fork.write_file("after", b"y").await.unwrap();
+    assert_eq!(fork.read_file("after").await.unwrap(), b"y");
     assert!(!vfs.is_stopped());
 }
 
@@ -230,24 +208,21 @@ async fn other_requests_complete_while_one_waits_for_a_slow_backend() {
     let vfs = VfsBuilder::new()
         .backend(Gated(image(), gate.clone()))
         .spawn();
-    let fork = ForkId::ROOT;
-    let root = bounded("open_root", vfs.open_root(fork)).await.unwrap();
-    let scratch = bounded(
-        "create",
-        vfs.open_at(fork, root.ino(), "scratch", true, CREATE, true),
-    )
-    .await
-    .unwrap();
+    let fork = vfs.root();
+    let root = bounded("open_root", fork.open_root()).await.unwrap();
+    let scratch = bounded("create", root.open_at("scratch", create()))
+        .await
+        .unwrap();
     let slow = tokio::spawn({
-        let vfs = vfs.clone();
-        async move { vfs.read_file(fork, "data/f7").await }
+        let fork = fork.clone();
+        async move { fork.read_file("data/f7").await }
     });
     // While the read is parked behind the closed gate, the actor serves
     // writes (if it waited for the fetch, these would hang and time out).
     for i in 0..100u64 {
         bounded(
             "a write while a fetch is pending",
-            vfs.write(fork, scratch.ino(), i, Bytes::from_static(b"z")),
+            scratch.write(i, Bytes::from_static(b"z")),
         )
         .await
         .unwrap();
@@ -287,8 +262,8 @@ async fn concurrent_misses_share_one_fetch() {
         .spawn();
     let reads: Vec<_> = (0..32)
         .map(|_| {
-            let vfs = vfs.clone();
-            tokio::spawn(async move { vfs.read_file(ForkId::ROOT, "data/f3").await })
+            let fork = vfs.root();
+            tokio::spawn(async move { fork.read_file("data/f3").await })
         })
         .collect();
     for r in reads {
@@ -316,39 +291,31 @@ async fn committing_a_moved_image_directory_fetches_nothing_below_it() {
     let vfs = VfsBuilder::new()
         .backend(Counting(image.build(), fetches.clone()))
         .spawn();
-    let child = vfs.fork(ForkId::ROOT).await.unwrap();
-    let root = vfs.open_root(child).await.unwrap();
-    vfs.rename_at(child, root.ino(), "usr", root.ino(), "usr2")
-        .await
-        .unwrap();
+    let child = vfs.root().fork().await.unwrap();
+    let root = child.open_root().await.unwrap();
+    root.rename_at("usr", &root, "usr2").await.unwrap();
     drop(root);
     let before = fetches.load(Ordering::SeqCst);
-    bounded("commit", vfs.commit(child)).await.unwrap();
+    bounded("commit", child.commit()).await.unwrap();
     assert!(
         fetches.load(Ordering::SeqCst) - before <= 2,
         "the commit fetched {} pieces",
         fetches.load(Ordering::SeqCst) - before
     );
-    assert_eq!(
-        vfs.read_file(ForkId::ROOT, "usr2/d7/e3/f").await.unwrap(),
-        b"x"
-    );
+    assert_eq!(vfs.root().read_file("usr2/d7/e3/f").await.unwrap(), b"x");
 }
 
 #[tokio::test]
 async fn an_unlinked_open_file_survives_until_its_openfile_drops() {
     let vfs = VfsBuilder::new().spawn();
-    let fork = ForkId::ROOT;
-    let (root, file) = file_with(&vfs, fork, "tmp", Bytes::from_static(b"still here")).await;
-    vfs.unlink_file_at(fork, root.ino(), "tmp").await.unwrap();
-    assert_eq!(
-        vfs.read(fork, file.ino(), 0, 100).await.unwrap().concat(),
-        b"still here"
-    );
-    assert_eq!(vfs.usage(fork).await.unwrap().bytes, 10);
+    let fork = vfs.root();
+    let (root, file) = file_with(&fork, "tmp", Bytes::from_static(b"still here")).await;
+    root.unlink_file_at("tmp").await.unwrap();
+    assert_eq!(file.read(0, 100).await.unwrap().concat(), b"still here");
+    assert_eq!(fork.usage().await.unwrap().bytes, 10);
     drop(file);
     bounded("release", async {
-        while vfs.usage(fork).await.unwrap().bytes != 0 {
+        while fork.usage().await.unwrap().bytes != 0 {
             tokio::task::yield_now().await;
         }
     })
@@ -364,21 +331,14 @@ async fn an_unlinked_files_space_is_free_once_its_last_handle_is_dropped() {
         ..Limits::default()
     };
     let vfs = VfsBuilder::new().limits(limits).spawn();
-    let fork = ForkId::ROOT;
-    let root = vfs.open_root(fork).await.unwrap();
-    let file = vfs
-        .open_at(fork, root.ino(), "big", true, CREATE, true)
-        .await
-        .unwrap();
+    let root = vfs.root().open_root().await.unwrap();
+    let file = root.open_at("big", create()).await.unwrap();
     let data = Bytes::from(vec![1u8; 8000]);
-    vfs.write(fork, file.ino(), 0, data.clone()).await.unwrap();
-    vfs.unlink_file_at(fork, root.ino(), "big").await.unwrap();
-    let other = vfs
-        .open_at(fork, root.ino(), "other", true, CREATE, true)
-        .await
-        .unwrap();
+    file.write(0, data.clone()).await.unwrap();
+    root.unlink_file_at("big").await.unwrap();
+    let other = root.open_at("other", create()).await.unwrap();
     drop(file);
-    vfs.write(fork, other.ino(), 0, data).await.unwrap();
+    other.write(0, data).await.unwrap();
 }
 
 /// Two callers' requests in one batch: an unlink, then a write that needs
@@ -390,17 +350,14 @@ async fn an_unlink_frees_space_for_the_next_request_in_the_same_batch() {
         ..Limits::default()
     };
     let vfs = VfsBuilder::new().limits(limits).spawn();
-    let fork = ForkId::ROOT;
-    vfs.write_file(fork, "big", &[1u8; 8000]).await.unwrap();
-    let root = vfs.open_root(fork).await.unwrap();
-    let other = vfs
-        .open_at(fork, root.ino(), "other", true, CREATE, true)
-        .await
-        .unwrap();
+    let fork = vfs.root();
+    fork.write_file("big", &[1u8; 8000]).await.unwrap();
+    let root = fork.open_root().await.unwrap();
+    let other = root.open_at("other", create()).await.unwrap();
     // `join!` polls both before the actor runs (one thread): one batch.
     let (unlinked, written) = futures::join!(
-        vfs.unlink_file_at(fork, root.ino(), "big"),
-        vfs.write(fork, other.ino(), 0, Bytes::from(vec![2u8; 8000])),
+        root.unlink_file_at("big"),
+        other.write(0, Bytes::from(vec![2u8; 8000])),
     );
     unlinked.unwrap();
     written.unwrap();
@@ -413,19 +370,14 @@ async fn an_unlink_frees_space_for_the_next_request_in_the_same_batch() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queued_notes_wake_the_actor_after_a_few_hundred() {
     let vfs = VfsBuilder::new().spawn();
-    let fork = ForkId::ROOT;
-    vfs.write_file(fork, "other", b"x").await.unwrap();
-    let root = vfs.open_root(fork).await.unwrap();
-    let file = vfs
-        .open_at(fork, root.ino(), "tmp", true, CREATE, true)
-        .await
-        .unwrap();
-    vfs.write(fork, file.ino(), 0, Bytes::from_static(&[1; 100]))
-        .await
-        .unwrap();
-    vfs.unlink_file_at(fork, root.ino(), "tmp").await.unwrap();
+    let fork = vfs.root();
+    fork.write_file("other", b"x").await.unwrap();
+    let root = fork.open_root().await.unwrap();
+    let file = root.open_at("tmp", create()).await.unwrap();
+    file.write(0, Bytes::from_static(&[1; 100])).await.unwrap();
+    root.unlink_file_at("tmp").await.unwrap();
     let bytes = || {
-        vfs.read_snapshot(fork, |r| Ok(r.usage().bytes))
+        fork.read_snapshot(|r| Ok(r.usage().bytes))
             .expect("all in memory")
             .unwrap()
     };
@@ -433,7 +385,7 @@ async fn queued_notes_wake_the_actor_after_a_few_hundred() {
     drop(file);
     // Opens and closes on the snapshot: two notes each, no request.
     for _ in 0..200 {
-        let other = vfs.open_at(fork, root.ino(), "other", true, OpenFlags::default(), false);
+        let other = root.open_at("other", OpenOptions::new());
         drop(
             other
                 .now_or_never()
@@ -458,10 +410,10 @@ async fn the_open_limit_counts_opens_on_the_snapshot_too() {
         ..Limits::default()
     };
     let vfs = VfsBuilder::new().limits(limits).spawn();
-    let fork = ForkId::ROOT;
-    vfs.write_file(fork, "f", b"data").await.unwrap();
-    let root = vfs.open_root(fork).await.unwrap();
-    let open = |path, flags| vfs.open_at(fork, root.ino(), path, true, flags, false);
+    let fork = vfs.root();
+    fork.write_file("f", b"data").await.unwrap();
+    let root = fork.open_root().await.unwrap();
+    let open = |path, flags| root.open_at(path, OpenOptions::new().flags(flags));
     let mut held = Vec::new();
     for _ in 0..3 {
         held.push(open("f", OpenFlags::default()).await.unwrap());
@@ -484,10 +436,10 @@ async fn the_open_limit_counts_opens_on_the_snapshot_too() {
         }
     })
     .await;
-    assert_eq!(vfs.usage(fork).await.unwrap().open, 4);
+    assert_eq!(fork.usage().await.unwrap().open, 4);
     drop((again, held));
     bounded("release all", async {
-        while vfs.usage(fork).await.unwrap().open != 1 {
+        while fork.usage().await.unwrap().open != 1 {
             tokio::task::yield_now().await;
         }
     })
@@ -500,34 +452,30 @@ async fn the_open_limit_counts_opens_on_the_snapshot_too() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_open_on_a_snapshot_keeps_its_file_through_a_racing_unlink() {
     let vfs = VfsBuilder::new().spawn();
-    let fork = ForkId::ROOT;
-    let root = vfs.open_root(fork).await.unwrap();
-    let dir = root.ino();
+    let fork = vfs.root();
+    let dir = Arc::new(fork.open_root().await.unwrap());
     let done = Arc::new(AtomicBool::new(false));
     let churner = tokio::spawn({
-        let (vfs, done) = (vfs.clone(), done.clone());
+        let (fork, dir, done) = (fork.clone(), dir.clone(), done.clone());
         async move {
             for i in 0..10_000u32 {
                 // Whole from the moment it has its name.
-                vfs.write_file(fork, "tmp", &[i as u8; 4096]).await.unwrap();
-                vfs.rename_at(fork, dir, "tmp", dir, "x").await.unwrap();
-                vfs.unlink_file_at(fork, dir, "x").await.unwrap();
+                fork.write_file("tmp", &[i as u8; 4096]).await.unwrap();
+                dir.rename_at("tmp", &dir, "x").await.unwrap();
+                dir.unlink_file_at("x").await.unwrap();
             }
             done.store(true, Ordering::SeqCst);
         }
     });
     let mut openers = Vec::new();
     for _ in 0..2 {
-        let (vfs, done) = (vfs.clone(), done.clone());
+        let (dir, done) = (dir.clone(), done.clone());
         openers.push(tokio::spawn(async move {
             let mut opened = 0;
             while !done.load(Ordering::SeqCst) {
-                match vfs
-                    .open_at(fork, dir, "x", true, OpenFlags::default(), false)
-                    .await
-                {
+                match dir.open_at("x", OpenOptions::new()).await {
                     Ok(file) => {
-                        let data = vfs.read(fork, file.ino(), 0, 8192).await.unwrap().concat();
+                        let data = file.read(0, 8192).await.unwrap().concat();
                         assert_eq!(data.len(), 4096);
                         assert!(data.iter().all(|&b| b == data[0]));
                         opened += 1;
@@ -547,7 +495,7 @@ async fn an_open_on_a_snapshot_keeps_its_file_through_a_racing_unlink() {
     // Every handle went back and every unlinked file with it.
     bounded("sweep", async {
         loop {
-            let usage = vfs.usage(fork).await.unwrap();
+            let usage = fork.usage().await.unwrap();
             if usage.open == 1 && usage.bytes == 0 {
                 break;
             }
@@ -568,19 +516,19 @@ async fn a_host_directory_is_read_lazily_and_never_written() {
     let vfs = VfsBuilder::new()
         .backend(HostDir::new(dir.path()).unwrap())
         .spawn();
-    let fork = vfs.fork(ForkId::ROOT).await.unwrap();
+    let fork = vfs.root().fork().await.unwrap();
     assert_eq!(
-        vfs.read_file(fork, "sub/hello.txt").await.unwrap(),
+        fork.read_file("sub/hello.txt").await.unwrap(),
         b"hello from the host"
     );
-    assert_eq!(vfs.read_file(fork, "big.bin").await.unwrap(), big);
+    assert_eq!(fork.read_file("big.bin").await.unwrap(), big);
     assert_eq!(
-        vfs.read_file(fork, "escape").await,
+        fork.read_file("escape").await,
         Err(Error::Errno(Errno::NotPermitted))
     );
-    let root = vfs.open_root(fork).await.unwrap();
-    let names: Vec<(String, Kind)> = vfs
-        .read_dir(fork, root.ino(), None, 10)
+    let root = fork.open_root().await.unwrap();
+    let names: Vec<(String, Kind)> = root
+        .read_dir(None, 10)
         .await
         .unwrap()
         .into_iter()
@@ -595,25 +543,18 @@ async fn a_host_directory_is_read_lazily_and_never_written() {
         ]
     );
     // Writes land in the overlay; the host directory is untouched.
-    vfs.write_file(fork, "sub/hello.txt", b"changed")
-        .await
-        .unwrap();
-    vfs.unlink_file_at(fork, root.ino(), "big.bin")
-        .await
-        .unwrap();
-    vfs.write_file(fork, "new.txt", b"new").await.unwrap();
-    assert_eq!(
-        vfs.read_file(fork, "sub/hello.txt").await.unwrap(),
-        b"changed"
-    );
+    fork.write_file("sub/hello.txt", b"changed").await.unwrap();
+    root.unlink_file_at("big.bin").await.unwrap();
+    fork.write_file("new.txt", b"new").await.unwrap();
+    assert_eq!(fork.read_file("sub/hello.txt").await.unwrap(), b"changed");
     assert_eq!(
         std::fs::read(dir.path().join("sub/hello.txt")).unwrap(),
         b"hello from the host"
     );
     assert_eq!(std::fs::read(dir.path().join("big.bin")).unwrap(), big);
     assert!(!dir.path().join("new.txt").exists());
-    let paths: Vec<String> = vfs
-        .diff(fork)
+    let paths: Vec<String> = fork
+        .diff()
         .await
         .unwrap()
         .into_iter()
@@ -695,19 +636,18 @@ fn handles_are_send_sync_and_clone() {
 async fn calls_served_at_once_let_other_tasks_run() {
     const CREATES: usize = 20;
     let vfs = VfsBuilder::new().spawn();
-    let fork = ForkId::ROOT;
-    let (root, file) = file_with(&vfs, fork, "spun", Bytes::from(vec![1; 4096])).await;
-    let ino = file.ino();
+    let (root, file) = file_with(&vfs.root(), "spun", Bytes::from(vec![1; 4096])).await;
+    let file = Arc::new(file);
     let created = Arc::new(AtomicUsize::new(0));
     let spinner = tokio::spawn({
-        let (vfs, created) = (vfs.clone(), created.clone());
+        let (file, created) = (file.clone(), created.clone());
         async move {
             for _ in 0..200_000u64 {
                 if created.load(Ordering::Relaxed) == CREATES {
                     return true;
                 }
-                vfs.read(fork, ino, 0, 8).await.unwrap();
-                vfs.stat(fork, ino).await.unwrap();
+                file.read(0, 8).await.unwrap();
+                file.stat().await.unwrap();
             }
             false
         }
@@ -715,12 +655,10 @@ async fn calls_served_at_once_let_other_tasks_run() {
     // A task, as a guest is (the runtime polls the future it blocks on only
     // every few dozen tasks).
     let creator = tokio::spawn({
-        let (vfs, created) = (vfs.clone(), created.clone());
+        let created = created.clone();
         async move {
             for i in 0..CREATES {
-                vfs.open_at(fork, root.ino(), &format!("new{i}"), true, CREATE, true)
-                    .await
-                    .unwrap();
+                root.open_at(&format!("new{i}"), create()).await.unwrap();
                 created.fetch_add(1, Ordering::Relaxed);
             }
         }

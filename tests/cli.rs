@@ -182,3 +182,45 @@ fn a_missing_or_invalid_program_is_a_one_line_error() {
         assert!(stderr.starts_with("strata: "), "{stderr}");
     }
 }
+
+/// `strata run` with `RUST_LOG` set (or removed) as given.
+fn strata_with_log(rust_log: Option<&str>, args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_strata"));
+    match rust_log {
+        Some(spec) => command.env("RUST_LOG", spec),
+        None => command.env_remove("RUST_LOG"),
+    };
+    command.args(args).output().expect("run strata")
+}
+
+/// `-v` shows on stderr what the filesystem decided — base data fetched
+/// from the host directory, requests refused and why — and nothing else
+/// changes; without it (and without `RUST_LOG`) stderr is the program's.
+#[test]
+fn verbose_shows_fetches_and_refusals() {
+    let Some(fsops) = guest("fsops") else { return };
+    let dir = host_dir();
+    let mount = format!("{}::/", dir.path().display());
+    let program = fsops.to_str().unwrap();
+    let quiet = strata_with_log(None, &["run", "--dir", &mount, program, "/"]);
+    assert!(quiet.status.success(), "{}", text(&quiet.stderr));
+    assert_eq!(text(&quiet.stderr), "");
+
+    let loud = strata_with_log(None, &["run", "-v", "--dir", &mount, program, "/"]);
+    assert!(loud.status.success(), "{}", text(&loud.stderr));
+    assert_eq!(loud.stdout, quiet.stdout);
+    let log = text(&loud.stderr);
+    assert!(log.contains("parked: fetching base data"), "{log}");
+    // The guest's second `mkdir dir`.
+    assert!(
+        log.contains(r#"refused op=CreateDir"#) && log.contains("error=file exists"),
+        "{log}"
+    );
+
+    let bad = strata_with_log(Some("strata=loud"), &["run", "--dir", &mount, program, "/"]);
+    assert_eq!(bad.status.code(), Some(2));
+    let message = text(&bad.stderr);
+    assert!(message.starts_with("strata: RUST_LOG=strata=loud: "), "{message}");
+    assert_eq!(message.lines().count(), 1, "{message}");
+    assert_eq!(text(&bad.stdout), "", "the program ran");
+}

@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::future::{BoxFuture, FutureExt};
-use strata::actor::{Backend, Error, VfsBuilder, VfsHandle};
-use strata::fs::{Errno, ForkId, Ino, Loaded, MemBase, Need, OpenFlags, answer_from};
+use strata::actor::{Backend, Error, FollowSymlinks, Fork, OpenFile, OpenOptions, VfsBuilder};
+use strata::fs::{Errno, Ino, Loaded, MemBase, Need, answer_from};
 
-use common::{CREATE, bounded};
+use common::{bounded, create};
 
 /// What the faulty backend does when asked for the bad file's data.
 #[derive(Clone, Copy, Debug)]
@@ -102,12 +102,12 @@ async fn faulty_backend_scenario(fault: Fault) {
         })
         .deadline(DEADLINE)
         .spawn();
-    let fork = vfs.fork(ForkId::ROOT).await.unwrap();
-    let root = vfs.open_root(fork).await.unwrap();
+    let fork = vfs.root().fork().await.unwrap();
+    let root = fork.open_root().await.unwrap();
     let bad_readers: Vec<_> = (0..4)
         .map(|_| {
-            let vfs = vfs.clone();
-            tokio::spawn(async move { vfs.read_file(fork, "bad").await })
+            let fork = fork.clone();
+            tokio::spawn(async move { fork.read_file("bad").await })
         })
         .collect();
     // Everyone else is served meanwhile — while the bad readers still wait,
@@ -115,10 +115,10 @@ async fn faulty_backend_scenario(fault: Fault) {
     let served = bounded("the others", async {
         let mut acknowledged = Vec::new();
         for i in 0..8 {
-            let good = vfs.read_file(fork, &format!("good{i}")).await.unwrap();
+            let good = fork.read_file(&format!("good{i}")).await.unwrap();
             assert_eq!(good, format!("good file {i}").into_bytes());
             let name = format!("written{i}");
-            vfs.write_file(fork, &name, name.as_bytes()).await.unwrap();
+            fork.write_file(&name, name.as_bytes()).await.unwrap();
             acknowledged.push(name);
         }
         acknowledged
@@ -136,25 +136,19 @@ async fn faulty_backend_scenario(fault: Fault) {
     }
     // Nothing acknowledged is lost.
     for name in &acknowledged {
-        assert_eq!(vfs.read_file(fork, name).await.unwrap(), name.as_bytes());
+        assert_eq!(fork.read_file(name).await.unwrap(), name.as_bytes());
     }
     // Nothing leaks: handles, and fetches (a stuck one was dropped at its
     // deadline), and the actor still fetches for the next caller.
-    assert_eq!(vfs.usage(fork).await.unwrap().open, 1);
+    assert_eq!(fork.usage().await.unwrap().open, 1);
     bounded("fetches to end", async {
         while alive.load(SeqCst) != 0 {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     })
     .await;
-    assert_eq!(
-        vfs.read_file(ForkId::ROOT, "good7").await.unwrap(),
-        b"good file 7"
-    );
-    assert_eq!(
-        vfs.read_file(fork, "bad").await,
-        Err(Error::Errno(Errno::Io))
-    );
+    assert_eq!(vfs.root().read_file("good7").await.unwrap(), b"good file 7");
+    assert_eq!(fork.read_file("bad").await, Err(Error::Errno(Errno::Io)));
     drop(root);
     assert!(!vfs.is_stopped());
 }
@@ -197,13 +191,12 @@ async fn a_storm_of_cancelled_calls_leaks_nothing_and_loses_nothing() {
             alive: alive.clone(),
         })
         .spawn();
-    let fork = vfs.fork(ForkId::ROOT).await.unwrap();
-    let held_root = vfs.open_root(fork).await.unwrap();
-    let root = held_root.ino();
+    let fork = vfs.root().fork().await.unwrap();
+    let held_root = Arc::new(fork.open_root().await.unwrap());
     let clients: Vec<_> = (0..16u64)
         .map(|c| {
-            let vfs = vfs.clone();
-            tokio::spawn(async move { storm_client(vfs, fork, root, c).await })
+            let (fork, root) = (fork.clone(), held_root.clone());
+            tokio::spawn(async move { storm_client(fork, root, c).await })
         })
         .collect();
     let mut acknowledged = Vec::new();
@@ -211,13 +204,13 @@ async fn a_storm_of_cancelled_calls_leaks_nothing_and_loses_nothing() {
         acknowledged.extend(bounded("a client", client).await.unwrap());
     }
     for (name, data) in &acknowledged {
-        let now = vfs.read_file(fork, name).await.unwrap();
+        let now = fork.read_file(name).await.unwrap();
         assert_eq!(&now, data, "{name}: an acknowledged write was lost");
     }
     // Releases of cancelled opens travel as notes; a request reads them.
     bounded("handles to come back", async {
         loop {
-            let usage = vfs.usage(fork).await.unwrap();
+            let usage = fork.usage().await.unwrap();
             if usage.open == 1 {
                 break usage;
             }
@@ -228,13 +221,14 @@ async fn a_storm_of_cancelled_calls_leaks_nothing_and_loses_nothing() {
     // Every unlinked file went with its last handle: what the fork holds is
     // exactly the files still named.
     let mut named = 0;
-    for entry in vfs.read_dir(fork, root, None, usize::MAX).await.unwrap() {
+    for entry in held_root.read_dir(None, usize::MAX).await.unwrap() {
         if !entry.ino.is_base() {
-            named += vfs.stat(fork, entry.ino).await.unwrap().size;
+            let stat = held_root.stat_at(&entry.name, FollowSymlinks::No);
+            named += stat.await.unwrap().size;
         }
     }
     assert_eq!(
-        vfs.usage(fork).await.unwrap().bytes,
+        fork.usage().await.unwrap().bytes,
         named,
         "unlinked files kept"
     );
@@ -260,7 +254,7 @@ async fn within_polls<F: std::future::Future>(polls: usize, call: F) -> Option<F
 /// sent, some while queued or parked, some after the actor ran them and
 /// before their answer arrived. Returns the writes that were acknowledged
 /// and not overwritten since.
-async fn storm_client(vfs: VfsHandle, fork: ForkId, root: Ino, c: u64) -> Vec<(String, Vec<u8>)> {
+async fn storm_client(fork: Fork, root: Arc<OpenFile>, c: u64) -> Vec<(String, Vec<u8>)> {
     let mut acknowledged = Vec::new();
     for i in 0..40u64 {
         let name = format!("c{c}-{}", i % 4);
@@ -269,24 +263,23 @@ async fn storm_client(vfs: VfsHandle, fork: ForkId, root: Ino, c: u64) -> Vec<(S
         let call = async {
             match i % 5 {
                 0 => {
-                    let file = vfs.open_at(fork, root, &name, true, CREATE, true).await?;
-                    vfs.write(fork, file.ino(), 0, Bytes::from(data.clone()))
-                        .await?;
-                    vfs.set_size(fork, file.ino(), data.len() as u64).await?;
+                    let file = root.open_at(&name, create()).await?;
+                    file.write(0, Bytes::from(data.clone())).await?;
+                    file.set_size(data.len() as u64).await?;
                     Ok::<_, Error>(true)
                 }
-                1 => vfs.read_file(fork, "bad").await.map(|_| false),
+                1 => fork.read_file("bad").await.map(|_| false),
                 2 => {
                     let good = format!("good{}", i % 8);
-                    let open = vfs.open_at(fork, root, &good, true, OpenFlags::default(), false);
+                    let open = root.open_at(&good, OpenOptions::new());
                     open.await.map(|_| false)
                 }
-                3 => vfs.unlink_file_at(fork, root, &name).await.map(|_| false),
+                3 => root.unlink_file_at(&name).await.map(|_| false),
                 _ => {
-                    let held = vfs.open_at(fork, root, &name, true, OpenFlags::default(), false);
+                    let held = root.open_at(&name, OpenOptions::new());
                     let held = held.await?;
-                    vfs.unlink_file_at(fork, root, &name).await?;
-                    let _ = vfs.read(fork, held.ino(), 0, 64).await?;
+                    root.unlink_file_at(&name).await?;
+                    let _ = held.read(0, 64).await?;
                     Ok(false)
                 }
             }
@@ -341,30 +334,24 @@ async fn a_panic_in_an_open_on_the_snapshot_leaves_nothing_in_flight() {
         .image(PanicsOn(MemBase::empty(), "boom"))
         .limits(limits)
         .spawn();
-    let fork = ForkId::ROOT;
-    let root = vfs.open_root(fork).await.unwrap();
-    let r = root.ino();
+    let fork = vfs.root();
+    let root = Arc::new(fork.open_root().await.unwrap());
     for _ in 0..2 {
-        let v = vfs.clone();
-        let open = tokio::spawn(async move {
-            v.open_at(fork, r, "boom", true, OpenFlags::default(), false)
-                .await
-        });
+        let r = root.clone();
+        let open = tokio::spawn(async move { r.open_at("boom", OpenOptions::new()).await });
         assert!(open.await.is_err(), "the image's panic unwound the caller");
     }
     // Unlinked files still go with their last handle...
-    vfs.write_file(fork, "a", &[7; 100_000]).await.unwrap();
-    vfs.unlink_file_at(fork, r, "a").await.unwrap();
+    fork.write_file("a", &[7; 100_000]).await.unwrap();
+    root.unlink_file_at("a").await.unwrap();
     assert_eq!(
-        vfs.usage(fork).await.unwrap().bytes,
+        fork.usage().await.unwrap().bytes,
         0,
         "an unlinked file was kept"
     );
     // ...and the two handles the panicking opens took came back.
-    let a = vfs.open_at(fork, r, "x", true, CREATE, true).await.unwrap();
-    let b = vfs
-        .open_at(fork, r, "x", true, OpenFlags::default(), false)
-        .await;
+    let a = root.open_at("x", create()).await.unwrap();
+    let b = root.open_at("x", OpenOptions::new()).await;
     assert!(b.is_ok(), "handles leaked: {b:?}");
     drop((a, b, root));
 }
@@ -392,18 +379,18 @@ async fn a_panic_in_an_open_on_the_actor_gives_its_handle_back() {
         .limits(limits)
         .clock(clock.clone())
         .spawn();
-    let fork = ForkId::ROOT;
-    let root = vfs.open_root(fork).await.unwrap();
-    vfs.write_file(fork, "f", b"x").await.unwrap();
+    let fork = vfs.root();
+    let root = fork.open_root().await.unwrap();
+    fork.write_file("f", b"x").await.unwrap();
     clock.0.store(true, SeqCst);
     for i in 0..3 {
         let name = format!("new{i}");
-        let create = vfs.open_at(fork, root.ino(), &name, true, CREATE, true);
-        assert_eq!(create.await.err(), Some(Error::Errno(Errno::Io)));
+        let created = root.open_at(&name, create());
+        assert_eq!(created.await.err(), Some(Error::Errno(Errno::Io)));
     }
     clock.0.store(false, SeqCst);
-    assert_eq!(vfs.usage(fork).await.unwrap().open, 1);
-    let open = vfs.open_at(fork, root.ino(), "f", true, OpenFlags::default(), false);
+    assert_eq!(fork.usage().await.unwrap().open, 1);
+    let open = root.open_at("f", OpenOptions::new());
     assert!(open.await.is_ok(), "handles leaked");
 }
 
@@ -432,13 +419,12 @@ impl Backend for ShortChunks {
 async fn short_data_from_a_backend_is_an_io_error_for_every_read() {
     let image = MemBase::builder().file("f", &b"0123456789"[..]).build();
     let vfs = VfsBuilder::new().backend(ShortChunks(image)).spawn();
-    let fork = ForkId::ROOT;
-    let root = vfs.open_root(fork).await.unwrap();
-    let f = vfs.open_at(fork, root.ino(), "f", true, OpenFlags::default(), false);
-    let ino = f.await.unwrap().ino();
+    let root = vfs.root().open_root().await.unwrap();
+    let f = root.open_at("f", OpenOptions::new());
+    let file = Arc::new(f.await.unwrap());
     for _ in 0..2 {
-        let v = vfs.clone();
-        let read = tokio::spawn(async move { v.read(fork, ino, 0, 10).await });
+        let f = file.clone();
+        let read = tokio::spawn(async move { f.read(0, 10).await });
         let read = read.await.expect("a read panicked");
         assert_eq!(read, Err(Error::Errno(Errno::Io)));
     }
@@ -454,15 +440,14 @@ async fn a_host_file_shrinking_under_hostdir_panics_no_reader() {
     let vfs = VfsBuilder::new()
         .backend(strata::actor::HostDir::new(dir.path()).unwrap())
         .spawn();
-    let fork = ForkId::ROOT;
-    let root = vfs.open_root(fork).await.unwrap();
-    let f = vfs.open_at(fork, root.ino(), "f", true, OpenFlags::default(), false);
-    let ino = f.await.unwrap().ino();
-    assert_eq!(vfs.stat(fork, ino).await.unwrap().size, 100);
+    let root = vfs.root().open_root().await.unwrap();
+    let f = root.open_at("f", OpenOptions::new());
+    let file = Arc::new(f.await.unwrap());
+    assert_eq!(file.stat().await.unwrap().size, 100);
     std::fs::write(dir.path().join("f"), vec![b'y'; 10]).unwrap();
     for _ in 0..2 {
-        let v = vfs.clone();
-        let read = tokio::spawn(async move { v.read(fork, ino, 0, 100).await });
+        let f = file.clone();
+        let read = tokio::spawn(async move { f.read(0, 100).await });
         match read.await.expect("a read panicked") {
             Ok(data) => assert_eq!(data.concat(), vec![b'y'; 10]),
             Err(e) => assert_eq!(e, Error::Errno(Errno::Io)),

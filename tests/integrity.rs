@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 
 use bytes::Bytes;
-use strata::actor::{Error, VfsBuilder, VfsHandle};
-use strata::fs::{CHUNK_SIZE, ForkId, Limits, MemBase, OpenFlags};
+use strata::actor::{Error, FollowSymlinks, OpenOptions, VfsBuilder, VfsHandle};
+use strata::fs::{CHUNK_SIZE, Limits, MemBase, OpenFlags};
 
 use common::bounded;
 
@@ -49,40 +49,36 @@ async fn race_writes_with_a_deleting_commit(
 ) -> (u32, u32) {
     let (mut applied, mut conflicts) = (0, 0);
     for round in 0..rounds {
-        let parent = vfs.fork(ForkId::ROOT).await.unwrap();
-        let root = vfs.open_root(parent).await.unwrap();
+        let parent = vfs.root().fork().await.unwrap();
+        let root = parent.open_root().await.unwrap();
         let name = match origin {
             Origin::Upper => {
-                vfs.write_file(parent, "f", &[0; 64]).await.unwrap();
+                parent.write_file("f", &[0; 64]).await.unwrap();
                 "f"
             }
             Origin::Image => "image",
         };
-        let file = vfs
-            .open_at(parent, root.ino(), name, true, WRITE, true)
-            .await
-            .unwrap();
+        let options = OpenOptions::new().flags(WRITE).write(true);
+        let file = Arc::new(root.open_at(name, options).await.unwrap());
         if let Origin::Image = origin {
             let chunk = Bytes::from(vec![0; CHUNK_SIZE as usize]);
-            vfs.write(parent, file.ino(), 0, chunk).await.unwrap();
+            file.write(0, chunk).await.unwrap();
         }
-        let child = vfs.fork(parent).await.unwrap();
-        let child_root = vfs.open_root(child).await.unwrap();
-        vfs.unlink_file_at(child, child_root.ino(), name)
-            .await
-            .unwrap();
+        let child = parent.fork().await.unwrap();
+        let child_root = child.open_root().await.unwrap();
+        child_root.unlink_file_at(name).await.unwrap();
         drop(child_root);
 
         let stop = Arc::new(AtomicBool::new(false));
         // Half the rounds send the commit first, half start writing first.
         let commit = (round % 2 == 0).then(|| {
             tokio::spawn({
-                let vfs = vfs.clone();
-                async move { vfs.commit(child).await }
+                let child = child.clone();
+                async move { child.commit().await }
             })
         });
         let writer = tokio::spawn({
-            let (vfs, stop, ino) = (vfs.clone(), stop.clone(), file.ino());
+            let (file, stop) = (file.clone(), stop.clone());
             async move {
                 let mut last = 0u64;
                 for v in 1u64.. {
@@ -90,7 +86,7 @@ async fn race_writes_with_a_deleting_commit(
                         break;
                     }
                     let data = Bytes::copy_from_slice(&v.to_le_bytes());
-                    vfs.write(parent, ino, 0, data)
+                    file.write(0, data)
                         .await
                         .unwrap_or_else(|e| panic!("round {round}: write {v} failed: {e}"));
                     last = v;
@@ -107,33 +103,33 @@ async fn race_writes_with_a_deleting_commit(
                 for _ in 0..round % 8 {
                     tokio::task::yield_now().await;
                 }
-                bounded("commit", vfs.commit(child)).await
+                bounded("commit", child.commit()).await
             }
         };
         match committed {
             Ok(()) => applied += 1,
             Err(Error::Conflict(_)) => {
                 conflicts += 1;
-                vfs.discard(child).await.unwrap();
+                child.discard().await.unwrap();
             }
             Err(e) => panic!("round {round}: commit failed: {e}"),
         }
         stop.store(true, SeqCst);
         let last = bounded("writer", writer).await.unwrap();
-        let head = vfs.read(parent, file.ino(), 0, 8).await.unwrap().concat();
+        let head = file.read(0, 8).await.unwrap().concat();
         assert_eq!(
             u64::from_le_bytes(head.try_into().unwrap()),
             last,
             "round {round}: the parent's handle lost the last write that returned"
         );
-        let stat = vfs.stat(parent, file.ino()).await.unwrap();
-        let named = vfs
-            .stat_at(parent, root.ino(), name, true)
+        let stat = file.stat().await.unwrap();
+        let named = root
+            .stat_at(name, FollowSymlinks::Yes)
             .await
             .is_ok_and(|s| s.ino == file.ino());
         assert_eq!(stat.nlink, u64::from(named), "round {round}");
         drop((file, root));
-        vfs.discard(parent).await.unwrap();
+        parent.discard().await.unwrap();
     }
     assert!(!vfs.is_stopped());
     (applied, conflicts)

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 
 use bytes::Bytes;
-use strata::actor::{Error, OpenFile, VfsBuilder, VfsHandle};
+use strata::actor::{Error, FollowSymlinks, OpenFile, OpenOptions, VfsBuilder, VfsHandle};
 use strata::fs::{
     Change, CommitError, DirEntry, ForkId, Ino, Kind, Limits, ManualClock, MemBase, OpenFlags, Vfs,
 };
@@ -142,50 +142,72 @@ fn names(entries: Vec<DirEntry>) -> Value {
 }
 
 /// Runs `call` on the real thing; the `OpenFile` of a successful open is
-/// handed back to be held.
-async fn run(vfs: &VfsHandle, root: Ino, call: &Call) -> (Outcome, Option<OpenFile>) {
-    let unit = |r: Result<(), Error>| r.map(|()| Value::Unit);
-    let outcome = match call.clone() {
-        Call::Open { fork, path, flags } => {
-            match vfs.open_at(fork, root, path, true, flags, true).await {
-                Ok(file) => return (Ok(Value::Opened(file.ino(), file.kind())), Some(file)),
-                Err(e) => Err(e),
+/// handed back to be held. `file` is the held file a call on one names.
+/// Calls on paths go through their fork's own root, opened for the call
+/// (the same inode in every fork, the one the model is given).
+async fn run(vfs: &VfsHandle, call: &Call, file: Option<&OpenFile>) -> (Outcome, Option<OpenFile>) {
+    let held = || file.expect("a call on a file names a held file");
+    let root = |fork| async move { vfs.fork_with_id(fork).open_root().await };
+    let mut opened = None;
+    let outcome = async {
+        let value = match call.clone() {
+            Call::Open { fork, path, flags } => {
+                let options = OpenOptions::new().flags(flags).write(true);
+                let file = root(fork).await?.open_at(path, options).await?;
+                let value = Value::Opened(file.ino(), file.kind());
+                opened = Some(file);
+                value
             }
-        }
-        Call::Close { .. } => unreachable!("closes are drops"),
-        Call::Read { fork, ino, offset } => vfs
-            .read(fork, ino, offset, 16)
-            .await
-            .map(|b| Value::Bytes(b.concat())),
-        Call::Write {
-            fork,
-            ino,
-            offset,
-            data,
-        } => vfs
-            .write(fork, ino, offset, Bytes::from(data))
-            .await
-            .map(|n| Value::Count(n as u64)),
-        Call::Stat { fork, ino } => vfs
-            .stat(fork, ino)
-            .await
-            .map(|s| Value::Stat(s.ino, s.kind, s.nlink, s.size)),
-        Call::SetSize { fork, ino, size } => unit(vfs.set_size(fork, ino, size).await),
-        Call::StatAt { fork, path } => vfs
-            .stat_at(fork, root, path, true)
-            .await
-            .map(|s| Value::Stat(s.ino, s.kind, s.nlink, s.size)),
-        Call::List { fork } => vfs.read_dir(fork, root, None, 64).await.map(names),
-        Call::Unlink { fork, path } => unit(vfs.unlink_file_at(fork, root, path).await),
-        Call::Mkdir { fork, path } => unit(vfs.create_dir_at(fork, root, path).await),
-        Call::Rmdir { fork, path } => unit(vfs.remove_dir_at(fork, root, path).await),
-        Call::Rename { fork, from, to } => unit(vfs.rename_at(fork, root, from, root, to).await),
-        Call::Fork { parent } => vfs.fork(parent).await.map(Value::Fork),
-        Call::Commit { fork } => unit(vfs.commit(fork).await),
-        Call::Discard { fork } => unit(vfs.discard(fork).await),
-        Call::Diff { fork } => vfs.diff(fork).await.map(Value::Changes),
-    };
-    (outcome, None)
+            Call::Close { .. } => unreachable!("closes are drops"),
+            Call::Read { offset, .. } => Value::Bytes(held().read(offset, 16).await?.concat()),
+            Call::Write { offset, data, .. } => {
+                Value::Count(held().write(offset, Bytes::from(data)).await? as u64)
+            }
+            Call::Stat { .. } => {
+                let s = held().stat().await?;
+                Value::Stat(s.ino, s.kind, s.nlink, s.size)
+            }
+            Call::SetSize { size, .. } => {
+                held().set_size(size).await?;
+                Value::Unit
+            }
+            Call::StatAt { fork, path } => {
+                let s = root(fork).await?.stat_at(path, FollowSymlinks::Yes).await?;
+                Value::Stat(s.ino, s.kind, s.nlink, s.size)
+            }
+            Call::List { fork } => names(root(fork).await?.read_dir(None, 64).await?),
+            Call::Unlink { fork, path } => {
+                root(fork).await?.unlink_file_at(path).await?;
+                Value::Unit
+            }
+            Call::Mkdir { fork, path } => {
+                root(fork).await?.create_dir_at(path).await?;
+                Value::Unit
+            }
+            Call::Rmdir { fork, path } => {
+                root(fork).await?.remove_dir_at(path).await?;
+                Value::Unit
+            }
+            Call::Rename { fork, from, to } => {
+                let root = root(fork).await?;
+                root.rename_at(from, &root, to).await?;
+                Value::Unit
+            }
+            Call::Fork { parent } => Value::Fork(vfs.fork_with_id(parent).fork().await?.id()),
+            Call::Commit { fork } => {
+                vfs.fork_with_id(fork).commit().await?;
+                Value::Unit
+            }
+            Call::Discard { fork } => {
+                vfs.fork_with_id(fork).discard().await?;
+                Value::Unit
+            }
+            Call::Diff { fork } => Value::Changes(vfs.fork_with_id(fork).diff().await?),
+        };
+        Ok::<_, Error>(value)
+    }
+    .await;
+    (outcome, opened)
 }
 
 /// Runs `call` on the sequential model: the core alone.
@@ -262,7 +284,6 @@ impl Rng {
 async fn client(
     id: usize,
     vfs: VfsHandle,
-    root: Ino,
     shared: ForkId,
     seed: u64,
     clock: Arc<AtomicU64>,
@@ -286,7 +307,7 @@ async fn client(
         let fork = rng.pick(&forks);
         let path = rng.pick(&PATHS);
         let file = (!held.is_empty()).then(|| rng.below(held.len()));
-        let target = file.map(|i| (held[i].fork(), held[i].ino()));
+        let target = file.map(|i| (held[i].fork_id(), held[i].ino()));
         let open = Call::Open {
             fork,
             path,
@@ -349,7 +370,7 @@ async fn client(
             record(call, began, Ok(Value::Unit));
             continue;
         }
-        let (outcome, opened) = run(&vfs, root, &call).await;
+        let (outcome, opened) = run(&vfs, &call, file.map(|i| &held[i])).await;
         if let Ok(Value::Fork(fork)) = outcome {
             forks.push(fork);
             mine.push(fork);
@@ -439,12 +460,12 @@ async fn history(seed: u64) -> usize {
         .image(base())
         .clock(Arc::new(ManualClock::default()))
         .spawn();
-    assert_eq!(vfs.fork(ForkId::ROOT).await, Ok(shared));
+    assert_eq!(vfs.root().fork().await.map(|f| f.id()), Ok(shared));
     let clock = Arc::new(AtomicU64::new(0));
     let clients: Vec<_> = (0..CLIENTS)
         .map(|id| {
             let seed = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (id as u64 + 1);
-            tokio::spawn(client(id, vfs.clone(), root, shared, seed, clock.clone()))
+            tokio::spawn(client(id, vfs.clone(), shared, seed, clock.clone()))
         })
         .collect();
     let mut history = Vec::new();

@@ -9,71 +9,42 @@ use std::path::Path;
 use common::guest::{
     Run, component_from_module, guest, run_on_host, run_on_strata, run_p1_on_host, run_p1_on_strata,
 };
-use strata::actor::{VfsBuilder, VfsHandle};
-use strata::fs::{ForkId, MemBase};
-use strata::wasi::Mount;
+use strata::actor::{Fork, VfsBuilder};
+use strata::fs::MemBase;
 use wasmtime::component::Component;
 use wasmtime_wasi::FsPerms;
 
 /// One guest program run twice: on a fresh fork of an empty Strata, and on
 /// a temporary directory through wasmtime-wasi's own filesystem.
 struct Differential {
-    vfs: VfsHandle,
-    fork: ForkId,
+    fork: Fork,
     dir: tempfile::TempDir,
     strata: Run,
 }
 
 impl Differential {
     /// An empty fork and an empty directory.
-    async fn setup() -> (VfsHandle, ForkId, tempfile::TempDir) {
+    async fn setup() -> (Fork, tempfile::TempDir) {
         let vfs = VfsBuilder::new().image(MemBase::empty()).spawn();
-        let fork = vfs.fork(ForkId::ROOT).await.unwrap();
-        (vfs, fork, tempfile::tempdir().unwrap())
-    }
-
-    fn mount(&self) -> Mount {
-        Mount {
-            vfs: self.vfs.clone(),
-            fork: self.fork,
-        }
+        let fork = vfs.root().fork().await.unwrap();
+        (fork, tempfile::tempdir().unwrap())
     }
 
     /// A p1 module on both; they must print the same.
     async fn p1(path: &Path, args: &[&str]) -> Differential {
-        let (vfs, fork, dir) = Differential::setup().await;
+        let (fork, dir) = Differential::setup().await;
         let module = common::guest::module(path);
-        let mount = Mount {
-            vfs: vfs.clone(),
-            fork,
-        };
-        let strata = run_p1_on_strata(&module, mount, FsPerms::ReadWrite, args).await;
+        let strata = run_p1_on_strata(&module, fork.clone(), FsPerms::ReadWrite, args).await;
         let host = run_p1_on_host(&module, dir.path(), args).await;
-        Differential {
-            vfs,
-            fork,
-            dir,
-            strata,
-        }
-        .compare(host)
+        Differential { fork, dir, strata }.compare(host)
     }
 
     /// A component on both; they must print the same.
     async fn component(component: &Component, args: &[&str]) -> Differential {
-        let (vfs, fork, dir) = Differential::setup().await;
-        let mount = Mount {
-            vfs: vfs.clone(),
-            fork,
-        };
-        let strata = run_on_strata(component, mount, FsPerms::ReadWrite, args).await;
+        let (fork, dir) = Differential::setup().await;
+        let strata = run_on_strata(component, fork.clone(), FsPerms::ReadWrite, args).await;
         let host = run_on_host(component, dir.path(), args).await;
-        Differential {
-            vfs,
-            fork,
-            dir,
-            strata,
-        }
-        .compare(host)
+        Differential { fork, dir, strata }.compare(host)
     }
 
     fn compare(self, host: Run) -> Differential {
@@ -87,7 +58,7 @@ impl Differential {
 
     /// What the guest left behind must be the same in both worlds.
     async fn assert_same_trees(&self) -> BTreeMap<String, common::Entry> {
-        let snapshot = self.vfs.snapshot(self.fork).unwrap();
+        let snapshot = self.fork.snapshot().unwrap();
         let left = common::contents(&common::snapshot_of(
             snapshot.reader(),
             snapshot.reader().root(),
@@ -124,7 +95,7 @@ async fn rust_std_fs_guest_with_a_growing_heap_runs_as_p1_module() {
     );
     let left = run.assert_same_trees().await;
     assert!(left.contains_key("/work/copy.txt"));
-    let (vfs, fork) = (&run.vfs, run.fork);
+    let fork = &run.fork;
     let module = common::guest::module(&path);
 
     // `remove_dir_all` lists a directory while deleting from it. Strata's p1
@@ -134,7 +105,7 @@ async fn rust_std_fs_guest_with_a_growing_heap_runs_as_p1_module() {
     // host filesystem's order.)
     let cleanup = run_p1_on_strata(
         &module,
-        run.mount(),
+        run.fork.clone(),
         FsPerms::ReadWrite,
         &["stdfs", "/", "cleanup"],
     )
@@ -145,7 +116,7 @@ async fn rust_std_fs_guest_with_a_growing_heap_runs_as_p1_module() {
         "remove_dir_all work: ok ()\nmetadata work: NotFound\ndone\n"
     );
     assert!(
-        vfs.diff(fork).await.unwrap().is_empty(),
+        fork.diff().await.unwrap().is_empty(),
         "the fork is back to empty"
     );
 }
@@ -167,7 +138,7 @@ fn limits_transcript(handles: &str) -> String {
     )
 }
 
-async fn small_limits_mount() -> Mount {
+async fn small_limits_mount() -> Fork {
     let limits = strata::fs::Limits {
         max_bytes: 1 << 20,
         max_inodes: 64,
@@ -176,8 +147,7 @@ async fn small_limits_mount() -> Mount {
         ..strata::fs::Limits::default()
     };
     let vfs = VfsBuilder::new().limits(limits).spawn();
-    let fork = vfs.fork(ForkId::ROOT).await.unwrap();
-    Mount { vfs, fork }
+    vfs.root().fork().await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -215,7 +185,7 @@ async fn guest_limits_are_answered_with_the_right_errors() {
 /// same walls, this time the host's. (The host holds three inodes besides
 /// the guest's: the neighbour's file, and each fork's copy of the root
 /// directory it changed.)
-async fn small_budget_mount() -> Mount {
+async fn small_budget_mount() -> Fork {
     let limits = strata::fs::Limits {
         max_file_size: 4 << 20,
         max_open: 32,
@@ -226,12 +196,12 @@ async fn small_budget_mount() -> Mount {
         max_inodes: 64 + 3,
     };
     let vfs = VfsBuilder::new().limits(limits).budget(budget).spawn();
-    let neighbour = vfs.fork(ForkId::ROOT).await.unwrap();
-    vfs.write_file(neighbour, "half", &vec![7; 512 << 10])
+    let neighbour = vfs.root().fork().await.unwrap();
+    neighbour
+        .write_file("half", &vec![7; 512 << 10])
         .await
         .unwrap();
-    let fork = vfs.fork(ForkId::ROOT).await.unwrap();
-    Mount { vfs, fork }
+    vfs.root().fork().await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -239,7 +209,7 @@ async fn a_guest_past_the_hosts_budget_gets_no_space() {
     let Some(path) = guest("limits") else { return };
     let module = common::guest::module(&path);
     let mount = small_budget_mount().await;
-    let vfs = mount.vfs.clone();
+    let vfs = mount.vfs().clone();
     let run =
         common::guest::run_p1_on_strata(&module, mount, FsPerms::ReadWrite, &["limits", "/"]).await;
     assert!(run.ok, "{}", run.stderr);
@@ -261,32 +231,16 @@ async fn a_read_only_preopen_refuses_writes_like_wasmtime_wasi() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("existing.txt"), b"read me").unwrap();
 
-    let p1 = common::guest::run_p1_on_strata(
-        &module,
-        Mount {
-            vfs: vfs.clone(),
-            fork: ForkId::ROOT,
-        },
-        FsPerms::ReadOnly,
-        &["fsops", "/"],
-    )
-    .await;
+    let p1 =
+        common::guest::run_p1_on_strata(&module, vfs.root(), FsPerms::ReadOnly, &["fsops", "/"])
+            .await;
     let p1_host =
         common::guest::run_p1_on_host_with(&module, dir.path(), FsPerms::ReadOnly, &["fsops", "/"])
             .await;
     assert_eq!(p1.stdout, p1_host.stdout);
     assert!(p1.stdout.contains("mkdir dir: EPERM"), "{}", p1.stdout);
 
-    let p2 = run_on_strata(
-        &component,
-        Mount {
-            vfs,
-            fork: ForkId::ROOT,
-        },
-        FsPerms::ReadOnly,
-        &["fsops", "/"],
-    )
-    .await;
+    let p2 = run_on_strata(&component, vfs.root(), FsPerms::ReadOnly, &["fsops", "/"]).await;
     let p2_host =
         common::guest::run_on_host_with(&component, dir.path(), FsPerms::ReadOnly, &["fsops", "/"])
             .await;
@@ -339,16 +293,7 @@ async fn a_file_stream_on_a_slow_backend_is_genuinely_pending() {
             std::time::Duration::from_millis(200),
         ))
         .spawn();
-    let run = run_on_strata(
-        &component,
-        Mount {
-            vfs,
-            fork: ForkId::ROOT,
-        },
-        FsPerms::ReadOnly,
-        &["p2fs"],
-    )
-    .await;
+    let run = run_on_strata(&component, vfs.root(), FsPerms::ReadOnly, &["p2fs"]).await;
     assert!(run.ok, "{}", run.stderr);
     // Not ready until the chunk arrives; then the file, not the 10 s clock.
     assert_eq!(

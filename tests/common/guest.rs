@@ -5,7 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use strata::wasi::{Mount, StrataCtx, StrataCtxView, StrataView};
+use strata::actor::Fork;
+use strata::wasi::{StrataCtx, StrataCtxView, StrataView};
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
@@ -166,10 +167,10 @@ async fn run_command<T: WasiView + 'static>(
     command.wasi_cli_run().call_run(&mut store).await
 }
 
-/// Runs a component with `mount` preopened at `/`.
+/// Runs a component with `fork` preopened at `/`.
 pub async fn run_on_strata(
     component: &Component,
-    mount: Mount,
+    fork: Fork,
     perms: FsPerms,
     args: &[&str],
 ) -> Run {
@@ -177,7 +178,7 @@ pub async fn run_on_strata(
     let data = OnStrata {
         wasi: output.wasi(args).build(),
         strata: StrataCtx::builder()
-            .preopen(mount, "/", perms)
+            .preopen(fork, "/", perms)
             .build()
             .await
             .expect("preopen"),
@@ -238,16 +239,16 @@ pub fn module(path: &Path) -> wasmtime::Module {
     wasmtime::Module::from_file(engine(), path).expect("compile module")
 }
 
-/// Runs a wasip1 module natively on Strata with `mount` preopened at `/`.
+/// Runs a wasip1 module natively on Strata with `fork` preopened at `/`.
 pub async fn run_p1_on_strata(
     module: &wasmtime::Module,
-    mount: Mount,
+    fork: Fork,
     perms: FsPerms,
     args: &[&str],
 ) -> Run {
     let output = Output::new();
     let strata = StrataCtx::builder()
-        .preopen(mount, "/", perms)
+        .preopen(fork, "/", perms)
         .build()
         .await
         .expect("preopen");

@@ -22,18 +22,20 @@ pub const CREATE: OpenFlags = OpenFlags {
 /// Creates `name` under the fork's root holding `data`; returns the root
 /// and the file, both held open.
 pub async fn file_with(
-    vfs: &strata::actor::VfsHandle,
-    fork: ForkId,
+    fork: &strata::actor::Fork,
     name: &str,
     data: bytes::Bytes,
 ) -> (strata::actor::OpenFile, strata::actor::OpenFile) {
-    let root = vfs.open_root(fork).await.unwrap();
-    let file = vfs
-        .open_at(fork, root.ino(), name, true, CREATE, true)
-        .await
-        .unwrap();
-    vfs.write(fork, file.ino(), 0, data).await.unwrap();
+    let root = fork.open_root().await.unwrap();
+    let file = root.open_at(name, create()).await.unwrap();
+    file.write(0, data).await.unwrap();
     (root, file)
+}
+
+/// Open options for writing that create the file if it is missing (the
+/// handle's form of [`CREATE`]).
+pub fn create() -> strata::actor::OpenOptions {
+    strata::actor::OpenOptions::new().write(true).create(true)
 }
 
 /// Fails the test instead of hanging it.
