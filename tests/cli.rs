@@ -220,7 +220,10 @@ fn verbose_shows_fetches_and_refusals() {
     let bad = strata_with_log(Some("strata=loud"), &["run", "--dir", &mount, program, "/"]);
     assert_eq!(bad.status.code(), Some(2));
     let message = text(&bad.stderr);
-    assert!(message.starts_with("strata: RUST_LOG=strata=loud: "), "{message}");
+    assert!(
+        message.starts_with("strata: RUST_LOG=strata=loud: "),
+        "{message}"
+    );
     assert_eq!(message.lines().count(), 1, "{message}");
     assert_eq!(text(&bad.stdout), "", "the program ran");
 }

@@ -355,11 +355,11 @@ async fn poll_oneoff_over_files_and_clocks_matches_wasmtime_wasi() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn poll_oneoff_reports_bytes_left_in_a_file() {
     let Some(path) = guest("p1calls") else { return };
-    let (vfs, fork, _dir) = Differential::setup().await;
+    let (fork, _dir) = Differential::setup().await;
     let module = common::guest::module(&path);
     let run = run_p1_on_strata(
         &module,
-        Mount { vfs, fork },
+        fork,
         FsPerms::ReadWrite,
         &["p1calls", "/", "poll-nbytes"],
     )
@@ -392,11 +392,11 @@ async fn poll_oneoff_reports_bytes_left_in_a_file() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fd_readdir_cookies_survive_entries_coming_and_going() {
     let Some(path) = guest("p1calls") else { return };
-    let (vfs, fork, _dir) = Differential::setup().await;
+    let (fork, _dir) = Differential::setup().await;
     let module = common::guest::module(&path);
     let run = run_p1_on_strata(
         &module,
-        Mount { vfs, fork },
+        fork,
         FsPerms::ReadWrite,
         &["p1calls", "/", "readdir"],
     )

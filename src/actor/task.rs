@@ -266,7 +266,10 @@ impl Actor {
             fetcher.backend.fetch(&need)
         }));
         let Ok(fetch) = started else {
-            tracing::warn!(?need, "the backend panicked starting a fetch: failing with EIO");
+            tracing::warn!(
+                ?need,
+                "the backend panicked starting a fetch: failing with EIO"
+            );
             request.fail(Error::Errno(Errno::Io));
             return;
         };
