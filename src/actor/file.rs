@@ -36,7 +36,8 @@ impl FollowSymlinks {
 /// `std::fs::OpenOptions`: by default, for reading, following symlinks.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct OpenOptions {
-    pub(super) flags: OpenFlags,
+    flags: OpenFlags,
+    create_new: bool,
     write: bool,
     pub(super) follow: FollowSymlinks,
 }
@@ -62,8 +63,7 @@ impl OpenOptions {
     /// Create the file, failing with `Exist` if anything has the name
     /// (a final symlink is then not followed).
     pub fn create_new(mut self, create_new: bool) -> Self {
-        self.flags.create = create_new;
-        self.flags.exclusive = create_new;
+        self.create_new = create_new;
         self
     }
 
@@ -85,16 +85,29 @@ impl OpenOptions {
         self
     }
 
-    /// The same options from the core's flags.
+    /// Create, exclusive, truncate and directory as the core's flags say
+    /// (replacing what `create`, `create_new`, `truncate` and `directory`
+    /// set).
     pub fn flags(mut self, flags: OpenFlags) -> Self {
         self.flags = flags;
+        self.create_new = false;
         self
+    }
+
+    /// The core's flags these options amount to.
+    pub(super) fn core_flags(&self) -> OpenFlags {
+        OpenFlags {
+            create: self.flags.create || self.create_new,
+            exclusive: self.flags.exclusive || self.create_new,
+            ..self.flags
+        }
     }
 
     /// Whether opening with these writes: asked to, or creating or
     /// truncating.
     pub(super) fn writes(&self) -> bool {
-        self.write || self.flags.create || self.flags.truncate
+        let flags = self.core_flags();
+        self.write || flags.create || flags.truncate
     }
 }
 
@@ -440,5 +453,28 @@ impl OpenFile {
             mtime,
         };
         self.vfs.call(op).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_options_combine_as_std_does() {
+        let flags = |o: OpenOptions| (o.core_flags().create, o.core_flags().exclusive, o.writes());
+        assert_eq!(flags(OpenOptions::new()), (false, false, false));
+        assert_eq!(flags(OpenOptions::new().create(true)), (true, false, true));
+        assert_eq!(
+            flags(OpenOptions::new().create_new(true)),
+            (true, true, true)
+        );
+        // Unsetting `create_new` leaves `create` as it was.
+        let unset = OpenOptions::new()
+            .create(true)
+            .create_new(true)
+            .create_new(false);
+        assert_eq!(flags(unset), (true, false, true));
+        assert!(flags(OpenOptions::new().truncate(true)).2);
     }
 }

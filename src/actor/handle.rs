@@ -176,7 +176,7 @@ impl VfsHandle {
             dir,
             path: path.into(),
             follow: options.follow.follows(),
-            flags: options.flags,
+            flags: options.core_flags(),
             write: options.writes(),
         };
         let held = self.call(op).await?;
@@ -210,7 +210,7 @@ impl VfsHandle {
             // handles back.
             let reserved = cell.reserve_open(reader.limits().max_open)?;
             let (follow, write) = (options.follow.follows(), options.writes());
-            match reader.open(dir, path, follow, options.flags, write) {
+            match reader.open(dir, path, follow, options.core_flags(), write) {
                 Ok(Some((ino, kind))) => Some(if self.notes.send(Note::Opened(fork, ino)) {
                     reserved.keep();
                     Ok(OpenFile::new(self.clone(), fork, ino, kind))
