@@ -22,8 +22,8 @@ use super::interleave::point;
 use super::ops::forks::{BudgetUsed, Shutdown};
 use super::ops::names::OpenAt;
 use super::ops::{Operation, Read, Reading};
-use super::request::{Call, Note, Request};
-use super::shared::{ForkCell, Notes, Shared};
+use super::request::{Call, Request};
+use super::shared::{ForkCell, Note, Notes, Shared};
 use super::task::{Actor, Fetcher};
 use crate::fs::{
     self, Base, BaseCache, Budget, Clock, ForkId, Ino, Limits, MemBase, Reader, Snapshot,

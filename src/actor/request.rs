@@ -1,5 +1,6 @@
-//! What travels over the channels: requests, each an [`Operation`] with
-//! the oneshot its typed answer goes back on, and the one-way [`Note`]s.
+//! What travels over the request channel: each request an [`Operation`]
+//! with the oneshot its typed answer goes back on. (The one-way notes are
+//! `shared::Note`.)
 //!
 //! The actor holds requests as `Box<dyn Pending>`: it runs, parks and
 //! answers them without knowing which operation each is, and the caller
@@ -9,7 +10,7 @@ use tokio::sync::oneshot;
 
 use super::Error;
 use super::ops::{Effect, Exec, Failure, Operation};
-use crate::fs::{self, ForkId, Ino, Need};
+use crate::fs::{self, Need};
 
 /// A request as the actor sees it.
 pub(crate) type Request = Box<dyn Pending>;
@@ -97,14 +98,4 @@ impl<O: Operation> Pending for Call<O> {
     fn fail(self: Box<Self>, error: Error) {
         let _ = self.reply.send(Err(error));
     }
-}
-
-/// What handles tell the actor without waiting for an answer.
-#[derive(Debug)]
-pub(crate) enum Note {
-    /// An open handle given back.
-    Release(ForkId, Ino),
-    /// A handle taken on a published snapshot (see `OpenFile::open_at`),
-    /// to count; its inode is still there (see `shared`).
-    Opened(ForkId, Ino),
 }

@@ -3,7 +3,7 @@
 //! handle *open* an existing object on that snapshot too.
 //!
 //! An open on a snapshot takes its handle first and tells the actor after,
-//! with a one-way [`Note::Opened`](super::request::Note). Two races follow,
+//! with a one-way [`Note::Opened`]. Two races follow,
 //! and both are closed here:
 //!
 //! - **The limit.** [`ForkCell::open`] counts every handle of the fork,
@@ -43,8 +43,7 @@ use arc_swap::ArcSwap;
 use tokio::sync::mpsc;
 
 use super::interleave::point;
-use super::request::Note;
-use crate::fs::{ForkId, Snapshot};
+use crate::fs::{ForkId, Ino, Snapshot};
 
 /// Every this many notes, the actor is woken to read them (so they cannot
 /// pile up without bound while nobody makes a request).
@@ -78,7 +77,19 @@ pub(crate) struct Shared {
     wake_for_notes: mpsc::Sender<()>,
 }
 
+/// What handles tell the actor without waiting for an answer.
+#[derive(Debug)]
+pub(crate) enum Note {
+    /// An open handle given back.
+    Release(ForkId, Ino),
+    /// A handle taken on a published snapshot (see `OpenFile::open_at`),
+    /// to count; its inode is still there (see the module docs).
+    Opened(ForkId, Ino),
+}
+
 /// The one-way lane from handles to the actor (see the module docs).
+
+/// Where handles queue their [`Note`]s.
 #[derive(Clone)]
 pub(crate) struct Notes {
     queue: mpsc::UnboundedSender<Note>,

@@ -22,8 +22,8 @@ use super::Error;
 use super::backend::{self, Backend};
 use super::interleave::point;
 use super::ops::{Effect, Exec};
-use super::request::{Note, Request};
-use super::shared::{ForkCell, ForkCells, Notes, Shared};
+use super::request::Request;
+use super::shared::{ForkCell, ForkCells, Note, Notes, Shared};
 use crate::fs::{BaseCache, Errno, ForkId, Loaded, Need, Vfs};
 
 /// Most requests taken off the queue per wake-up.

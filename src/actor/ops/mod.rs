@@ -27,7 +27,7 @@ pub(crate) mod names;
 use std::fmt;
 
 use super::Error;
-use super::shared::{ForkCells, Notes};
+use super::shared::{ForkCells, Note, Notes};
 use crate::fs::{self, Errno, ForkId, Ino, Kind, Reader, Vfs};
 
 /// One request kind.
@@ -186,7 +186,7 @@ impl Drop for Held {
     fn drop(&mut self) {
         if let Some(notes) = self.notes.take() {
             // If the actor is gone, so is everything there was to release.
-            notes.send(super::request::Note::Release(self.fork, self.ino));
+            notes.send(Note::Release(self.fork, self.ino));
         }
     }
 }
