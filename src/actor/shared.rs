@@ -87,9 +87,8 @@ pub(crate) enum Note {
     Opened(ForkId, Ino),
 }
 
-/// The one-way lane from handles to the actor (see the module docs).
-
-/// Where handles queue their [`Note`]s.
+/// The one-way lane from handles to the actor, where they queue their
+/// [`Note`]s (see the module docs).
 #[derive(Clone)]
 pub(crate) struct Notes {
     queue: mpsc::UnboundedSender<Note>,
