@@ -1,5 +1,7 @@
-//! The actor against the two lock designs, on a 2-worker runtime, for 1–256
-//! concurrent clients.
+//! The actor against the lock designs (`actor::baseline`: a `std` mutex
+//! held for every call, a tokio mutex held across fetches, and a `std`
+//! mutex for mutations with reads on published snapshots), on a 2-worker
+//! runtime, for 1–256 concurrent clients.
 //!
 //! - `memory/*`: 256 small files (4 KiB) in one fork, opened once; each
 //!   operation reads or overwrites a whole file picked at random. Workloads:
@@ -23,7 +25,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use futures::future::{BoxFuture, FutureExt};
-use strata::actor::baseline::{Client, StdMutexVfs, TokioMutexVfs};
+use strata::actor::baseline::{Client, SnapshotMutexVfs, StdMutexVfs, TokioMutexVfs};
 use strata::actor::{Backend, Delayed, VfsBuilder};
 use strata::fs::{
     BaseNode, DirEntry, Errno, ForkId, Ino, Kind, Limits, Loaded, MemBase, Name, Need, OpenFlags,
@@ -216,6 +218,10 @@ fn bench_memory(c: &mut Criterion) {
                 "tokio-mutex",
                 TokioMutexVfs::new(memory_image(), Limits::default())
             );
+            design!(
+                "snapshot-mutex",
+                SnapshotMutexVfs::new(memory_image(), Limits::default())
+            );
         }
         group.finish();
     }
@@ -379,6 +385,10 @@ fn bench_latency(c: &mut Criterion) {
         design!(
             "std-mutex",
             StdMutexVfs::with_backend(slow(), Limits::default())
+        );
+        design!(
+            "snapshot-mutex",
+            SnapshotMutexVfs::with_backend(slow(), Limits::default())
         );
         // One client at a time holds the lock through its fetches: keep the
         // sample small or this design alone takes minutes.

@@ -11,7 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::{CREATE, bounded, create, file_with};
 use futures::future::{BoxFuture, FutureExt};
-use strata::actor::baseline::{Client, StdMutexVfs, TokioMutexVfs};
+use strata::actor::baseline::{Client, SnapshotMutexVfs, StdMutexVfs, TokioMutexVfs};
 use strata::actor::{Backend, Delayed, Error, HostDir, OpenOptions, VfsBuilder, VfsHandle};
 use strata::fs::{
     Base, BaseNode, DirEntry, Errno, ForkId, Ino, Kind, Limits, Loaded, MemBase, Need, OpenFlags,
@@ -563,7 +563,7 @@ async fn a_host_directory_is_read_lazily_and_never_written() {
     assert_eq!(paths, ["/big.bin", "/new.txt", "/sub/hello.txt"]);
 }
 
-/// The same small workload through the actor and both lock designs.
+/// The same small workload through the actor and the lock designs.
 async fn workload(client: impl Client) -> Vec<String> {
     let fork = ForkId::ROOT;
     let mut seen = Vec::new();
@@ -608,14 +608,22 @@ async fn the_lock_baselines_behave_like_the_actor() {
     let actor = workload(VfsBuilder::new().spawn()).await;
     let std_mutex = workload(StdMutexVfs::new(MemBase::empty(), Limits::default())).await;
     let tokio_mutex = workload(TokioMutexVfs::new(MemBase::empty(), Limits::default())).await;
+    let snapshot_mutex = workload(SnapshotMutexVfs::new(MemBase::empty(), Limits::default())).await;
     assert_eq!(actor, std_mutex);
     assert_eq!(actor, tokio_mutex);
+    assert_eq!(actor, snapshot_mutex);
     let lazy = workload(TokioMutexVfs::with_backend(
         Delayed::new(image(), Duration::from_millis(1)),
         Limits::default(),
     ))
     .await;
     assert_eq!(actor, lazy);
+    let lazy_snapshots = workload(SnapshotMutexVfs::with_backend(
+        Delayed::new(image(), Duration::from_millis(1)),
+        Limits::default(),
+    ))
+    .await;
+    assert_eq!(actor, lazy_snapshots);
     assert_eq!(actor[0], "4096 0");
 }
 

@@ -8,21 +8,31 @@
 //!   holds the lock for the whole call, fetch included — so one slow fetch
 //!   stalls every other client.
 //!
+//! - [`SnapshotMutexVfs`] is the design a careful engineer would ship
+//!   without an actor: mutations under a `std::sync::Mutex<Vfs>`, each
+//!   publishing the fork's snapshot (`ArcSwap`) before it unlocks; reads
+//!   and stats run on the published snapshot without the lock; a miss
+//!   fetches outside the lock — one fetch per missing piece, shared by
+//!   everyone waiting for it — and retries.
+//!
 //! These exist for comparison only; use [`VfsHandle`].
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use bytes::Bytes;
+use futures::future::{BoxFuture, FutureExt, Shared};
+use rustc_hash::FxHashMap as HashMap;
 
 use super::backend::{self, Backend};
 use super::ops::files::{ReadData, StatOf, Write};
 use super::ops::names::{StatAt, UnlinkFile};
 use super::{Error, OpenOptions, VfsHandle};
 use crate::fs::{
-    self, Base, BaseCache, Errno, ForkId, Ino, Kind, Limits, Need, OpenFlags, Stat, SystemClock,
-    Vfs,
+    self, Base, BaseCache, Errno, ForkId, Ino, Kind, Limits, Need, OpenFlags, Reader, Snapshot,
+    Stat, SystemClock, Vfs,
 };
 
 /// The operations the benches drive, implemented by the actor handle and by
@@ -316,3 +326,168 @@ macro_rules! lock_design {
 
 lock_design!(StdMutexVfs, std::sync::Mutex<Vfs>);
 lock_design!(TokioMutexVfs, tokio::sync::Mutex<Vfs>);
+
+/// A fetch in progress, which every caller missing the same piece awaits.
+type SharedFetch = Shared<BoxFuture<'static, Result<(), Errno>>>;
+
+/// Mutations under a lock, reads on published snapshots (see the module
+/// docs).
+#[derive(Clone)]
+pub struct SnapshotMutexVfs {
+    vfs: Arc<std::sync::Mutex<Vfs>>,
+    /// The latest snapshot of every fork, replaced before each mutation
+    /// unlocks: a caller reads every write that returned.
+    published: Arc<ArcSwap<HashMap<ForkId, Arc<Snapshot>>>>,
+    lower: Option<Lower>,
+    fetching: Arc<std::sync::Mutex<HashMap<Need, SharedFetch>>>,
+}
+
+impl SnapshotMutexVfs {
+    /// Over a fully loaded image.
+    pub fn new(image: impl Base, limits: Limits) -> SnapshotMutexVfs {
+        SnapshotMutexVfs::from_core(core(Source::Image(Arc::new(image)), limits))
+    }
+
+    /// Over a backend fetched on demand.
+    pub fn with_backend(backend: impl Backend, limits: Limits) -> SnapshotMutexVfs {
+        SnapshotMutexVfs::from_core(core(Source::Backend(Arc::new(backend)), limits))
+    }
+
+    fn from_core((vfs, lower): (Vfs, Option<Lower>)) -> SnapshotMutexVfs {
+        let published = vfs
+            .forks()
+            .into_iter()
+            .filter_map(|fork| Some((fork, Arc::new(vfs.snapshot(fork).ok()?))))
+            .collect();
+        SnapshotMutexVfs {
+            vfs: Arc::new(std::sync::Mutex::new(vfs)),
+            published: Arc::new(ArcSwap::from_pointee(published)),
+            lower,
+            fetching: Arc::default(),
+        }
+    }
+
+    /// Runs a mutation of `fork` under the lock and publishes the fork
+    /// before unlocking; on a base miss, unlocks, fetches, retries.
+    pub async fn change<T>(
+        &self,
+        fork: ForkId,
+        mut op: impl FnMut(&mut Vfs) -> fs::Result<T>,
+    ) -> Result<T, Error> {
+        for _ in 0..MAX_FILLS {
+            let result = {
+                let mut vfs = self.vfs.lock().expect("a panic poisoned the lock");
+                let result = op(&mut vfs);
+                if result.is_ok()
+                    && let Ok(snapshot) = vfs.snapshot(fork)
+                {
+                    self.published.rcu(|forks| {
+                        let mut forks = HashMap::clone(forks);
+                        forks.insert(fork, Arc::new(snapshot.clone()));
+                        forks
+                    });
+                }
+                result
+            };
+            match result {
+                Err(fs::Error::NeedsBase(need)) => self.fill(need).await?,
+                result => return result.map_err(Error::from),
+            }
+        }
+        Err(Errno::Io.into())
+    }
+
+    /// Runs a read on `fork`'s published snapshot, without the lock; on a
+    /// base miss, fetches and retries.
+    pub async fn read<T>(
+        &self,
+        fork: ForkId,
+        op: impl Fn(Reader<'_>) -> fs::Result<T>,
+    ) -> Result<T, Error> {
+        for _ in 0..MAX_FILLS {
+            let snapshot = self.published.load().get(&fork).cloned();
+            let snapshot = snapshot.ok_or(Errno::BadDescriptor)?;
+            match op(snapshot.reader()) {
+                Err(fs::Error::NeedsBase(need)) => self.fill(need).await?,
+                result => return result.map_err(Error::from),
+            }
+        }
+        Err(Errno::Io.into())
+    }
+
+    /// Fetches `need`, or waits for the fetch another caller started.
+    async fn fill(&self, need: Need) -> Result<(), Error> {
+        let Some(lower) = &self.lower else {
+            return Err(Errno::Io.into()); // a fully loaded image never misses
+        };
+        let fetch = {
+            let mut fetching = self.fetching.lock().expect("a panic poisoned the lock");
+            let lower = lower.clone();
+            let key = need.clone();
+            fetching
+                .entry(key)
+                .or_insert_with(|| {
+                    async move { lower.fill(&need).await.map_err(|_| Errno::Io) }
+                        .boxed()
+                        .shared()
+                })
+                .clone()
+        };
+        let result = fetch.clone().await;
+        self.fetching
+            .lock()
+            .expect("a panic poisoned the lock")
+            .retain(|_, f| f.peek().is_none());
+        Ok(result?)
+    }
+}
+
+impl Client for SnapshotMutexVfs {
+    async fn open_at(
+        &self,
+        fork: ForkId,
+        dir: Ino,
+        path: &str,
+        flags: OpenFlags,
+        write: bool,
+    ) -> Result<(Ino, Kind), Error> {
+        // The handle is counted in the fork: under the lock.
+        self.change(fork, |vfs| vfs.open_at(fork, dir, path, true, flags, write))
+            .await
+    }
+    async fn close(&self, fork: ForkId, ino: Ino) {
+        let _ = self.change(fork, |vfs| Ok(vfs.release(fork, ino))).await;
+    }
+    async fn open_root(&self, fork: ForkId) -> Result<Ino, Error> {
+        self.change(fork, |vfs| vfs.open_root(fork)).await
+    }
+    async fn read(
+        &self,
+        fork: ForkId,
+        ino: Ino,
+        offset: u64,
+        len: u64,
+    ) -> Result<Vec<Bytes>, Error> {
+        SnapshotMutexVfs::read(self, fork, |r| r.read(ino, offset, len)).await
+    }
+    async fn write(
+        &self,
+        fork: ForkId,
+        ino: Ino,
+        offset: u64,
+        data: Bytes,
+    ) -> Result<usize, Error> {
+        self.change(fork, |vfs| vfs.write_bytes(fork, ino, offset, &data))
+            .await
+    }
+    async fn stat(&self, fork: ForkId, ino: Ino) -> Result<Stat, Error> {
+        SnapshotMutexVfs::read(self, fork, |r| r.stat(ino)).await
+    }
+    async fn stat_at(&self, fork: ForkId, dir: Ino, path: &str) -> Result<Stat, Error> {
+        SnapshotMutexVfs::read(self, fork, |r| r.stat_at(dir, path, true)).await
+    }
+    async fn unlink_file_at(&self, fork: ForkId, dir: Ino, path: &str) -> Result<(), Error> {
+        self.change(fork, |vfs| vfs.unlink_file_at(fork, dir, path))
+            .await
+    }
+}
