@@ -677,3 +677,38 @@ async fn calls_served_at_once_let_other_tasks_run() {
     );
     creator.await.unwrap();
 }
+
+/// A shutdown whose caller stops waiting (a timeout around it) still stops
+/// the actor.
+#[tokio::test]
+async fn an_abandoned_shutdown_still_stops_the_actor() {
+    let vfs = VfsBuilder::new().spawn();
+    let mut shutdown = Box::pin(vfs.shutdown());
+    // Sends the request, then waits for the answer: give up then.
+    assert!(futures::poll!(&mut shutdown).is_pending());
+    drop(shutdown);
+    for _ in 0..100 {
+        if vfs.is_stopped() {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert!(
+        vfs.is_stopped(),
+        "the shutdown request was dropped unserved"
+    );
+}
+
+/// `Fork::read_file` of a file whose data has not been fetched yet reads
+/// the whole file, past one read's `Limits::max_io`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_file_of_a_big_unfetched_file_is_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let size = 20 << 20;
+    std::fs::write(dir.path().join("big"), vec![7u8; size]).unwrap();
+    let vfs = VfsBuilder::new()
+        .backend(strata::actor::HostDir::new(dir.path()).unwrap())
+        .spawn();
+    let data = vfs.root().read_file("big").await.unwrap();
+    assert_eq!(data.len(), size, "read_file returned a short file");
+}

@@ -413,3 +413,59 @@ async fn fd_readdir_cookies_survive_entries_coming_and_going() {
          done\n"
     );
 }
+
+/// p1 edge cases called directly — empty and huge iovec arrays, huge poll
+/// counts and clock deadlines, append-mode `pwrite`, calls on directories
+/// and stdio, renumbering a preopen — answer as wasmtime-wasi's p1 does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn p1_edge_cases_match_wasmtime_wasi() {
+    let Some(path) = guest("p1edges") else { return };
+    let run = Differential::p1(&path, &["p1edges", "/", "edges"]).await;
+    assert!(run.strata.stdout.contains("append pwrite at 0: 0 n=2"));
+    run.assert_same_trees().await;
+}
+
+/// A `telldir` position saved early in a long listing still resumes after
+/// its entry once the listing went on and entries before it were removed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saved_readdir_cookie_resumes_by_name_after_a_long_listing() {
+    let Some(path) = guest("p1edges") else { return };
+    let (fork, _dir) = Differential::setup().await;
+    let module = common::guest::module(&path);
+    let run = run_p1_on_strata(
+        &module,
+        fork,
+        FsPerms::ReadWrite,
+        &["p1edges", "/", "seekdir", "5000"],
+    )
+    .await;
+    assert!(run.ok, "{}", run.stderr);
+    assert!(
+        run.stdout.contains("seekdir(saved) resumes at: f00010"),
+        "{}",
+        run.stdout
+    );
+}
+
+/// A listing that deletes each entry as it lists it and asks again, with
+/// the previous cookie, for an entry too big for its buffer (as wasi-libc
+/// and Rust std do) empties the directory however long it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_re_asked_readdir_cookie_is_never_forgotten_mid_listing() {
+    let Some(path) = guest("p1edges") else { return };
+    let (fork, _dir) = Differential::setup().await;
+    let module = common::guest::module(&path);
+    let run = run_p1_on_strata(
+        &module,
+        fork,
+        FsPerms::ReadWrite,
+        &["p1edges", "/", "retry", "4095"],
+    )
+    .await;
+    assert!(run.ok, "{}", run.stderr);
+    assert!(
+        run.stdout.contains("retried 1, rmdir: ok"),
+        "{}",
+        run.stdout
+    );
+}

@@ -123,14 +123,24 @@ impl Fork {
         if let Some(result) = self.read_snapshot(|r| r.read_file(path)) {
             return served_at_once(result).await;
         }
-        // Base data is missing: open it through the actor, which fetches it.
-        let file = self
-            .open_root()
-            .await?
-            .open_at(path, OpenOptions::new())
-            .await?;
+        // Base data is missing: open it through the actor, which fetches it,
+        // and read until the end (one read stops at `Limits::max_io`).
+        let root = self.open_root().await?;
+        let file = root.open_at(path, OpenOptions::new()).await?;
         let size = file.stat().await?.size;
-        Ok(file.read(0, size).await?.concat())
+        // (Reserved up front only up to a bound: a size is what the base
+        // says, and the data is what it delivers.)
+        let mut data = Vec::with_capacity(usize::try_from(size.min(64 << 20)).unwrap_or(0));
+        loop {
+            let at = data.len() as u64;
+            let pieces = file.read(at, size.saturating_sub(at)).await?;
+            if pieces.iter().all(Bytes::is_empty) {
+                return Ok(data);
+            }
+            for piece in pieces {
+                data.extend_from_slice(&piece);
+            }
+        }
     }
 
     /// Creates or replaces the file at `path` (from the root) with `data`.

@@ -139,6 +139,12 @@ impl Actor {
 
     /// Runs one request, or parks it until the base data it needs arrives.
     fn serve(&mut self, request: Request) {
+        if request.effect() == Effect::Stops {
+            // Answered once the actor has stopped — and it stops even if
+            // its caller has stopped waiting (a timeout around `shutdown`).
+            self.shutdown.push(request);
+            return;
+        }
         if !self.shutdown.is_empty() {
             request.fail(Error::Stopped);
             return;
@@ -170,7 +176,6 @@ impl Actor {
         };
         match request.attempt(&mut exec) {
             Err(need) => self.park(need, request, since.unwrap_or_else(Instant::now)),
-            Ok(()) if request.effect() == Effect::Stops => self.shutdown.push(request),
             Ok(()) => {
                 self.replies.push(request);
                 // An unlink's space is free for the next request, even in
@@ -378,7 +383,15 @@ impl Actor {
         }
         // Handles read snapshots only while the actor lives.
         self.shared.forks.store(Arc::new(ForkCells::default()));
-        for request in self.shutdown.drain(..) {
+        for mut request in std::mem::take(&mut self.shutdown) {
+            // Running a `Shutdown` only answers it (with `Ok`).
+            let mut exec = Exec {
+                vfs: &mut self.vfs,
+                cells: &self.cells,
+                notes: &self.note_sender,
+                dirty: &mut self.dirty,
+            };
+            let _ = request.attempt(&mut exec);
             request.answer();
         }
     }

@@ -127,15 +127,37 @@ impl Buffers {
     /// Gathers up to `max` bytes from the buffers into one host buffer —
     /// the one copy of a write — without ever holding more than `max`.
     pub fn gather(&self, mem: &GuestMemory<'_>, max: u64) -> P1Result<Bytes> {
-        let size = usize::try_from(self.total().min(max)).map_err(|_| Errno::Nomem)?;
+        self.gather_from(mem, 0, max)
+    }
+
+    /// Up to `max` bytes of the buffers, after their first `skip` bytes,
+    /// copied into one host buffer.
+    pub fn gather_from(&self, mem: &GuestMemory<'_>, skip: u64, max: u64) -> P1Result<Bytes> {
+        let available = self.total().saturating_sub(skip);
+        let size = usize::try_from(available.min(max)).map_err(|_| Errno::Nomem)?;
         let mut out = BytesMut::with_capacity(size);
+        let mut skip = skip;
         for part in &self.parts {
             let room = size - out.len();
             if room == 0 {
                 break;
             }
+            let part = match u32::try_from(skip) {
+                Ok(s) if s >= part.len() => {
+                    skip -= u64::from(part.len());
+                    continue;
+                }
+                Ok(s) => {
+                    skip = 0;
+                    split(*part, s)?.1
+                }
+                Err(_) => {
+                    skip -= u64::from(part.len());
+                    continue;
+                }
+            };
             let n = part.len().min(u32::try_from(room).unwrap_or(u32::MAX));
-            let (head, _) = split(*part, n)?;
+            let (head, _) = split(part, n)?;
             out.extend_from_slice(&mem.as_cow(head)?);
         }
         Ok(out.freeze())

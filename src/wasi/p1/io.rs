@@ -20,6 +20,9 @@ use super::errno::P1Result;
 use super::guest::{Allowance, Buffers};
 use super::table::Entry;
 
+/// The most a write to stdout or stderr copies at once.
+const STDIO_PIECE: u64 = 64 << 10;
+
 /// Where a read or write happens.
 #[derive(Clone, Copy, Debug)]
 pub(super) enum At {
@@ -115,11 +118,19 @@ pub(super) async fn write(
             if let At::Offset(_) = at {
                 return Err(Errno::Spipe.into());
             }
+            // Copied and written a piece at a time: a guest's big write to
+            // stdout costs the host a piece, not the whole buffer.
             let len = allowance.take_data(from.total())?;
-            let data = from.gather(mem, len)?;
-            let count = Size::try_from(data.len())?;
-            out.stream.blocking_write_and_flush(data).await?;
-            Ok(count)
+            let mut done = 0;
+            while done < len {
+                let piece = from.gather_from(mem, done, (len - done).min(STDIO_PIECE))?;
+                if piece.is_empty() {
+                    break;
+                }
+                done += piece.len() as u64;
+                out.stream.blocking_write_and_flush(piece).await?;
+            }
+            Ok(Size::try_from(done)?)
         }
         _ => Err(Errno::Badf.into()),
     }

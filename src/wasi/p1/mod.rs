@@ -49,7 +49,10 @@
 //!   executor: every wait (the actor, stdin, a clock) is a future.
 //! - **Sizes from the guest.** Buffers and array lengths come from guest
 //!   memory unchecked; each is bounded by `Limits::max_io` and by the
-//!   store's per-call allowance before the host allocates for it.
+//!   store's per-call allowance before the host allocates for it (a
+//!   directory listing, no longer than the directory, is charged once
+//!   built), and what a guest makes the host remember across calls — its
+//!   directory cookies — by a budget per guest (`readdir.rs`).
 
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p1::wasi_snapshot_preview1;

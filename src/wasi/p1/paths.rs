@@ -16,7 +16,6 @@ use super::P1Ctx;
 use super::errno::P1Result;
 use super::fdops::{filestat, new_times};
 use super::guest::{Allowance, put};
-use super::readdir::Cookies;
 use super::table::{DirFd, Entry, FileFd};
 use crate::fs::OpenFlags;
 use crate::wasi::descriptor::{Descriptor, OpenOptions};
@@ -96,7 +95,7 @@ pub(super) async fn open(
         Entry::Dir(DirFd {
             desc,
             preopen: None,
-            cookies: Cookies::default(),
+            cookies: ctx.fds.new_cookies(),
         })
     } else {
         Entry::File(FileFd {

@@ -15,31 +15,60 @@
 //! unchanging directory yields the same `d_next` values as under
 //! wasmtime-wasi, and a cookie this fd never handed out is read as a count.
 //!
-//! Each directory fd remembers the cookies it handed out since the listing
-//! last started over from 0 (a rewind), up to [`REMEMBERED`] of them beyond
-//! the latest call's, so `telldir`/`seekdir` positions stay valid too.
+//! Remembering costs the host memory a guest controls, so it is bounded:
+//! all the directory fds of one guest together remember at most
+//! [`COOKIE_BUDGET`] cookies. A listing from 0 (a rewind) forgets the fd's
+//! old ones. When the budget is spent, the fd's smallest cookies — in a
+//! forward listing, the oldest — make room for a call's newest ones (the
+//! ones the guest asks for next, including the re-ask of an entry that did
+//! not fit), never the cookie the call resumed from. A cookie forgotten
+//! that way reads as a count again: exact while the directory does not
+//! change, as on wasmtime-wasi. So a `telldir` position stays valid while
+//! the budget lasts; and a cookie value names the entry it was last handed
+//! out with (listing again from an older cookie after names were added
+//! before it hands the same values out for the new names).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use wasmtime_wasi::p1::types::{Dircookie, Dirent, Errno, Fd, Filetype, Size};
 use wiggle::{GuestMemory, GuestPtr, GuestType};
 
 use super::P1Ctx;
 use super::errno::{P1Result, filetype};
-use super::guest::put;
+use super::guest::{Allowance, put};
 use crate::fs::Name;
 
-/// Cookies kept beyond those of the latest call.
-const REMEMBERED: usize = 4096;
+/// Cookies one guest's directory fds remember, all together.
+pub(super) const COOKIE_BUDGET: usize = 65_536;
 
 /// The first cookie that stands for a real entry (0, 1 and 2 are the
 /// positions before `.`, `..` and the first entry).
 const FIRST_ENTRY: Dircookie = 3;
 
+/// How many cookies a guest's directory fds remember now, against
+/// [`COOKIE_BUDGET`]; shared by all of them.
+#[derive(Clone, Debug, Default)]
+pub(super) struct CookieBudget(Arc<AtomicUsize>);
+
+impl CookieBudget {
+    fn spent(&self) -> usize {
+        self.0.load(Relaxed)
+    }
+}
+
 /// A directory fd's cookies: each resumes after the name it maps to.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct Cookies {
     after: BTreeMap<Dircookie, Name>,
+    budget: CookieBudget,
+}
+
+impl Drop for Cookies {
+    fn drop(&mut self) {
+        self.budget.0.fetch_sub(self.after.len(), Relaxed);
+    }
 }
 
 /// Where a listing resumes for a cookie.
@@ -53,6 +82,14 @@ enum Resume {
 }
 
 impl Cookies {
+    /// No cookies yet, remembered against `budget`.
+    pub fn new(budget: CookieBudget) -> Cookies {
+        Cookies {
+            after: BTreeMap::new(),
+            budget,
+        }
+    }
+
     fn resume(&self, cookie: Dircookie) -> P1Result<Resume> {
         if cookie < FIRST_ENTRY {
             return Ok(Resume::Start);
@@ -64,17 +101,49 @@ impl Cookies {
         Ok(Resume::Skip(skip))
     }
 
-    /// Records the cookies of one call: `names[i]` was handed out with
-    /// cookie `first + i`.
+    /// Records the cookies of one call, resumed from cookie `from`:
+    /// `names[i]` was handed out with cookie `first + i`. The newest go
+    /// first, so they are the ones kept when the budget runs short.
     fn record(&mut self, from: Dircookie, first: Dircookie, names: &[Name]) {
-        // A listing from 0 starts over; past the bound, only the latest
-        // call's cookies are kept.
-        if from == 0 || self.after.len() >= REMEMBERED {
-            self.after.clear();
+        if from == 0 {
+            self.forget_below(Dircookie::MAX, None);
         }
-        for (i, name) in names.iter().enumerate() {
-            self.after
-                .insert(first.saturating_add(i as u64), name.clone());
+        for (i, name) in names.iter().enumerate().rev() {
+            let cookie = first.saturating_add(i as u64);
+            if !self.after.contains_key(&cookie) {
+                if self.budget.spent() >= COOKIE_BUDGET {
+                    // Make room from this fd's older cookies; if it has
+                    // none, the rest of this call goes unremembered.
+                    if !self.forget_below(first, Some(from)) {
+                        break;
+                    }
+                }
+                self.budget.0.fetch_add(1, Relaxed);
+            }
+            self.after.insert(cookie, name.clone());
+        }
+    }
+
+    /// Forgets the smallest cookie below `limit` (all of them if `keep` is
+    /// `None`), sparing `keep`; whether any went.
+    fn forget_below(&mut self, limit: Dircookie, keep: Option<Dircookie>) -> bool {
+        let Some(keep) = keep else {
+            let forgotten = std::mem::take(&mut self.after).len();
+            self.budget.0.fetch_sub(forgotten, Relaxed);
+            return forgotten > 0;
+        };
+        let victim = self
+            .after
+            .range(..limit)
+            .map(|(cookie, _)| *cookie)
+            .find(|cookie| *cookie != keep);
+        match victim {
+            Some(cookie) => {
+                self.after.remove(&cookie);
+                self.budget.0.fetch_sub(1, Relaxed);
+                true
+            }
+            None => false,
         }
     }
 }
@@ -149,6 +218,57 @@ pub(super) async fn list(
     dir.cookies.record(cookie, first, &names);
 
     out.truncate(room);
+    // The host built this much for the guest: charged like any copy (the
+    // listing is no longer than the directory, whatever `len` says; a
+    // shorter answer would read as the end of the directory, so a listing
+    // past the allowance is `ENOMEM`).
+    Allowance(&mut ctx.allowance).spend(out.len() as u64)?;
     put(mem, buf, &out)?;
     Ok(out.len() as Size)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(prefix: &str, n: usize) -> Vec<Name> {
+        (0..n)
+            .map(|i| Name::from(format!("{prefix}{i:06}").as_str()))
+            .collect()
+    }
+
+    /// However many cookies fds hand out, together they remember at most
+    /// the budget; a call's newest cookies and the one it resumed from are
+    /// kept; closing an fd gives its share back.
+    #[test]
+    fn cookies_stay_within_the_budget_and_keep_what_is_asked_next() {
+        let budget = CookieBudget::default();
+        let mut a = Cookies::new(budget.clone());
+        let mut b = Cookies::new(budget.clone());
+        a.record(2, 3, &names("a", COOKIE_BUDGET - 10));
+        assert_eq!(budget.spent(), COOKIE_BUDGET - 10);
+        // `b` lists more than is left: its newest are kept, as far as the
+        // budget goes, and `a` is untouched.
+        let listed = names("b", 100);
+        b.record(2, 3, &listed);
+        assert_eq!(budget.spent(), COOKIE_BUDGET);
+        assert_eq!(a.after.len(), COOKIE_BUDGET - 10);
+        let newest = 3 + 99;
+        assert!(matches!(b.resume(newest), Ok(Resume::After(n)) if n == listed[99]));
+        // `a` goes on listing from one of its old cookies: it makes room
+        // from its own oldest cookies, sparing the one it resumed from.
+        let from = 500;
+        a.record(from, COOKIE_BUDGET as u64, &names("c", 50));
+        assert_eq!(budget.spent(), COOKIE_BUDGET);
+        assert!(matches!(a.resume(from), Ok(Resume::After(_))));
+        assert!(
+            matches!(a.resume(3), Ok(Resume::Skip(1))),
+            "the oldest went"
+        );
+        // A rewind forgets the fd's cookies; closing gives them back.
+        a.record(0, 3, &[]);
+        assert_eq!(budget.spent(), b.after.len());
+        drop(b);
+        assert_eq!(budget.spent(), 0);
+    }
 }

@@ -24,7 +24,7 @@ use wasmtime_wasi::p2::{DynInputStream, DynOutputStream};
 
 use super::P1Ctx;
 use super::errno::P1Result;
-use super::readdir::Cookies;
+use super::readdir::{CookieBudget, Cookies};
 use crate::wasi::ctx::Preopen;
 use crate::wasi::descriptor::Descriptor;
 
@@ -143,6 +143,8 @@ pub(super) struct FdTable {
     open: BTreeMap<u32, Entry>,
     /// Closed numbers not yet handed out again.
     closed: BTreeSet<u32>,
+    /// What all directory fds' cookies may take together.
+    cookie_budget: CookieBudget,
 }
 
 impl FdTable {
@@ -153,11 +155,12 @@ impl FdTable {
             Entry::Output(stdio.stdout),
             Entry::Output(stdio.stderr),
         ];
+        let cookie_budget = CookieBudget::default();
         let dirs = preopens.iter().map(|p| {
             Entry::Dir(DirFd {
                 desc: Descriptor::preopened(p),
                 preopen: Some(p.guest_path.clone()),
-                cookies: Cookies::default(),
+                cookies: Cookies::new(cookie_budget.clone()),
             })
         });
         FdTable {
@@ -168,7 +171,13 @@ impl FdTable {
                 .map(|(e, n)| (n, e))
                 .collect(),
             closed: BTreeSet::new(),
+            cookie_budget,
         }
+    }
+
+    /// No cookies yet, for a directory fd about to be opened.
+    pub fn new_cookies(&self) -> Cookies {
+        Cookies::new(self.cookie_budget.clone())
     }
 
     /// Gives `entry` a number.
