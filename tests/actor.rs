@@ -712,3 +712,16 @@ async fn read_file_of_a_big_unfetched_file_is_whole() {
     let data = vfs.root().read_file("big").await.unwrap();
     assert_eq!(data.len(), size, "read_file returned a short file");
 }
+
+/// `Limits::max_io` of 0 is taken as 1: whole-file helpers that loop until
+/// done finish instead of spinning.
+#[tokio::test]
+async fn a_zero_max_io_still_moves_data() {
+    let limits = Limits {
+        max_io: 0,
+        ..Limits::default()
+    };
+    let vfs = VfsBuilder::new().limits(limits).spawn();
+    vfs.root().write_file("f", b"abc").await.unwrap();
+    assert_eq!(vfs.root().read_file("f").await.unwrap(), b"abc");
+}

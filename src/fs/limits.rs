@@ -30,6 +30,7 @@ pub struct Limits {
     /// Longest single name (path component), in bytes.
     pub max_name_len: usize,
     /// Largest single read, write or zero-fill; larger requests are cut short.
+    /// At least 1 (a filesystem built with 0 uses 1).
     pub max_io: u64,
     /// Symlinks followed while resolving one path before `ELOOP`.
     pub max_symlinks: u32,

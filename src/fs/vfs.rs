@@ -110,7 +110,10 @@ impl Vfs {
     }
 
     /// A filesystem over `base` with these limits and this clock.
-    pub fn with(base: Arc<dyn Base>, limits: Limits, clock: Arc<dyn Clock>) -> Vfs {
+    pub fn with(base: Arc<dyn Base>, mut limits: Limits, clock: Arc<dyn Clock>) -> Vfs {
+        // A read or write that may move nothing would leave every caller
+        // that loops until done looping forever.
+        limits.max_io = limits.max_io.max(1);
         let meter = Arc::new(Meter::default());
         let tree = Tree::new(&*base, meter.clone());
         let mut forks = HashMap::default();
