@@ -30,9 +30,9 @@
 //!
 //! wasmtime-wasi's `fd_readdir` reads the whole directory and stats every
 //! entry on each call, and a program calls it once per buffer-full (Rust's
-//! std passes 128 bytes: ~4 entries), so listing is quadratic there; the
-//! listings that would take more than a few seconds each are not run (see
-//! [`skipped`]).
+//! std passes 128 bytes, ~4 entries; wasi-libc 4 KiB), so listing is
+//! quadratic there; the listings that would take more than a few seconds
+//! each are not run (see [`skipped`]).
 //!
 //! Run: `cargo bench --bench mutations` (builds the guests first).
 //! `STRATA_BENCH_SIZES=10,1000` picks the directory sizes; criterion's
@@ -162,9 +162,19 @@ impl Bench {
         Duration::from_nanos(ns)
     }
 
+    /// Makes `world`'s directory on `system` if it is not there yet —
+    /// outside `iter_custom`, where criterion's wall clock (which sizes the
+    /// samples) would count it.
+    fn prepare(&self, system: System, world: &World) {
+        match system {
+            System::Strata => drop(self.strata(world)),
+            System::Default | System::Inline => drop(self.host(world)),
+        }
+    }
+
     /// The guest's `prepare`: `DIR` with N files (none for the trees), on
     /// `system`.
-    fn prepare(&self, system: System, world: &World) {
+    fn fill(&self, system: System, world: &World) {
         let args = args(&["mutations", "prepare", DIR, &world.n.to_string(), "0"]);
         self.run(&self.guests[1].module, system, world, &args);
     }
@@ -178,7 +188,7 @@ impl Bench {
             .block_on(async { VfsBuilder::new().limits(Limits::default()).spawn() });
         let fork = self.rt.block_on(vfs.root().fork()).unwrap();
         world.strata.set(fork.clone()).ok().unwrap();
-        self.prepare(System::Strata, world);
+        self.fill(System::Strata, world);
         fork
     }
 
@@ -187,7 +197,7 @@ impl Bench {
             return dir.path().to_owned();
         }
         world.host.set(tmpfs_dir()).ok().unwrap();
-        self.prepare(System::Inline, world);
+        self.fill(System::Inline, world);
         world.host.get().unwrap().path().to_owned()
     }
 }
@@ -250,6 +260,7 @@ fn bench_ops(c: &mut Criterion) {
                         continue;
                     }
                     group.bench_function(&id, |b| {
+                        bench.prepare(system, &world);
                         b.iter_custom(|iters| {
                             let k = iters.to_string();
                             let a = args(&["mutations", op, DIR, &n.to_string(), &k]);
@@ -285,6 +296,7 @@ fn bench_trees(c: &mut Criterion) {
                     host: OnceCell::new(),
                 };
                 group.bench_function(format!("{}/{}", guest.name, system.name()), |b| {
+                    bench.prepare(system, &world);
                     b.iter_custom(|iters| {
                         let (files, k) = (TREE_FILES.to_string(), iters.to_string());
                         let a = args(&["mutations", op, DIR, &files, &k]);
