@@ -19,120 +19,23 @@
 //!
 //! Run: `cargo bench --bench guests` (guests are built by scripts/build-guests).
 
-use std::future::Future;
+mod common;
+
 use std::hint::black_box;
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
 use bytes::Bytes;
+use common::{guests, p1_on_host, p1_on_strata, runtime, timed, tmpfs_dir, wasi_args};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use strata::actor::{Fork, VfsBuilder, VfsHandle};
 use strata::fs::{Limits, MemBase};
-use strata::wasi::p1::P1Ctx;
 use strata::wasi::{StrataCtx, StrataCtxView, StrataView};
-use tokio::runtime::Runtime;
 use wasmtime::component::{Component, ResourceTable};
-use wasmtime::{Config, Engine, Linker, Module, Store};
-use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime::{Config, Engine, Module, Store};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 const SEQ_SIZE: usize = 256 << 20;
-
-fn guests() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let status = std::process::Command::new(root.join("scripts/build-guests"))
-        .status()
-        .expect("scripts/build-guests");
-    assert!(status.success(), "building the guests failed");
-    root.join("guests/build")
-}
-
-fn runtime() -> Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-/// Times `guest` run as a task on the runtime's workers — where an embedder
-/// runs its guests — rather than on the thread calling `block_on`. A future
-/// driven by `block_on` pays a cross-thread wake-up for every message it
-/// exchanges with a task (Strata's actor, wasmtime-wasi's blocking pool);
-/// a task on a worker hands off to the task it wakes on the same thread.
-fn timed(rt: &Runtime, guest: impl Future<Output = ()> + Send + 'static) -> Duration {
-    let task = rt.spawn(async move {
-        let start = Instant::now();
-        guest.await;
-        start.elapsed()
-    });
-    rt.block_on(task).expect("guest task panicked")
-}
-
-fn tmpfs_dir() -> tempfile::TempDir {
-    let parent = if Path::new("/dev/shm").is_dir() {
-        "/dev/shm"
-    } else {
-        "/tmp"
-    };
-    tempfile::Builder::new()
-        .prefix("strata-bench")
-        .tempdir_in(parent)
-        .unwrap()
-}
-
-/// Runs `_start` and checks the guest succeeded.
-async fn run<T: Send + 'static>(mut store: Store<T>, linker: &Linker<T>, module: &Module) {
-    let instance = linker
-        .instantiate_async(&mut store, module)
-        .await
-        .expect("instantiate");
-    let start = instance
-        .get_typed_func::<(), ()>(&mut store, "_start")
-        .expect("_start");
-    if let Err(e) = start.call_async(&mut store, ()).await {
-        let code = e.downcast_ref::<wasmtime_wasi::I32Exit>().map(|e| e.0);
-        assert_eq!(code, Some(0), "guest failed: {e:?}");
-    }
-}
-
-async fn p1_on_strata(
-    engine: &Engine,
-    module: &Module,
-    mount: Fork,
-    guest_path: &str,
-    args: &[String],
-) {
-    let wasi = WasiCtxBuilder::new().args(args).build();
-    let strata = StrataCtx::builder()
-        .preopen(mount, guest_path, FsPerms::ReadWrite)
-        .build()
-        .await
-        .unwrap();
-    let store = Store::new(engine, P1Ctx::new(wasi, strata));
-    let mut linker = Linker::new(engine);
-    strata::wasi::p1::add_to_linker_async(&mut linker, |p1: &mut P1Ctx| p1).unwrap();
-    run(store, &linker, module).await;
-}
-
-async fn p1_on_host(
-    engine: &Engine,
-    module: &Module,
-    dir: &Path,
-    guest_path: &str,
-    args: &[String],
-    blocking: bool,
-) {
-    let mut b = WasiCtxBuilder::new();
-    b.args(args)
-        .allow_blocking_current_thread(blocking)
-        .preopened_dir(dir, guest_path, FsPerms::ReadWrite)
-        .unwrap();
-    let store: Store<WasiP1Ctx> = Store::new(engine, b.build_p1());
-    let mut linker = Linker::new(engine);
-    wasmtime_wasi::p1::add_to_linker_async(&mut linker, |t| t).unwrap();
-    run(store, &linker, module).await;
-}
 
 struct Component2 {
     wasi: WasiCtx,
@@ -248,7 +151,7 @@ fn bench_smallfiles(c: &mut Criterion) {
             let a = args(&["smallfiles", "/work", &iters.to_string()]);
             let (engine, module) = (engine.clone(), module.clone());
             timed(&rt, async move {
-                p1_on_strata(&engine, &module, mount, "/work", &a).await
+                p1_on_strata(&engine, &module, mount, "/work", wasi_args(&a)).await
             })
         })
     });
@@ -263,7 +166,7 @@ fn bench_smallfiles(c: &mut Criterion) {
                 let (engine, module, host) =
                     (engine.clone(), module.clone(), host.path().to_owned());
                 timed(&rt, async move {
-                    p1_on_host(&engine, &module, &host, "/work", &a, blocking).await
+                    p1_on_host(&engine, &module, &host, "/work", wasi_args(&a), blocking).await
                 })
             })
         });
@@ -299,7 +202,7 @@ fn bench_overwrite(c: &mut Criterion) {
             let mount = fork.clone();
             let (engine, module, a) = (engine.clone(), module.clone(), a(iters));
             timed(&rt, async move {
-                p1_on_strata(&engine, &module, mount, "/work", &a).await
+                p1_on_strata(&engine, &module, mount, "/work", wasi_args(&a)).await
             })
         })
     });
@@ -318,7 +221,7 @@ fn bench_overwrite(c: &mut Criterion) {
                     a(iters),
                 );
                 timed(&rt, async move {
-                    p1_on_host(&engine, &module, &host, "/work", &a, blocking).await
+                    p1_on_host(&engine, &module, &host, "/work", wasi_args(&a), blocking).await
                 })
             })
         });
@@ -370,7 +273,7 @@ fn bench_seqread(c: &mut Criterion) {
             let (engine, module, mount, a) =
                 (engine.clone(), module.clone(), mount.clone(), reps(iters));
             timed(&rt, async move {
-                p1_on_strata(&engine, &module, mount, "/data", &a).await
+                p1_on_strata(&engine, &module, mount, "/data", wasi_args(&a)).await
             })
         })
     });
@@ -387,7 +290,7 @@ fn bench_seqread(c: &mut Criterion) {
                     reps(iters),
                 );
                 timed(&rt, async move {
-                    p1_on_host(&engine, &module, &host, "/data", &a, blocking).await
+                    p1_on_host(&engine, &module, &host, "/data", wasi_args(&a), blocking).await
                 })
             })
         });

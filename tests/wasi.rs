@@ -469,3 +469,62 @@ async fn a_re_asked_readdir_cookie_is_never_forgotten_mid_listing() {
         run.stdout
     );
 }
+
+/// The guests of `benches/mutations.rs` do on Strata what they do on
+/// wasmtime-wasi's host filesystem, and in Rust what they do in C: every
+/// operation a few times in a directory of 10 files, then the tree
+/// workloads. Their transcripts (without the timings) and what they leave
+/// must be the same; nothing is timed here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutation_bench_guests_match_wasmtime_wasi() {
+    let (Some(rust), Some(c)) = (guest("mutations_std"), guest("mutations")) else {
+        return;
+    };
+    let steps = [
+        "prepare 10 0",
+        "create 10 3",
+        "overwrite 10 3",
+        "append 10 3",
+        "rename 10 13",
+        "mkdir 10 3",
+        "rmdir 10 3",
+        "unlink 10 3",
+        "read 10 3",
+        "stat 10 3",
+        "readdir 10 3",
+        "unpack 150 2",
+        "remove 150 2",
+        "timer 10 3",
+    ];
+    let mut transcripts = Vec::new();
+    for path in [rust, c] {
+        let module = common::guest::module(&path);
+        let (fork, dir) = Differential::setup().await;
+        let mut transcript = String::new();
+        let mut last = None;
+        for step in steps {
+            let (op, n_k) = step.split_once(' ').unwrap();
+            let (n, k) = n_k.split_once(' ').unwrap();
+            let args = ["mutations", op, "/d", n, k];
+            let strata = run_p1_on_strata(&module, fork.clone(), FsPerms::ReadWrite, &args).await;
+            let host = run_p1_on_host(&module, dir.path(), &args).await;
+            assert!(host.ok, "{step}: reference run failed: {}", host.stderr);
+            assert!(strata.ok, "{step}: strata run failed: {}", strata.stderr);
+            let (said, time) = strata.stdout.rsplit_once("ns ").expect("a time");
+            assert!(time.trim_end().parse::<u64>().is_ok(), "{step}: {time:?}");
+            assert_eq!(said, host.stdout.rsplit_once("ns ").unwrap().0, "{step}");
+            transcript += said;
+            last = Some(strata);
+        }
+        let run = Differential {
+            fork,
+            dir,
+            strata: last.unwrap(),
+        };
+        let left = run.assert_same_trees().await;
+        assert_eq!(left.len(), 11, "the directory of 10 files: {left:?}");
+        transcripts.push(transcript);
+    }
+    assert_eq!(transcripts[0], transcripts[1], "Rust and C");
+    assert!(transcripts[0].contains("readdir 10 3: 30 entries\n"));
+}
