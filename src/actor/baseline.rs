@@ -244,8 +244,8 @@ impl TokioMutexVfs {
     }
 }
 
-/// Gives a lock design its constructors and implements [`Client`] for it
-/// in terms of its `with`.
+/// Gives a lock design that runs every call under its lock its
+/// constructors, and its `change` / `read_on` (both: `with`).
 macro_rules! lock_design {
     ($t:ident, $mutex:path) => {
         impl $t {
@@ -265,8 +265,33 @@ macro_rules! lock_design {
                     lower,
                 }
             }
-        }
 
+            /// A mutation of `fork`, under the lock.
+            async fn change<T>(
+                &self,
+                _fork: ForkId,
+                op: impl FnMut(&mut Vfs) -> fs::Result<T>,
+            ) -> Result<T, Error> {
+                self.with(op).await
+            }
+
+            /// A read of `fork`, under the lock too.
+            async fn read_on<T>(
+                &self,
+                fork: ForkId,
+                op: impl Fn(Reader<'_>) -> fs::Result<T>,
+            ) -> Result<T, Error> {
+                self.with(|vfs| op(vfs.reader(fork)?)).await
+            }
+        }
+    };
+}
+
+/// Implements [`Client`] for a lock design in terms of its `change` (for
+/// what needs the lock) and `read_on` (for what a design may serve
+/// otherwise).
+macro_rules! client {
+    ($t:ident) => {
         impl Client for $t {
             async fn open_at(
                 &self,
@@ -276,14 +301,15 @@ macro_rules! lock_design {
                 flags: OpenFlags,
                 write: bool,
             ) -> Result<(Ino, Kind), Error> {
-                self.with(|vfs| vfs.open_at(fork, dir, path, true, flags, write))
+                // The handle is counted in the fork: a change.
+                self.change(fork, |vfs| vfs.open_at(fork, dir, path, true, flags, write))
                     .await
             }
             async fn close(&self, fork: ForkId, ino: Ino) {
-                let _ = self.with(|vfs| Ok(vfs.release(fork, ino))).await;
+                let _ = self.change(fork, |vfs| Ok(vfs.release(fork, ino))).await;
             }
             async fn open_root(&self, fork: ForkId) -> Result<Ino, Error> {
-                self.with(|vfs| vfs.open_root(fork)).await
+                self.change(fork, |vfs| vfs.open_root(fork)).await
             }
             async fn read(
                 &self,
@@ -292,8 +318,7 @@ macro_rules! lock_design {
                 offset: u64,
                 len: u64,
             ) -> Result<Vec<Bytes>, Error> {
-                self.with(|vfs| vfs.reader(fork)?.read(ino, offset, len))
-                    .await
+                self.read_on(fork, |r| r.read(ino, offset, len)).await
             }
             async fn write(
                 &self,
@@ -302,15 +327,14 @@ macro_rules! lock_design {
                 offset: u64,
                 data: Bytes,
             ) -> Result<usize, Error> {
-                self.with(|vfs| vfs.write_bytes(fork, ino, offset, &data))
+                self.change(fork, |vfs| vfs.write_bytes(fork, ino, offset, &data))
                     .await
             }
             async fn stat(&self, fork: ForkId, ino: Ino) -> Result<Stat, Error> {
-                self.with(|vfs| vfs.reader(fork)?.stat(ino)).await
+                self.read_on(fork, |r| r.stat(ino)).await
             }
             async fn stat_at(&self, fork: ForkId, dir: Ino, path: &str) -> Result<Stat, Error> {
-                self.with(|vfs| vfs.reader(fork)?.stat_at(dir, path, true))
-                    .await
+                self.read_on(fork, |r| r.stat_at(dir, path, true)).await
             }
             async fn unlink_file_at(
                 &self,
@@ -318,7 +342,8 @@ macro_rules! lock_design {
                 dir: Ino,
                 path: &str,
             ) -> Result<(), Error> {
-                self.with(|vfs| vfs.unlink_file_at(fork, dir, path)).await
+                self.change(fork, |vfs| vfs.unlink_file_at(fork, dir, path))
+                    .await
             }
         }
     };
@@ -326,6 +351,9 @@ macro_rules! lock_design {
 
 lock_design!(StdMutexVfs, std::sync::Mutex<Vfs>);
 lock_design!(TokioMutexVfs, tokio::sync::Mutex<Vfs>);
+client!(StdMutexVfs);
+client!(TokioMutexVfs);
+client!(SnapshotMutexVfs);
 
 /// A fetch in progress, which every caller missing the same piece awaits.
 type SharedFetch = Shared<BoxFuture<'static, Result<(), Errno>>>;
@@ -399,7 +427,7 @@ impl SnapshotMutexVfs {
 
     /// Runs a read on `fork`'s published snapshot, without the lock; on a
     /// base miss, fetches and retries.
-    pub async fn read<T>(
+    pub async fn read_on<T>(
         &self,
         fork: ForkId,
         op: impl Fn(Reader<'_>) -> fs::Result<T>,
@@ -439,55 +467,5 @@ impl SnapshotMutexVfs {
             .expect("a panic poisoned the lock")
             .retain(|_, f| f.peek().is_none());
         Ok(result?)
-    }
-}
-
-impl Client for SnapshotMutexVfs {
-    async fn open_at(
-        &self,
-        fork: ForkId,
-        dir: Ino,
-        path: &str,
-        flags: OpenFlags,
-        write: bool,
-    ) -> Result<(Ino, Kind), Error> {
-        // The handle is counted in the fork: under the lock.
-        self.change(fork, |vfs| vfs.open_at(fork, dir, path, true, flags, write))
-            .await
-    }
-    async fn close(&self, fork: ForkId, ino: Ino) {
-        let _ = self.change(fork, |vfs| Ok(vfs.release(fork, ino))).await;
-    }
-    async fn open_root(&self, fork: ForkId) -> Result<Ino, Error> {
-        self.change(fork, |vfs| vfs.open_root(fork)).await
-    }
-    async fn read(
-        &self,
-        fork: ForkId,
-        ino: Ino,
-        offset: u64,
-        len: u64,
-    ) -> Result<Vec<Bytes>, Error> {
-        SnapshotMutexVfs::read(self, fork, |r| r.read(ino, offset, len)).await
-    }
-    async fn write(
-        &self,
-        fork: ForkId,
-        ino: Ino,
-        offset: u64,
-        data: Bytes,
-    ) -> Result<usize, Error> {
-        self.change(fork, |vfs| vfs.write_bytes(fork, ino, offset, &data))
-            .await
-    }
-    async fn stat(&self, fork: ForkId, ino: Ino) -> Result<Stat, Error> {
-        SnapshotMutexVfs::read(self, fork, |r| r.stat(ino)).await
-    }
-    async fn stat_at(&self, fork: ForkId, dir: Ino, path: &str) -> Result<Stat, Error> {
-        SnapshotMutexVfs::read(self, fork, |r| r.stat_at(dir, path, true)).await
-    }
-    async fn unlink_file_at(&self, fork: ForkId, dir: Ino, path: &str) -> Result<(), Error> {
-        self.change(fork, |vfs| vfs.unlink_file_at(fork, dir, path))
-            .await
     }
 }
