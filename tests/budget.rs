@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use bytes::Bytes;
 use strata::fs::{
-    Budget, CHUNK_SIZE, Errno, ForkId, Limits, ManualClock, MemBase, OpenFlags, SetTime, Vfs,
+    Budget, CHUNK_SIZE, Errno, ForkId, Ino, Limits, ManualClock, MemBase, OpenFlags, SetTime, Vfs,
 };
 
 /// Counts the bytes the heap holds.
@@ -95,6 +95,15 @@ fn write_file_keeps_no_chunk_pinning_its_input() {
     assert!(grew < 1 << 20, "{grew} bytes kept for a 4 KiB file");
 }
 
+/// Opens the root and the base file `b` in it for writing.
+fn open_b_for_writing(v: &mut Vfs) -> (Ino, Ino) {
+    let root = v.open_root(P).unwrap();
+    let (ino, _) = v
+        .open_at(P, root, "b", true, OpenFlags::default(), true)
+        .unwrap();
+    (root, ino)
+}
+
 /// Zeros that cut a base chunk short leave the file its own, counted copy
 /// of what remains, not a slice of the base's chunk.
 #[test]
@@ -104,10 +113,7 @@ fn zeroing_the_tail_of_a_base_chunk_is_counted() {
         .file("b", vec![9u8; 8 * CHUNK_SIZE as usize])
         .build();
     let mut v = vfs(base, Limits::default(), Budget::default());
-    let root = v.open_root(P).unwrap();
-    let (ino, _) = v
-        .open_at(P, root, "b", true, OpenFlags::default(), true)
-        .unwrap();
+    let (_, ino) = open_b_for_writing(&mut v);
     for k in 0..8 {
         v.write_zeroes(P, ino, k * CHUNK_SIZE + 1, CHUNK_SIZE - 1)
             .unwrap();
@@ -186,10 +192,7 @@ fn everything_counted_goes_with_the_filesystem() {
             .file("b", vec![9u8; 3 * CHUNK_SIZE as usize])
             .build();
         let mut v = vfs(base, Limits::default(), Budget::default());
-        let root = v.open_root(P).unwrap();
-        let (ino, _) = v
-            .open_at(P, root, "b", true, OpenFlags::default(), true)
-            .unwrap();
+        let (root, ino) = open_b_for_writing(&mut v);
         v.write(P, ino, 10, b"abc").unwrap();
         let child = v.fork(P).unwrap();
         v.write_file(child, "n", &[1u8; 100_000]).unwrap();

@@ -425,26 +425,23 @@ async fn p1_edge_cases_match_wasmtime_wasi() {
     run.assert_same_trees().await;
 }
 
+/// `guests/c/p1edges.c` run on an empty fork with these arguments; its
+/// output, having checked it ran to the end.
+async fn p1edges_on_strata(path: &Path, args: &[&str]) -> String {
+    let (fork, _dir) = Differential::setup().await;
+    let module = common::guest::module(path);
+    let run = run_p1_on_strata(&module, fork, FsPerms::ReadWrite, args).await;
+    assert!(run.ok, "{}", run.stderr);
+    run.stdout
+}
+
 /// A `telldir` position saved early in a long listing still resumes after
 /// its entry once the listing went on and entries before it were removed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_saved_readdir_cookie_resumes_by_name_after_a_long_listing() {
     let Some(path) = guest("p1edges") else { return };
-    let (fork, _dir) = Differential::setup().await;
-    let module = common::guest::module(&path);
-    let run = run_p1_on_strata(
-        &module,
-        fork,
-        FsPerms::ReadWrite,
-        &["p1edges", "/", "seekdir", "5000"],
-    )
-    .await;
-    assert!(run.ok, "{}", run.stderr);
-    assert!(
-        run.stdout.contains("seekdir(saved) resumes at: f00010"),
-        "{}",
-        run.stdout
-    );
+    let out = p1edges_on_strata(&path, &["p1edges", "/", "seekdir", "5000"]).await;
+    assert!(out.contains("seekdir(saved) resumes at: f00010"), "{out}");
 }
 
 /// A listing that deletes each entry as it lists it and asks again, with
@@ -453,21 +450,8 @@ async fn a_saved_readdir_cookie_resumes_by_name_after_a_long_listing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_re_asked_readdir_cookie_is_never_forgotten_mid_listing() {
     let Some(path) = guest("p1edges") else { return };
-    let (fork, _dir) = Differential::setup().await;
-    let module = common::guest::module(&path);
-    let run = run_p1_on_strata(
-        &module,
-        fork,
-        FsPerms::ReadWrite,
-        &["p1edges", "/", "retry", "4095"],
-    )
-    .await;
-    assert!(run.ok, "{}", run.stderr);
-    assert!(
-        run.stdout.contains("retried 1, rmdir: ok"),
-        "{}",
-        run.stdout
-    );
+    let out = p1edges_on_strata(&path, &["p1edges", "/", "retry", "4095"]).await;
+    assert!(out.contains("retried 1, rmdir: ok"), "{out}");
 }
 
 /// The guests of `benches/mutations.rs` do on Strata what they do on
