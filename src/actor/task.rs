@@ -159,6 +159,7 @@ impl Actor {
             return; // the caller gave up before it ran: don't run it
         }
         match request.effect() {
+            // (A `Stops` request never gets here: `serve` keeps it.)
             Effect::Nothing | Effect::Stops => {}
             Effect::Changes(fork) => self.mark(fork),
             Effect::Commits(fork) => {

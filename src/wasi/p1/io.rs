@@ -127,8 +127,13 @@ pub(super) async fn write(
                 if piece.is_empty() {
                     break;
                 }
-                done += piece.len() as u64;
-                out.stream.blocking_write_and_flush(piece).await?;
+                let len = piece.len() as u64;
+                match out.stream.blocking_write_and_flush(piece).await {
+                    Ok(()) => done += len,
+                    // What went out counts, as a short write.
+                    Err(_) if done > 0 => break,
+                    Err(e) => return Err(e.into()),
+                }
             }
             Ok(Size::try_from(done)?)
         }

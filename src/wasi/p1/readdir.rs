@@ -108,19 +108,24 @@ impl Cookies {
         if from == 0 {
             self.forget_below(Dircookie::MAX, None);
         }
+        let mut room = true;
         for (i, name) in names.iter().enumerate().rev() {
             let cookie = first.saturating_add(i as u64);
-            if !self.after.contains_key(&cookie) {
-                if self.budget.spent() >= COOKIE_BUDGET {
-                    // Make room from this fd's older cookies; if it has
-                    // none, the rest of this call goes unremembered.
-                    if !self.forget_below(first, Some(from)) {
-                        break;
-                    }
-                }
-                self.budget.0.fetch_add(1, Relaxed);
+            if let Some(old) = self.after.get_mut(&cookie) {
+                // Already counted: it now names this entry.
+                *old = name.clone();
+                continue;
             }
-            self.after.insert(cookie, name.clone());
+            // Make room from this fd's older cookies; once it has none,
+            // this call's older new cookies go unremembered (those it
+            // already held were updated above, so none names an entry it
+            // no longer stands for).
+            room = room
+                && (self.budget.spent() < COOKIE_BUDGET || self.forget_below(first, Some(from)));
+            if room {
+                self.budget.0.fetch_add(1, Relaxed);
+                self.after.insert(cookie, name.clone());
+            }
         }
     }
 
@@ -215,14 +220,13 @@ pub(super) async fn list(
             names.push(entry.name);
         }
     }
-    dir.cookies.record(cookie, first, &names);
-
     out.truncate(room);
     // The host built this much for the guest: charged like any copy (the
     // listing is no longer than the directory, whatever `len` says; a
     // shorter answer would read as the end of the directory, so a listing
-    // past the allowance is `ENOMEM`).
+    // past the allowance is `ENOMEM`) — before its cookies are remembered.
     Allowance(&mut ctx.allowance).spend(out.len() as u64)?;
+    dir.cookies.record(cookie, first, &names);
     put(mem, buf, &out)?;
     Ok(out.len() as Size)
 }
@@ -265,6 +269,18 @@ mod tests {
             matches!(a.resume(3), Ok(Resume::Skip(1))),
             "the oldest went"
         );
+        // With no room left, `b` lists again after a name appeared among
+        // its entries: the cookies it held now name what they were handed
+        // out with this time, the new ones past them go unremembered.
+        // (`b` holds cookies 93..=102 for listed[90..100]; the new listing
+        // has one name more, so its last cookie, 103, finds no room.)
+        let mut again = listed[90..100].to_vec();
+        again.insert(1, Name::from("b000090x"));
+        b.record(92, 93, &again);
+        assert!(matches!(b.resume(94), Ok(Resume::After(n)) if n == again[1]));
+        assert!(matches!(b.resume(102), Ok(Resume::After(n)) if n == again[9]));
+        assert!(matches!(b.resume(103), Ok(Resume::Skip(_))));
+        assert_eq!(budget.spent(), COOKIE_BUDGET);
         // A rewind forgets the fd's cookies; closing gives them back.
         a.record(0, 3, &[]);
         assert_eq!(budget.spent(), b.after.len());
