@@ -94,7 +94,7 @@ async fn calls_after_shutdown_fail_at_once() {
         bounded("write_file", other.root().write_file("x", b"y")).await,
         Err(Error::Stopped)
     );
-    assert_eq!(other.root().snapshot().unwrap_err(), Error::Stopped);
+    assert_eq!(other.root().snapshot().await.unwrap_err(), Error::Stopped);
     // A second shutdown is harmless.
     bounded("shutdown again", other.shutdown()).await;
     // The `OpenFile` outliving the actor drops quietly.

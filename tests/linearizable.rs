@@ -13,6 +13,9 @@
 
 mod common;
 
+use std::collections::HashSet;
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 
@@ -398,13 +401,32 @@ fn model() -> (Vfs, Ino, ForkId) {
 /// answers every call as it was answered; `None` if there is none. A
 /// release (`Close`) takes effect at the actor some time after its drop,
 /// so it may be placed anywhere after it.
+///
+/// The search remembers the configurations it has left without success —
+/// the calls placed so far and a digest of the model's state — and does
+/// not explore one twice (Lowe's refinement of Wing and Gong's search):
+/// different orders of commuting calls reach the same configuration, and
+/// without this a history with much overlap takes millions of steps. A
+/// digest that missed some of the state could only make the search give
+/// up on an order that works (a false failure), never accept a wrong one.
 fn linearize(history: &[Done], model: &Vfs, root: Ino) -> Option<Vec<usize>> {
     struct Search<'a> {
         history: &'a [Done],
         root: Ino,
+        /// Every inode a call names, to digest orphans too.
+        inos: Vec<Ino>,
         done: Vec<bool>,
         order: Vec<usize>,
+        failed: HashSet<(Vec<bool>, u64)>,
         steps: u64,
+    }
+    /// The model, and a digest of each fork's origin (its parent when it
+    /// was made): what a commit merges against, which neither the fork's
+    /// contents nor its diff show.
+    #[derive(Clone)]
+    struct State {
+        vfs: Vfs,
+        origins: Vec<(ForkId, u64)>,
     }
     impl Search<'_> {
         fn deadline(&self, i: usize) -> u64 {
@@ -413,9 +435,39 @@ fn linearize(history: &[Done], model: &Vfs, root: Ino) -> Option<Vec<usize>> {
                 _ => self.history[i].returned,
             }
         }
-        fn go(&mut self, state: &Vfs) -> bool {
+        /// Everything about `state` a later call may observe, hashed (the
+        /// inode and fork numbers it hands out next follow from which calls
+        /// succeeded, which the placed calls fix).
+        fn digest(&self, state: &State) -> u64 {
+            let mut h = DefaultHasher::new();
+            state.origins.hash(&mut h);
+            let state = &state.vfs;
+            for fork in state.forks() {
+                let reader = state.reader(fork).unwrap();
+                let inos: Vec<_> = self
+                    .inos
+                    .iter()
+                    .map(|&ino| (reader.stat(ino), reader.read(ino, 0, 64)))
+                    .collect();
+                format!(
+                    "{fork:?} {:?} {:?} {:?} {:?} {:?} {inos:?}",
+                    state.parent(fork),
+                    common::snapshot(state, fork, self.root),
+                    state.open_handles(fork),
+                    state.usage(fork),
+                    state.diff(fork),
+                )
+                .hash(&mut h);
+            }
+            h.finish()
+        }
+        fn go(&mut self, state: &State) -> bool {
             if self.order.len() == self.history.len() {
                 return true;
+            }
+            let configuration = (self.done.clone(), self.digest(state));
+            if self.failed.contains(&configuration) {
+                return false;
             }
             self.steps += 1;
             assert!(
@@ -429,8 +481,17 @@ fn linearize(history: &[Done], model: &Vfs, root: Ino) -> Option<Vec<usize>> {
                 .collect();
             for i in candidates {
                 let mut next = state.clone();
-                if replay(&mut next, self.root, &self.history[i].call) != self.history[i].outcome {
+                let outcome = replay(&mut next.vfs, self.root, &self.history[i].call);
+                if outcome != self.history[i].outcome {
                     continue;
+                }
+                if let (Call::Fork { parent }, Ok(Value::Fork(child))) =
+                    (&self.history[i].call, &outcome)
+                {
+                    let origin = format!("{:?}", common::snapshot(&state.vfs, *parent, self.root));
+                    let mut h = DefaultHasher::new();
+                    origin.hash(&mut h);
+                    next.origins.push((*child, h.finish()));
                 }
                 self.done[i] = true;
                 self.order.push(i);
@@ -440,17 +501,33 @@ fn linearize(history: &[Done], model: &Vfs, root: Ino) -> Option<Vec<usize>> {
                 self.order.pop();
                 self.done[i] = false;
             }
+            self.failed.insert(configuration);
             false
         }
     }
+    let mut inos: Vec<Ino> = history
+        .iter()
+        .filter_map(|d| match (&d.call, &d.outcome) {
+            (Call::Open { .. }, Ok(Value::Opened(ino, _))) => Some(*ino),
+            _ => None,
+        })
+        .collect();
+    inos.sort();
+    inos.dedup();
     let mut search = Search {
         history,
         root,
+        inos,
         done: vec![false; history.len()],
         order: Vec::new(),
+        failed: HashSet::new(),
         steps: 0,
     };
-    search.go(model).then_some(search.order)
+    let start = State {
+        vfs: model.clone(),
+        origins: Vec::new(),
+    };
+    search.go(&start).then_some(search.order)
 }
 
 /// Runs one history on a fresh actor and checks it.

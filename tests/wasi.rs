@@ -58,7 +58,7 @@ impl Differential {
 
     /// What the guest left behind must be the same in both worlds.
     async fn assert_same_trees(&self) -> BTreeMap<String, common::Entry> {
-        let snapshot = self.fork.snapshot().unwrap();
+        let snapshot = self.fork.snapshot().await.unwrap();
         let left = common::contents(&common::snapshot_of(
             snapshot.reader(),
             snapshot.reader().root(),

@@ -14,7 +14,9 @@ use super::ops::names::{
     CreateDir, Link, ReadDir, ReadlinkAt, RemoveDir, Rename, SetTimesAt, StatAt, Symlink,
     UnlinkFile,
 };
-use crate::fs::{self, DirEntry, Errno, ForkId, Ino, Kind, OpenFlags, Reader, SetTime, Stat};
+use crate::fs::{
+    self, DirEntry, Errno, ForkId, Ino, Kind, Limits, OpenFlags, Reader, SetTime, Stat,
+};
 
 /// Whether a path's final symlink is followed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -212,6 +214,11 @@ impl OpenFile {
     /// File, directory or symlink.
     pub fn kind(&self) -> Kind {
         self.kind
+    }
+
+    /// The limits of its filesystem.
+    pub fn limits(&self) -> &Limits {
+        self.vfs.limits()
     }
 
     /// Whether `other` is open in the same fork of the same actor (renames

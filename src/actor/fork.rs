@@ -98,13 +98,14 @@ impl Fork {
     /// The state of the fork now, to read from on any thread. It holds
     /// every write that returned before the call and does not follow later
     /// changes.
-    pub fn snapshot(&self) -> Result<Snapshot, Error> {
-        self.vfs.snapshot(self.id)
+    pub async fn snapshot(&self) -> Result<Snapshot, Error> {
+        self.vfs.snapshot(self.id).await
     }
 
     /// Runs `read` on the latest published snapshot, right here on the
     /// caller's thread; `None` if the snapshot lacks base data still to be
-    /// fetched (then use the async methods, which fetch it).
+    /// fetched, or the actor is changing the fork at this moment (then use
+    /// the async methods, which ask the actor).
     pub fn read_snapshot<T>(
         &self,
         read: impl FnOnce(Reader<'_>) -> fs::Result<T>,

@@ -19,7 +19,7 @@ use super::backend::Backend;
 use super::file::{OpenFile, OpenOptions};
 use super::fork::Fork;
 use super::interleave::point;
-use super::ops::forks::{BudgetUsed, Shutdown};
+use super::ops::forks::{BudgetUsed, Shutdown, SnapshotOf};
 use super::ops::names::OpenAt;
 use super::ops::{Operation, Read, Reading};
 use super::request::{Call, Request};
@@ -116,7 +116,7 @@ impl VfsHandle {
 
     /// Runs `read` on the latest published snapshot of `fork`, right here on
     /// the caller's thread; `None` if the snapshot lacks base data still to
-    /// be fetched.
+    /// be fetched, or the actor is changing the fork right now.
     pub(crate) fn read_snapshot<T>(
         &self,
         fork: ForkId,
@@ -124,7 +124,11 @@ impl VfsHandle {
     ) -> Option<Result<T, Error>> {
         let outcome = self.with_cell(fork, |cell| {
             point();
-            match read(cell.snapshot.load().reader()) {
+            let published = cell.snapshot.load();
+            let Some(snapshot) = published.as_deref() else {
+                return Ok(None); // the actor is changing the fork
+            };
+            match read(snapshot.reader()) {
                 Err(fs::Error::NeedsBase(_)) => Ok(None),
                 other => Ok(Some(other?)),
             }
@@ -149,9 +153,14 @@ impl VfsHandle {
             .ok_or(Error::Errno(fs::Errno::BadDescriptor))?)
     }
 
-    /// The state of `fork` now (see [`Fork::snapshot`]).
-    pub(super) fn snapshot(&self, fork: ForkId) -> Result<Snapshot, Error> {
-        self.with_cell(fork, |cell| Ok(Snapshot::clone(&cell.snapshot.load())))
+    /// The state of `fork` now (see [`Fork::snapshot`]): the published
+    /// one, or the actor's while it is changing the fork.
+    pub(super) async fn snapshot(&self, fork: ForkId) -> Result<Snapshot, Error> {
+        let published = self.with_cell(fork, |cell| Ok(cell.snapshot.load_full()))?;
+        match published {
+            Some(snapshot) => Ok(Snapshot::clone(&snapshot)),
+            None => self.call(SnapshotOf { fork }).await,
+        }
     }
 
     /// Gives back a handle taken with `OpenFile::into_raw`.
@@ -204,7 +213,8 @@ impl VfsHandle {
         self.shared.in_flight(|| {
             point();
             let published = cell.snapshot.load();
-            let reader = published.reader();
+            // `None`: the actor is changing the fork; it runs the open.
+            let reader = published.as_deref()?.reader();
             // The limit comes first, as in the core. When it looks reached,
             // the actor decides: it may not have read the notes giving
             // handles back.
@@ -232,6 +242,11 @@ impl VfsHandle {
     /// here: calls on a fork that is gone fail with `BadDescriptor`.
     pub fn fork_with_id(&self, id: ForkId) -> Fork {
         Fork::new(self.clone(), id)
+    }
+
+    /// The limits every fork is held to.
+    pub fn limits(&self) -> &Limits {
+        &self.shared.limits
     }
 
     /// Whether `other` talks to the same actor.
@@ -364,7 +379,7 @@ impl VfsBuilder {
         let vfs = Vfs::with(base, self.limits, self.clock).with_budget(self.budget);
         let (requests, receiver) = mpsc::channel(self.queue);
         let (wake, woken) = mpsc::channel(1);
-        let shared = Arc::new(Shared::new(wake));
+        let shared = Arc::new(Shared::new(*vfs.limits(), wake));
         let (notes, noted) = mpsc::unbounded_channel();
         let notes = Notes::new(notes, shared.clone());
         let actor = Actor::new(

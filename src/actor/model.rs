@@ -405,13 +405,13 @@ fn an_open_settling_wakes_the_actor_waiting_to_drop_a_file() {
             unlinker.join().unwrap();
             let held = opener.join().unwrap();
             let root_fork = world.vfs.root();
+            // `None` while the actor has the snapshot back to change the fork.
             let bytes = || {
                 root_fork
                     .read_snapshot(|r| Ok(r.usage().bytes))
-                    .unwrap()
-                    .unwrap()
+                    .map(Result::unwrap)
             };
-            while bytes() != DATA.len() as u64 {
+            while bytes() != Some(DATA.len() as u64) {
                 thread::yield_now();
             }
             drop(held);

@@ -39,11 +39,11 @@ use std::sync::atomic::{
     AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst, fence,
 };
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use tokio::sync::mpsc;
 
 use super::interleave::point;
-use crate::fs::{ForkId, Ino, Snapshot};
+use crate::fs::{ForkId, Ino, Limits, Snapshot};
 
 /// Every this many notes, the actor is woken to read them (so they cannot
 /// pile up without bound while nobody makes a request).
@@ -59,6 +59,8 @@ pub(crate) type ForkCells = imbl::GenericHashMap<
 >;
 
 pub(crate) struct Shared {
+    /// The filesystem's limits (they never change).
+    pub limits: Limits,
     /// Each fork has its own cell, so publishing a change is one pointer
     /// swap for that fork; the map of cells changes only when forks come and
     /// go.
@@ -121,14 +123,18 @@ impl Notes {
 
 /// One fork's published state.
 pub(crate) struct ForkCell {
-    pub snapshot: ArcSwap<Snapshot>,
+    /// The fork as of the actor's last batch, or `None` while the actor
+    /// changes the fork in place (see `Actor::unshare`): readers then ask
+    /// the actor, as they do when the snapshot lacks base data.
+    pub snapshot: ArcSwapOption<Snapshot>,
     /// Handles held on the fork, counting those on their way to the actor.
     open: AtomicU64,
 }
 
 impl Shared {
-    pub fn new(wake_for_notes: mpsc::Sender<()>) -> Shared {
+    pub fn new(limits: Limits, wake_for_notes: mpsc::Sender<()>) -> Shared {
         Shared {
+            limits,
             forks: ArcSwap::from_pointee(ForkCells::default()),
             opening: AtomicUsize::new(0),
             sweep_wanted: AtomicBool::new(false),
@@ -218,7 +224,7 @@ impl Drop for Reserved<'_> {
 impl ForkCell {
     pub fn new(snapshot: Snapshot, open: u64) -> ForkCell {
         ForkCell {
-            snapshot: ArcSwap::from_pointee(snapshot),
+            snapshot: ArcSwapOption::from_pointee(snapshot),
             open: AtomicU64::new(open),
         }
     }

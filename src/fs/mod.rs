@@ -9,6 +9,7 @@
 //!
 //! - [`vfs`]: [`Vfs`], the set of forks addressed by [`ForkId`], and the
 //!   transactional wrapper every mutation runs through.
+//! - `journal`: what one operation changed in place, to undo it on failure.
 //! - `snapshot`: [`Snapshot`], a fork frozen for lock-free reading.
 //! - `ops`: the operations `wasi:filesystem` needs (open-at, rename, …) on one tree.
 //! - `path`: path resolution and confinement (`..`, absolute paths, symlinks).
@@ -25,6 +26,7 @@ mod cache;
 mod data;
 mod diff;
 mod error;
+mod journal;
 mod limits;
 mod merge;
 mod meter;

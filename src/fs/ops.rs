@@ -1,8 +1,8 @@
 //! The filesystem operations, as `wasi:filesystem@0.2` needs them.
 //!
-//! Each operation runs on a [`Tree`] that the caller has cloned for it (see
-//! `Vfs::apply`), so an operation may fail — or hit a `NeedsBase` miss — at
-//! any point without leaving partial changes behind. Error precedence follows
+//! Each operation changes its [`Tree`] in place, noting what it changes in
+//! the operation's journal (see `journal`), so it may fail — or hit a
+//! `NeedsBase` miss — at any point without leaving partial changes behind. Error precedence follows
 //! Linux as wasmtime-wasi exposes it (cap-std over `openat2`), since that is
 //! what guests observe today.
 
@@ -305,7 +305,7 @@ impl Tree {
         node.links = node.links_without(dir, name);
         node.times.ctime = ctx.now;
         if node.links.is_empty() {
-            self.orphans.insert(ino);
+            self.orphan(ctx, ino);
         }
         Ok(())
     }

@@ -11,6 +11,7 @@ use bytes::Bytes;
 
 use super::base::Base;
 use super::error::Result;
+use super::journal::Journal;
 use super::limits::{Budget, Limits, Usage};
 use super::node::{DirEntry, Ino, Kind, Stat};
 use super::ops::{OpenFlags, Opening};
@@ -72,6 +73,7 @@ impl<'a> Reader<'a> {
             // Reads allocate nothing.
             budget: Budget::unlimited(),
             removing: false,
+            journal: Journal::default(),
         }
     }
 

@@ -8,9 +8,9 @@
 //! base until a chunk is written).
 //!
 //! Everything that may need base data goes through here and can answer
-//! `NeedsBase`. Callers mutate a *clone* of the tree and keep it only if the
-//! whole operation succeeded, so a miss (or any error) halfway through leaves
-//! no trace.
+//! `NeedsBase`. Every change goes through `node_mut`, `create`, `set_entry`
+//! or `orphan`, which note in the operation's [`Journal`] what they change,
+//! so a miss (or any error) halfway through leaves no trace.
 
 use std::ops::Bound;
 use std::sync::Arc;
@@ -21,6 +21,7 @@ use imbl::{OrdMap, OrdSet};
 use super::base::{Base, BaseNode};
 use super::data::FileData;
 use super::error::{Errno, Result};
+use super::journal::Journal;
 use super::limits::{Budget, Limits, Usage};
 use super::meter::Meter;
 use super::node::{Body, DirData, DirEntry, Ino, Kind, Name, Node, NodeRef, Slot, Stat, Times};
@@ -68,6 +69,8 @@ pub(crate) struct Ctx<'a> {
     /// The operation only takes names away (unlink, rmdir, rename): copying
     /// base inodes up for it is never refused for the budget.
     pub removing: bool,
+    /// What the operation changed, to put back if it fails.
+    pub journal: Journal,
 }
 
 impl Ctx<'_> {
@@ -270,7 +273,15 @@ impl Tree {
     /// copy-up is an inode more in memory: refused when the host's budget
     /// is full, unless the operation only takes names away (so that
     /// deleting always works).
-    pub(crate) fn node_mut(&mut self, ctx: &Ctx<'_>, ino: Ino) -> Result<&mut Node> {
+    pub(crate) fn node_mut(&mut self, ctx: &mut Ctx<'_>, ino: Ino) -> Result<&mut Node> {
+        let node = self.upper_mut(ctx, ino)?;
+        ctx.journal.changing(ino, node);
+        Ok(Arc::make_mut(&mut node.0))
+    }
+
+    /// The table's entry for `ino`, copied up from the base first if need
+    /// be (see `node_mut`), not yet made private to this tree.
+    fn upper_mut(&mut self, ctx: &mut Ctx<'_>, ino: Ino) -> Result<&mut NodeRef> {
         if !self.nodes.contains_key(&ino) {
             if !ino.is_base() {
                 return Err(Errno::BadDescriptor.into());
@@ -280,15 +291,15 @@ impl Tree {
             }
             let b = ctx.base.node(ino)?;
             let node = copy_up(&b, &self.meter);
+            ctx.journal.added(ino);
             self.nodes.insert(ino, NodeRef(Arc::new(node)));
         }
-        let node = self.nodes.get_mut(&ino).ok_or(Errno::BadDescriptor)?;
-        Ok(Arc::make_mut(&mut node.0))
+        Ok(self.nodes.get_mut(&ino).ok_or(Errno::BadDescriptor)?)
     }
 
     pub(crate) fn file_mut(
         &mut self,
-        ctx: &Ctx<'_>,
+        ctx: &mut Ctx<'_>,
         ino: Ino,
     ) -> Result<(&mut FileData, &mut Times)> {
         let node = self.node_mut(ctx, ino)?;
@@ -320,6 +331,7 @@ impl Tree {
             body,
             charge: self.meter.inode(extra),
         };
+        ctx.journal.added(ino);
         self.nodes.insert(ino, NodeRef(Arc::new(node)));
         Ok(ino)
     }
@@ -328,26 +340,34 @@ impl Tree {
     /// leaving a whiteout where the base directory still has the name.
     pub(crate) fn set_entry(
         &mut self,
-        ctx: &Ctx<'_>,
+        ctx: &mut Ctx<'_>,
         dir: Ino,
         name: &Name,
         target: Option<(Ino, Kind)>,
     ) -> Result<()> {
         let is_root = dir == self.root;
-        let node = self.node_mut(ctx, dir)?;
+        let node = self.upper_mut(ctx, dir)?;
+        let in_place = ctx.journal.entry_changing(dir, node);
+        let node = Arc::make_mut(&mut node.0);
         if target.is_some() && !is_root && node.links.is_empty() {
             // Nothing can be created in a directory that was removed while open.
             return Err(Errno::NoEntry.into());
         }
-        node.times.modified(ctx.now);
+        let times = node.times;
         let Body::Dir(d) = &mut node.body else {
             return Err(Errno::NotDirectory.into());
         };
+        node.times.modified(ctx.now);
+        let subdirs = d.subdirs;
         let old = match target {
             Some((ino, kind)) => d.entries.insert(name.clone(), Slot::Node(ino, kind)),
             None if d.lower => d.entries.insert(name.clone(), Slot::Whiteout),
             None => d.entries.remove(name),
         };
+        if in_place {
+            ctx.journal
+                .entry_changed(dir, name.clone(), old.clone(), times, subdirs);
+        }
         let was_dir = matches!(old, Some(Slot::Node(_, Kind::Dir)))
             || (old.is_none() && d.lower && base_has_dir(ctx.base, dir, name)?);
         let is_dir = matches!(target, Some((_, Kind::Dir)));
@@ -357,6 +377,13 @@ impl Tree {
             _ => {}
         }
         Ok(())
+    }
+
+    /// `ino` has no names left: it stays, as an orphan, while something
+    /// holds it open.
+    pub(crate) fn orphan(&mut self, ctx: &mut Ctx<'_>, ino: Ino) {
+        ctx.journal.orphaning(ino, self.orphans.contains(&ino));
+        self.orphans.insert(ino);
     }
 
     /// Drops the orphans `held` does not keep; whether any went.

@@ -1,9 +1,9 @@
 //! [`Vfs`]: all the forks of one filesystem, addressed by [`ForkId`].
 //!
 //! This is the core's public face. Every mutating call runs its operation on
-//! an O(1) clone of the fork's tree and publishes the clone only if the whole
-//! operation succeeded — the one mechanism that makes every operation atomic
-//! and every `NeedsBase` miss free of side effects.
+//! the fork's tree in place and, if the operation fails anywhere, undoes
+//! what its journal recorded — the one mechanism that makes every operation
+//! atomic and every `NeedsBase` miss free of side effects.
 //!
 //! The `Vfs` also tracks which inodes each fork holds open, so an unlinked
 //! file stays readable through an open handle (POSIX) and is dropped when the
@@ -18,6 +18,7 @@ use super::base::Base;
 use super::data::rest_of;
 use super::diff::{self, Change};
 use super::error::{Errno, Result};
+use super::journal::Journal;
 use super::limits::{Budget, Limits, Usage};
 use super::merge::{self, CommitError};
 use super::meter::Meter;
@@ -180,19 +181,18 @@ impl Vfs {
         })
     }
 
-    /// Runs a mutating operation on a clone of the fork's tree and keeps the
-    /// result only if the operation succeeded.
+    /// Runs a mutating operation on the fork's tree and undoes what it did
+    /// if it failed.
     ///
     /// The operation may take what the fork's limits allow, and allocate
     /// what the host's budget has room for (see [`Budget`]).
     fn apply<T>(
         &mut self,
         fork: ForkId,
-        op: impl FnOnce(&mut Tree, &mut Ctx<'_>, &mut Fork) -> Result<T>,
+        op: impl FnOnce(&mut Tree, &mut Ctx<'_>) -> Result<T>,
     ) -> Result<T> {
         let now = self.clock.now();
         let f = self.forks.get_mut(&fork).ok_or(Errno::BadDescriptor)?;
-        let mut next = f.tree.clone();
         let mut ctx = Ctx {
             base: &*self.base,
             limits: &self.limits,
@@ -200,10 +200,17 @@ impl Vfs {
             next_ino: self.next_ino,
             budget: self.budget,
             removing: false,
+            journal: Journal::default(),
         };
-        let out = op(&mut next, &mut ctx, f)?;
+        let usage = f.tree.usage;
+        let out = match op(&mut f.tree, &mut ctx) {
+            Ok(out) => out,
+            Err(e) => {
+                ctx.journal.undo(&mut f.tree, usage);
+                return Err(e);
+            }
+        };
         self.next_ino = ctx.next_ino;
-        f.tree = next;
         if !f.tree.orphans.is_empty() {
             if self.defer_drops {
                 note_unswept(&mut self.unswept, fork);
@@ -227,6 +234,12 @@ impl Vfs {
     /// Whether deferred orphans may be waiting to be dropped.
     pub fn has_unheld_orphans(&self) -> bool {
         !self.unswept.is_empty()
+    }
+
+    /// The forks that may hold orphans waiting for
+    /// [`Vfs::drop_unheld_orphans`].
+    pub fn forks_with_unheld_orphans(&self) -> Vec<ForkId> {
+        self.unswept.clone()
     }
 
     /// Drops every deferred orphan no handle holds; returns the forks whose
@@ -305,14 +318,17 @@ impl Vfs {
         write: bool,
     ) -> Result<(Ino, Kind)> {
         let max_open = self.limits.max_open;
-        self.apply(fork, |tree, ctx, f| {
-            if f.open_total >= max_open {
-                return Err(Errno::TooManyOpen.into());
-            }
-            let opened = tree.open_at(ctx, dir, path, follow, flags, write)?;
-            retain(f, opened.0, max_open)?;
-            Ok(opened)
-        })
+        if self.fork_ref(fork)?.open_total >= max_open {
+            return Err(Errno::TooManyOpen.into());
+        }
+        let opened = self.apply(fork, |tree, ctx| {
+            tree.open_at(ctx, dir, path, follow, flags, write)
+        })?;
+        // Cannot fail: the limit was checked above and nothing took a
+        // handle since.
+        let f = self.forks.get_mut(&fork).ok_or(Errno::BadDescriptor)?;
+        retain(f, opened.0, max_open)?;
+        Ok(opened)
     }
 
     /// Metadata of `path` relative to `dir`.
@@ -330,7 +346,7 @@ impl Vfs {
         atime: SetTime,
         mtime: SetTime,
     ) -> Result<()> {
-        self.apply(fork, |tree, ctx, _| {
+        self.apply(fork, |tree, ctx| {
             let ino = tree.ino_at(ctx, dir, path, follow)?;
             tree.set_times(ctx, ino, atime, mtime)
         })
@@ -338,19 +354,17 @@ impl Vfs {
 
     /// Creates a directory.
     pub fn create_dir_at(&mut self, fork: ForkId, dir: Ino, path: &str) -> Result<()> {
-        self.apply(fork, |tree, ctx, _| tree.create_dir_at(ctx, dir, path))
+        self.apply(fork, |tree, ctx| tree.create_dir_at(ctx, dir, path))
     }
 
     /// Removes an empty directory.
     pub fn remove_dir_at(&mut self, fork: ForkId, dir: Ino, path: &str) -> Result<()> {
-        self.apply(fork, |tree, ctx, _| {
-            tree.remove_directory_at(ctx, dir, path)
-        })
+        self.apply(fork, |tree, ctx| tree.remove_directory_at(ctx, dir, path))
     }
 
     /// Removes a name of a file or symlink.
     pub fn unlink_file_at(&mut self, fork: ForkId, dir: Ino, path: &str) -> Result<()> {
-        self.apply(fork, |tree, ctx, _| tree.unlink_file_at(ctx, dir, path))
+        self.apply(fork, |tree, ctx| tree.unlink_file_at(ctx, dir, path))
     }
 
     /// Moves `old_path` (relative to `old_dir`) to `new_path` (relative to
@@ -363,7 +377,7 @@ impl Vfs {
         new_dir: Ino,
         new_path: &str,
     ) -> Result<()> {
-        self.apply(fork, |tree, ctx, _| {
+        self.apply(fork, |tree, ctx| {
             tree.rename_at(ctx, old_dir, old_path, new_dir, new_path)
         })
     }
@@ -377,14 +391,14 @@ impl Vfs {
         new_dir: Ino,
         new_path: &str,
     ) -> Result<()> {
-        self.apply(fork, |tree, ctx, _| {
+        self.apply(fork, |tree, ctx| {
             tree.link_at(ctx, old_dir, old_path, new_dir, new_path)
         })
     }
 
     /// Creates a symlink at `path` pointing at `target`.
     pub fn symlink_at(&mut self, fork: ForkId, target: &str, dir: Ino, path: &str) -> Result<()> {
-        self.apply(fork, |tree, ctx, _| tree.symlink_at(ctx, target, dir, path))
+        self.apply(fork, |tree, ctx| tree.symlink_at(ctx, target, dir, path))
     }
 
     /// The target of the symlink at `path`.
@@ -419,7 +433,7 @@ impl Vfs {
         offset: u64,
         data: &Bytes,
     ) -> Result<usize> {
-        self.apply(fork, |tree, ctx, _| tree.write(ctx, ino, offset, data))
+        self.apply(fork, |tree, ctx| tree.write(ctx, ino, offset, data))
     }
 
     /// Writes `data` at the end of the file; returns where it went and the count.
@@ -429,20 +443,18 @@ impl Vfs {
 
     /// [`Vfs::append`] from a buffer the file may keep (see [`Vfs::write_bytes`]).
     pub fn append_bytes(&mut self, fork: ForkId, ino: Ino, data: &Bytes) -> Result<(u64, usize)> {
-        self.apply(fork, |tree, ctx, _| tree.append(ctx, ino, data))
+        self.apply(fork, |tree, ctx| tree.append(ctx, ino, data))
     }
 
     /// Makes `len` bytes at `offset` read as zeros without storing them
     /// where possible; returns the count.
     pub fn write_zeroes(&mut self, fork: ForkId, ino: Ino, offset: u64, len: u64) -> Result<u64> {
-        self.apply(fork, |tree, ctx, _| {
-            tree.write_zeroes(ctx, ino, offset, len)
-        })
+        self.apply(fork, |tree, ctx| tree.write_zeroes(ctx, ino, offset, len))
     }
 
     /// Truncates or extends a file.
     pub fn set_size(&mut self, fork: ForkId, ino: Ino, size: u64) -> Result<()> {
-        self.apply(fork, |tree, ctx, _| tree.set_size(ctx, ino, size))
+        self.apply(fork, |tree, ctx| tree.set_size(ctx, ino, size))
     }
 
     /// Sets the access and modification times of an open object.
@@ -453,7 +465,7 @@ impl Vfs {
         atime: SetTime,
         mtime: SetTime,
     ) -> Result<()> {
-        self.apply(fork, |tree, ctx, _| tree.set_times(ctx, ino, atime, mtime))
+        self.apply(fork, |tree, ctx| tree.set_times(ctx, ino, atime, mtime))
     }
 
     /// Up to `max` entries of directory `dir` after the name `after`, in name order.
@@ -590,7 +602,7 @@ impl Vfs {
     /// `data`, atomically.
     pub fn write_file(&mut self, fork: ForkId, path: &str, data: &[u8]) -> Result<()> {
         let data = Bytes::copy_from_slice(data);
-        self.apply(fork, |tree, ctx, _| {
+        self.apply(fork, |tree, ctx| {
             let flags = OpenFlags {
                 create: true,
                 truncate: true,

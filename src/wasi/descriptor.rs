@@ -162,10 +162,7 @@ impl Descriptor {
 
     /// The most one read or write moves (`Limits::max_io`).
     pub(crate) fn max_io(&self) -> u64 {
-        self.file
-            .read_snapshot(|r| Ok(r.limits().max_io))
-            .and_then(Result::ok)
-            .unwrap_or(u64::MAX)
+        self.file.limits().max_io
     }
 
     // ---- operations ------------------------------------------------------

@@ -1,7 +1,7 @@
 //! Operations on whole forks, and on the actor itself.
 
 use super::{Effect, Exec, Failure, Operation};
-use crate::fs::{Change, CommitError, ForkId, Usage};
+use crate::fs::{Change, CommitError, ForkId, Snapshot, Usage};
 
 /// A new O(1) copy-on-write fork of `parent`; answers its id.
 #[derive(Debug)]
@@ -99,6 +99,25 @@ impl Operation for UsageOf {
 
     fn run(&self, on: &mut Exec<'_>) -> Result<Usage, Failure> {
         Ok(on.vfs.usage(self.fork)?)
+    }
+}
+
+/// The fork as it is now, asked of the actor while its published snapshot
+/// is taken back (see `Actor::unshare`).
+#[derive(Debug)]
+pub(crate) struct SnapshotOf {
+    pub fork: ForkId,
+}
+
+impl Operation for SnapshotOf {
+    type Output = Snapshot;
+
+    fn effect(&self) -> Effect {
+        Effect::Nothing
+    }
+
+    fn run(&self, on: &mut Exec<'_>) -> Result<Snapshot, Failure> {
+        Ok(on.vfs.snapshot(self.fork)?)
     }
 }
 
