@@ -276,6 +276,81 @@ async fn concurrent_misses_share_one_fetch() {
     assert_eq!(fetches.load(Ordering::SeqCst), 4);
 }
 
+/// A program creating files in a directory of the image looks up one new
+/// name per file; past a few misses the actor fetches the directory's
+/// listing once, and every later new name is known missing without a fetch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creating_many_files_in_an_image_directory_fetches_its_listing_once() {
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let vfs = VfsBuilder::new()
+        .backend(Counting(image(), fetches.clone()))
+        .spawn();
+    let fork = vfs.root().fork().await.unwrap();
+    let data = fork
+        .open_root()
+        .await
+        .unwrap()
+        .open_at("data", OpenOptions::new())
+        .await
+        .unwrap();
+    for i in 0..100 {
+        data.open_at(&format!("new{i}"), create()).await.unwrap();
+    }
+    let names = data.read_dir(None, 1000).await.unwrap();
+    assert_eq!(names.len(), 120);
+    let fetched = fetches.load(Ordering::SeqCst);
+    assert!(
+        fetched <= 16,
+        "100 creates took {fetched} fetches: the listing should end the lookups"
+    );
+}
+
+/// A backend that answers everything but listings.
+struct Unlistable(MemBase);
+
+impl Backend for Unlistable {
+    fn root(&self) -> Ino {
+        Backend::root(&self.0)
+    }
+    fn fetch(&self, need: &Need) -> BoxFuture<'static, Result<Loaded, Errno>> {
+        match need {
+            Need::List(_) => async { Err(Errno::Access) }.boxed(),
+            _ => self.0.fetch(need),
+        }
+    }
+}
+
+/// A directory one may search but not read (its listing refused) still
+/// takes new files, looked up one by one; listing it fails as it should.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_directory_the_backend_will_not_list_still_takes_new_files() {
+    let vfs = VfsBuilder::new().backend(Unlistable(image())).spawn();
+    let fork = vfs.root().fork().await.unwrap();
+    let data = fork
+        .open_root()
+        .await
+        .unwrap()
+        .open_at("data", OpenOptions::new())
+        .await
+        .unwrap();
+    for i in 0..30 {
+        bounded("a create", data.open_at(&format!("new{i}"), create()))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        data.stat_at("new29", strata::actor::FollowSymlinks::Yes)
+            .await
+            .unwrap()
+            .kind,
+        Kind::File
+    );
+    assert_eq!(
+        bounded("a listing", data.read_dir(None, 100)).await,
+        Err(Error::Errno(Errno::Access))
+    );
+}
+
 /// Committing a child that renamed a directory of a lazily fetched image
 /// costs what the child changed, not the directory's subtree: no listing
 /// below it is fetched (each would be a miss, and a re-run of the commit).

@@ -11,7 +11,7 @@
 //! no effect) when the data lands. Requests waiting for the same piece share
 //! one fetch.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,10 +24,18 @@ use super::interleave::point;
 use super::ops::{Effect, Exec};
 use super::request::Request;
 use super::shared::{ForkCell, ForkCells, Note, Notes, Shared};
-use crate::fs::{BaseCache, Errno, ForkId, Loaded, Need, Vfs};
+use crate::fs::{BaseCache, Errno, ForkId, Ino, Loaded, Need, Vfs};
 
 /// Most requests taken off the queue per wake-up.
 const BATCH: usize = 256;
+
+/// Names a base directory may miss one by one before the actor fetches its
+/// whole listing instead. A program creating files in a directory of the
+/// image looks up one new name per file, and a name the base lacks stays
+/// unknown until asked for: without the listing every create would wait
+/// for a fetch (tens of microseconds from a host directory). A few lookups
+/// first, so that walking a path through a large directory does not list it.
+const MISSES_BEFORE_LISTING: u32 = 8;
 
 /// A request waiting for base data, and when it first started waiting.
 struct Parked {
@@ -43,6 +51,11 @@ pub(crate) struct Fetcher {
     waiting: HashMap<Need, Vec<Parked>>,
     tasks: JoinSet<Result<Loaded, Errno>>,
     needs: HashMap<Id, Need>,
+    /// Lookups each base directory has missed so far.
+    misses: HashMap<Ino, u32>,
+    /// Directories whose listing the backend could not give (a directory
+    /// one may search but not read): they stay with single lookups.
+    unlistable: HashSet<Ino>,
 }
 
 impl Fetcher {
@@ -54,6 +67,26 @@ impl Fetcher {
             waiting: HashMap::new(),
             tasks: JoinSet::new(),
             needs: HashMap::new(),
+            misses: HashMap::new(),
+            unlistable: HashSet::new(),
+        }
+    }
+
+    /// What to fetch for `need`: the directory's listing once it has missed
+    /// enough single names (see `MISSES_BEFORE_LISTING`), else `need`.
+    fn widen(&mut self, need: Need) -> Need {
+        let Need::Lookup(dir, _) = &need else {
+            return need;
+        };
+        if self.unlistable.contains(dir) {
+            return need;
+        }
+        let misses = self.misses.entry(*dir).or_default();
+        *misses += 1;
+        if *misses > MISSES_BEFORE_LISTING {
+            Need::List(*dir)
+        } else {
+            need
         }
     }
 }
@@ -288,6 +321,12 @@ impl Actor {
             request.fail(Error::Errno(Errno::Io));
             return;
         }
+        // Joining a fetch in flight is not another name missed.
+        let need = if fetcher.waiting.contains_key(&need) {
+            need
+        } else {
+            fetcher.widen(need)
+        };
         if let Some(waiters) = fetcher.waiting.get_mut(&need) {
             tracing::debug!(?need, waiting = waiters.len() + 1, "parked: joins a fetch");
             waiters.push(Parked { request, since });
@@ -346,6 +385,18 @@ impl Actor {
                 Ok(()) => tracing::debug!(?need, waiting = waiters.len(), "fetched: running again"),
                 Err(errno) => tracing::warn!(?need, %errno, "fetch failed"),
             }
+            // A listing fetched in place of lookups (see `widen`) that the
+            // backend refused: the lookups are tried one by one again (and a
+            // listing that was asked for fails when it misses again).
+            let result = match (result, &need) {
+                (Err(_), Need::List(dir))
+                    if fetcher.misses.get(dir) > Some(&MISSES_BEFORE_LISTING)
+                        && fetcher.unlistable.insert(*dir) =>
+                {
+                    Ok(())
+                }
+                (result, _) => result,
+            };
             for parked in waiters {
                 match result {
                     Err(errno) => parked.request.fail(Error::Errno(errno)),

@@ -68,17 +68,19 @@ fn main() -> ExitCode {
     if let Err(message) = log_to_stderr(run.verbose) {
         return fail(&message);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    // One guest, one thread: the guest and the filesystem's actor take
+    // turns on it, so a request and its answer are two task switches and no
+    // thread wakes another. On a multi-threaded runtime tokio hands a chain
+    // of wake-ups between two tasks on one worker only three times per turn
+    // and then wakes a second worker to share them, so most of the guest's
+    // requests would pay a thread wake-up (see BENCHMARKS.md).
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
         Ok(rt) => rt,
         Err(e) => return fail(&format!("cannot start the runtime: {e}")),
     };
-    // The guest runs as a task on a worker, not in `block_on` on this
-    // thread: a worker hands each filesystem message to the actor task and
-    // back on the same thread, where `block_on` would pay a cross-thread
-    // wake-up per message (13× slower on a small-file workload).
     let guest = runtime.spawn(async move { run.execute().await });
     match runtime.block_on(guest) {
         Ok(Ok(code)) => code,
