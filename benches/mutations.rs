@@ -1,7 +1,10 @@
 //! File operations as real programs make them, one kind at a time, in
 //! directories of 10 to 100 000 entries: Strata against wasmtime-wasi's own
 //! host filesystem on tmpfs (`/dev/shm`), in its default setting and inline
-//! (`allow_blocking_current_thread`), in the same run.
+//! (`allow_blocking_current_thread`), in the same run. Strata runs twice:
+//! guest and actor as tasks on a 2-worker runtime (`strata`, an embedder
+//! running many guests) and on a current-thread runtime (`strata 1-thread`,
+//! what `strata run` uses for its one guest).
 //!
 //! Two guests do the same work: a Rust `std::fs` program built with
 //! Debian's rustc (`guests/rust/mutations_std.rs`) and a C program on Zig's
@@ -74,19 +77,30 @@ const DIR: &str = "/d";
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum System {
+    /// Guest and actor tasks on the 2-worker runtime, as an embedder runs
+    /// many guests.
     Strata,
+    /// Guest and actor on a current-thread runtime, as `strata run` runs
+    /// its one guest.
+    StrataOneThread,
     /// wasmtime-wasi's host filesystem, a `spawn_blocking` hop per call.
     Default,
     /// wasmtime-wasi's host filesystem, `allow_blocking_current_thread`.
     Inline,
 }
 
-const SYSTEMS: [System; 3] = [System::Strata, System::Default, System::Inline];
+const SYSTEMS: [System; 4] = [
+    System::Strata,
+    System::StrataOneThread,
+    System::Default,
+    System::Inline,
+];
 
 impl System {
     fn name(self) -> &'static str {
         match self {
             System::Strata => "strata",
+            System::StrataOneThread => "strata 1-thread",
             System::Default => "wasmtime-wasi default",
             System::Inline => "wasmtime-wasi inline",
         }
@@ -102,12 +116,16 @@ struct Guest {
 struct World {
     n: usize,
     strata: OnceCell<Fork>,
+    /// The same on the current-thread runtime (its actor runs there).
+    strata_one_thread: OnceCell<Fork>,
     /// Shared by both of wasmtime-wasi's settings.
     host: OnceCell<tempfile::TempDir>,
 }
 
 struct Bench {
     rt: Runtime,
+    /// What `strata run` uses.
+    one_thread: Runtime,
     engine: Engine,
     guests: Vec<Guest>,
 }
@@ -125,6 +143,10 @@ impl Bench {
             .collect();
         Bench {
             rt: runtime(),
+            one_thread: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap(),
             engine,
             guests,
         }
@@ -138,9 +160,9 @@ impl Bench {
         wasi.stdout(stdout.clone()).inherit_stderr();
         let (engine, module) = (self.engine.clone(), module.clone());
         match system {
-            System::Strata => {
-                let fork = self.strata(world);
-                timed(&self.rt, async move {
+            System::Strata | System::StrataOneThread => {
+                let fork = self.strata(system, world);
+                timed(self.runtime(system), async move {
                     p1_on_strata(&engine, &module, fork, "/", wasi).await
                 });
             }
@@ -167,7 +189,7 @@ impl Bench {
     /// samples) would count it.
     fn prepare(&self, system: System, world: &World) {
         match system {
-            System::Strata => drop(self.strata(world)),
+            System::Strata | System::StrataOneThread => drop(self.strata(system, world)),
             System::Default | System::Inline => drop(self.host(world)),
         }
     }
@@ -179,16 +201,28 @@ impl Bench {
         self.run(&self.guests[1].module, system, world, &args);
     }
 
-    fn strata(&self, world: &World) -> Fork {
-        if let Some(fork) = world.strata.get() {
+    fn runtime(&self, system: System) -> &Runtime {
+        match system {
+            System::StrataOneThread => &self.one_thread,
+            _ => &self.rt,
+        }
+    }
+
+    /// `world`'s Strata filesystem for `system`, its actor spawned on the
+    /// runtime the guests run on.
+    fn strata(&self, system: System, world: &World) -> Fork {
+        let cell = match system {
+            System::StrataOneThread => &world.strata_one_thread,
+            _ => &world.strata,
+        };
+        if let Some(fork) = cell.get() {
             return fork.clone();
         }
-        let vfs = self
-            .rt
-            .block_on(async { VfsBuilder::new().limits(Limits::default()).spawn() });
-        let fork = self.rt.block_on(vfs.root().fork()).unwrap();
-        world.strata.set(fork.clone()).ok().unwrap();
-        self.fill(System::Strata, world);
+        let rt = self.runtime(system);
+        let vfs = rt.block_on(async { VfsBuilder::new().limits(Limits::default()).spawn() });
+        let fork = rt.block_on(vfs.root().fork()).unwrap();
+        cell.set(fork.clone()).ok().unwrap();
+        self.fill(system, world);
         fork
     }
 
@@ -249,6 +283,7 @@ fn bench_ops(c: &mut Criterion) {
         .map(|n| World {
             n,
             strata: OnceCell::new(),
+            strata_one_thread: OnceCell::new(),
             host: OnceCell::new(),
         })
         .collect();
@@ -302,6 +337,7 @@ fn bench_trees(c: &mut Criterion) {
                 let world = World {
                     n: 0,
                     strata: OnceCell::new(),
+                    strata_one_thread: OnceCell::new(),
                     host: OnceCell::new(),
                 };
                 group.bench_function(format!("{}/{}", guest.name, system.name()), |b| {
