@@ -124,6 +124,12 @@ impl Fork {
         if let Some(result) = self.read_snapshot(|r| r.read_file(path)) {
             return served_at_once(result).await;
         }
+        // The actor is changing the fork at this moment: its snapshot, still
+        // one version of the whole file.
+        match self.snapshot().await?.reader().read_file(path) {
+            Err(fs::Error::NeedsBase(_)) => {}
+            other => return Ok(other?),
+        }
         // Base data is missing: open it through the actor, which fetches it,
         // and read until the end (one read stops at `Limits::max_io`).
         let root = self.open_root().await?;

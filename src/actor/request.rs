@@ -68,9 +68,9 @@ impl<O: Operation> Pending for Call<O> {
     fn attempt(&mut self, on: &mut Exec<'_>) -> Result<(), Need> {
         // A panic inside — a bug, or an embedder's `Base` or `Clock` that
         // panics — fails this request with `Io`, and the actor serves
-        // everyone else. Nothing is left half-done: a core operation changes
-        // the fork's tree only once it has returned successfully (see
-        // `Vfs`), so the fork is as it was before the request.
+        // everyone else. Nothing is left half-done: a core operation that
+        // fails or unwinds undoes what it changed (see `Vfs::apply`), so
+        // the fork is as it was before the request.
         let run = std::panic::AssertUnwindSafe(|| self.op.run(on));
         let outcome =
             std::panic::catch_unwind(run).unwrap_or(Err(Failure::Fs(fs::Errno::Io.into())));

@@ -194,6 +194,7 @@ impl Actor {
         match request.effect() {
             // (A `Stops` request never gets here: `serve` keeps it.)
             Effect::Nothing | Effect::Stops => {}
+            Effect::Publishes(fork) => self.mark(fork),
             Effect::Changes(fork) => self.changing(fork),
             Effect::Commits(fork) => {
                 self.changing(fork);
@@ -279,6 +280,12 @@ impl Actor {
     /// round, and its tree should share nothing with the snapshot out now.
     fn changing(&mut self, fork: ForkId) {
         self.unshare(fork);
+        self.mark(fork);
+    }
+
+    /// Publishes `fork` after this round (if its tree changed, or it has no
+    /// cell yet).
+    fn mark(&mut self, fork: ForkId) {
         if !self.dirty.contains(&fork) {
             self.dirty.push(fork);
         }
@@ -386,19 +393,18 @@ impl Actor {
                 Err(errno) => tracing::warn!(?need, %errno, "fetch failed"),
             }
             // A listing fetched in place of lookups (see `widen`) that the
-            // backend refused: the lookups are tried one by one again (and a
+            // backend refused or did not deliver in time: the lookups are
+            // tried one by one again, each with its own deadline (and a
             // listing that was asked for fails when it misses again).
-            let result = match (result, &need) {
-                (Err(_), Need::List(dir))
-                    if fetcher.misses.get(dir) > Some(&MISSES_BEFORE_LISTING)
-                        && fetcher.unlistable.insert(*dir) =>
-                {
-                    Ok(())
-                }
-                (result, _) => result,
-            };
+            let retried = matches!((&result, &need), (Err(_), Need::List(dir))
+                if fetcher.misses.get(dir) > Some(&MISSES_BEFORE_LISTING)
+                    && fetcher.unlistable.insert(*dir));
             for parked in waiters {
                 match result {
+                    _ if retried => rerun.push(Parked {
+                        request: parked.request,
+                        since: Instant::now(),
+                    }),
                     Err(errno) => parked.request.fail(Error::Errno(errno)),
                     Ok(()) => rerun.push(parked),
                 }

@@ -203,11 +203,18 @@ impl Vfs {
             journal: Journal::default(),
         };
         let usage = f.tree.usage;
-        let out = match op(&mut f.tree, &mut ctx) {
-            Ok(out) => out,
-            Err(e) => {
+        // A panic (an embedder's base or clock) is undone as a failure is,
+        // then passed on: whoever catches it finds the fork as it was.
+        let run = std::panic::AssertUnwindSafe(|| op(&mut f.tree, &mut ctx));
+        let out = match std::panic::catch_unwind(run) {
+            Ok(Ok(out)) => out,
+            Ok(Err(e)) => {
                 ctx.journal.undo(&mut f.tree, usage);
                 return Err(e);
+            }
+            Err(panic) => {
+                ctx.journal.undo(&mut f.tree, usage);
+                std::panic::resume_unwind(panic);
             }
         };
         self.next_ino = ctx.next_ino;
@@ -236,10 +243,18 @@ impl Vfs {
         !self.unswept.is_empty()
     }
 
-    /// The forks that may hold orphans waiting for
-    /// [`Vfs::drop_unheld_orphans`].
+    /// The forks whose trees [`Vfs::drop_unheld_orphans`] would change now:
+    /// those holding an orphan no handle holds.
     pub fn forks_with_unheld_orphans(&self) -> Vec<ForkId> {
-        self.unswept.clone()
+        self.unswept
+            .iter()
+            .copied()
+            .filter(|fork| {
+                self.forks
+                    .get(fork)
+                    .is_some_and(|f| f.tree.orphans.iter().any(|ino| !f.open.contains_key(ino)))
+            })
+            .collect()
     }
 
     /// Drops every deferred orphan no handle holds; returns the forks whose

@@ -297,6 +297,8 @@ pub(crate) struct FileOutputStream {
     writable: bool,
     target: Target,
     state: WriteState,
+    /// What the last `check-write` allowed.
+    granted: usize,
 }
 
 impl FileOutputStream {
@@ -314,6 +316,7 @@ impl FileOutputStream {
             writable: d.mode.contains(OpenMode::WRITE),
             target,
             state: WriteState::Ready,
+            granted: 0,
         }
     }
 
@@ -408,8 +411,7 @@ impl FileOutputStream {
     /// the fork's remaining space (at least one byte, so that a full fork
     /// reports `insufficient-space` instead of waiting forever).
     fn budget(&self) -> usize {
-        let budget = self
-            .file
+        self.file
             .read_snapshot(|r| {
                 Ok((
                     r.limits().max_io,
@@ -417,11 +419,12 @@ impl FileOutputStream {
                 ))
             })
             .and_then(Result::ok)
-            .map(|(max_io, room)| max_io.min(room.max(1)))
-            // The actor has stopped (or the fork is gone): grant one byte,
-            // and the write reports why.
-            .unwrap_or(1);
-        budget.min(MAX_WRITE) as usize
+            .map(|(max_io, room)| max_io.min(room.max(1)).min(MAX_WRITE) as usize)
+            // No snapshot to read: the actor is changing the fork at this
+            // moment (what `check-write` allowed still stands; the write
+            // reports a quota it meets), or it has stopped or the fork is
+            // gone (the write reports why).
+            .unwrap_or(self.granted.max(1))
     }
 }
 
@@ -455,7 +458,10 @@ impl OutputStream for FileOutputStream {
     fn check_write(&mut self) -> StreamResult<usize> {
         self.settle();
         match self.state {
-            WriteState::Ready => Ok(self.budget()),
+            WriteState::Ready => {
+                self.granted = self.budget();
+                Ok(self.granted)
+            }
             WriteState::Busy(_) => Ok(0),
             _ => self.failure().map(|()| 0),
         }

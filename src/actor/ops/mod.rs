@@ -73,6 +73,9 @@ impl<R: Read> Operation for Reading<R> {
 pub(crate) enum Effect {
     /// Nothing any snapshot shows.
     Nothing,
+    /// Nothing in this fork's tree, but the fork must be published (its
+    /// cell, which counts handles, must exist).
+    Publishes(ForkId),
     /// This fork's tree.
     Changes(ForkId),
     /// This fork and its parent (a commit).

@@ -15,7 +15,7 @@ impl Operation for OpenRoot {
     fn effect(&self) -> Effect {
         // Holding an inode changes no snapshot, but the fork's cell counts
         // its handles: keep it published.
-        Effect::Changes(self.fork)
+        Effect::Publishes(self.fork)
     }
 
     fn run(&self, on: &mut Exec<'_>) -> Result<Held, Failure> {
@@ -39,7 +39,12 @@ impl Operation for OpenAt {
     type Output = Held;
 
     fn effect(&self) -> Effect {
-        Effect::Changes(self.fork)
+        if self.flags.create || self.flags.truncate {
+            Effect::Changes(self.fork)
+        } else {
+            // As `OpenRoot`: a handle more, the tree as it was.
+            Effect::Publishes(self.fork)
+        }
     }
 
     fn run(&self, on: &mut Exec<'_>) -> Result<Held, Failure> {
