@@ -285,14 +285,7 @@ async fn creating_many_files_in_an_image_directory_fetches_its_listing_once() {
     let vfs = VfsBuilder::new()
         .backend(Counting(image(), fetches.clone()))
         .spawn();
-    let fork = vfs.root().fork().await.unwrap();
-    let data = fork
-        .open_root()
-        .await
-        .unwrap()
-        .open_at("data", OpenOptions::new())
-        .await
-        .unwrap();
+    let data = data_dir_of_a_fork(&vfs).await;
     for i in 0..100 {
         data.open_at(&format!("new{i}"), create()).await.unwrap();
     }
@@ -303,6 +296,13 @@ async fn creating_many_files_in_an_image_directory_fetches_its_listing_once() {
         fetched <= 16,
         "100 creates took {fetched} fetches: the listing should end the lookups"
     );
+}
+
+/// The image's `data` directory, opened in a new fork.
+async fn data_dir_of_a_fork(vfs: &VfsHandle) -> strata::actor::OpenFile {
+    let fork = vfs.root().fork().await.unwrap();
+    let root = fork.open_root().await.unwrap();
+    root.open_at("data", OpenOptions::new()).await.unwrap()
 }
 
 /// A backend that answers everything but listings.
@@ -325,14 +325,7 @@ impl Backend for Unlistable {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_directory_the_backend_will_not_list_still_takes_new_files() {
     let vfs = VfsBuilder::new().backend(Unlistable(image())).spawn();
-    let fork = vfs.root().fork().await.unwrap();
-    let data = fork
-        .open_root()
-        .await
-        .unwrap()
-        .open_at("data", OpenOptions::new())
-        .await
-        .unwrap();
+    let data = data_dir_of_a_fork(&vfs).await;
     for i in 0..30 {
         bounded("a create", data.open_at(&format!("new{i}"), create()))
             .await

@@ -325,32 +325,12 @@ fn an_operation_that_unwinds_leaves_no_trace() {
         assert!(unwound.is_err(), "the image's panic should unwind");
         assert_eq!(state(&vfs, fork, root, &[root]), before);
     }
-    let (x, _) = vfs
-        .open_at(
-            fork,
-            root,
-            "x",
-            true,
-            OpenFlags {
-                create: true,
-                ..OpenFlags::default()
-            },
-            true,
-        )
-        .unwrap();
-    let (y, _) = vfs
-        .open_at(
-            fork,
-            root,
-            "y",
-            true,
-            OpenFlags {
-                create: true,
-                ..OpenFlags::default()
-            },
-            true,
-        )
-        .unwrap();
+    let create = OpenFlags {
+        create: true,
+        ..OpenFlags::default()
+    };
+    let mut new_file = |name| vfs.open_at(fork, root, name, true, create, true).unwrap().0;
+    let (x, y) = (new_file("x"), new_file("y"));
     assert_ne!(x, y);
     assert_eq!(vfs.stat_at(fork, root, "b", false).unwrap().ino, b);
 }
