@@ -121,14 +121,11 @@ impl Fork {
 
     /// The whole contents of the file at `path` from the root.
     pub async fn read_file(&self, path: &str) -> Result<Vec<u8>, Error> {
-        if let Some(result) = self.read_snapshot(|r| r.read_file(path)) {
-            return served_at_once(result).await;
-        }
-        // The actor is changing the fork at this moment: its snapshot, still
-        // one version of the whole file.
+        // The published snapshot, or the actor's while it changes the fork:
+        // one version of the whole file either way.
         match self.snapshot().await?.reader().read_file(path) {
             Err(fs::Error::NeedsBase(_)) => {}
-            other => return Ok(other?),
+            other => return served_at_once(other.map_err(Error::from)).await,
         }
         // Base data is missing: open it through the actor, which fetches it,
         // and read until the end (one read stops at `Limits::max_io`).

@@ -407,6 +407,14 @@ impl FileOutputStream {
         Ok(())
     }
 
+    /// The most a write may carry without breaking the stream's contract:
+    /// what `check-write` promised (the fork may have filled since — the
+    /// write then fails with `insufficient-space`, it does not trap), or
+    /// the budget now if that is more.
+    fn allowed(&self) -> usize {
+        self.granted.max(self.budget())
+    }
+
     /// How much one write may carry: the per-call limit, and no more than
     /// the fork's remaining space (at least one byte, so that a full fork
     /// reports `insufficient-space` instead of waiting forever).
@@ -431,14 +439,14 @@ impl FileOutputStream {
 #[wasmtime_wasi::async_trait]
 impl OutputStream for FileOutputStream {
     fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
-        if bytes.len() > self.budget() {
+        if bytes.len() > self.allowed() {
             return Err(StreamError::trap("write larger than check-write allows"));
         }
         self.start(bytes, 0)
     }
 
     fn write_zeroes(&mut self, nelem: usize) -> StreamResult<()> {
-        if nelem > self.budget() {
+        if nelem > self.allowed() {
             return Err(StreamError::trap(
                 "cannot write more zeroes than check-write allows",
             ));
@@ -541,5 +549,44 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(&stream.blocking_read(6).await.unwrap()[..], b"XY....");
+    }
+
+    /// What `check-write` allowed, a write may carry: when the fork fills
+    /// in between (another stream's write), the write fails with
+    /// `insufficient-space` instead of trapping the guest.
+    #[tokio::test]
+    async fn a_write_within_check_write_fails_but_never_traps_when_the_fork_filled() {
+        let limits = crate::fs::Limits {
+            max_bytes: 1000,
+            ..crate::fs::Limits::default()
+        };
+        let vfs = VfsBuilder::new().limits(limits).spawn();
+        let fork = vfs.root();
+        let root = fork.open_root().await.unwrap();
+        let options = OpenOptions::new().write(true).create(true);
+        let descriptor = |file| Descriptor {
+            file: Arc::new(file),
+            mode: OpenMode::READ | OpenMode::WRITE,
+            perms: FsPerms::ReadWrite,
+        };
+        let a = descriptor(root.open_at("a", options).await.unwrap());
+        let b = descriptor(root.open_at("b", options).await.unwrap());
+        let (mut to_a, mut to_b) = (FileOutputStream::at(&a, 0), FileOutputStream::at(&b, 0));
+        let allowed = to_a.check_write().unwrap();
+        assert_eq!(allowed, 1000);
+        assert_eq!(to_b.check_write().unwrap(), allowed);
+        to_a.write(Bytes::from(vec![1; allowed])).unwrap();
+        to_a.ready().await;
+        assert_eq!(to_a.check_write().unwrap(), 1, "the fork is full");
+        match to_b.write(Bytes::from(vec![2; allowed])) {
+            Ok(()) => {
+                to_b.ready().await;
+                assert!(matches!(
+                    to_b.check_write(),
+                    Err(StreamError::LastOperationFailed(_))
+                ));
+            }
+            Err(e) => panic!("a write check-write allowed must not trap: {e:?}"),
+        }
     }
 }
