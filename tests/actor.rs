@@ -236,6 +236,47 @@ async fn other_requests_complete_while_one_waits_for_a_slow_backend() {
     assert_eq!(got, b"contents of file 7");
 }
 
+/// Shards: two filesystems, each with its own actor on its own
+/// current-thread runtime (guest and actor taking turns on one thread),
+/// over one image held once.
+#[test]
+fn filesystems_on_separate_runtimes_share_one_image() {
+    let image = Arc::new(image());
+    let shards: Vec<_> = (0..2)
+        .map(|shard| {
+            let image = image.clone();
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async move {
+                    let vfs = VfsBuilder::new().image(image).spawn();
+                    let guest = vfs.root().fork().await.unwrap();
+                    guest
+                        .write_file("data/f1", format!("shard {shard}").as_bytes())
+                        .await
+                        .unwrap();
+                    (
+                        guest.read_file("data/f1").await.unwrap(),
+                        guest.read_file("data/f2").await.unwrap(),
+                    )
+                })
+            })
+        })
+        .collect();
+    for (shard, thread) in shards.into_iter().enumerate() {
+        let (own, shared) = thread.join().unwrap();
+        assert_eq!(own, format!("shard {shard}").into_bytes());
+        assert_eq!(shared, b"contents of file 2");
+    }
+    assert_eq!(
+        Arc::strong_count(&image),
+        1,
+        "the shards let go of the image"
+    );
+}
+
 /// A backend that counts its fetches, each a little slow.
 struct Counting(MemBase, Arc<AtomicUsize>);
 

@@ -76,6 +76,26 @@ pub trait Base: Send + Sync + 'static {
     fn chunk(&self, file: Ino, index: u64) -> Result<Bytes>;
 }
 
+/// A shared image: several filesystems over one base (one per runtime, say,
+/// each with its own actor), the image held once.
+impl<B: Base + ?Sized> Base for Arc<B> {
+    fn root(&self) -> Ino {
+        (**self).root()
+    }
+    fn node(&self, ino: Ino) -> Result<Arc<BaseNode>> {
+        (**self).node(ino)
+    }
+    fn lookup(&self, dir: Ino, name: &str) -> Result<Option<DirEntry>> {
+        (**self).lookup(dir, name)
+    }
+    fn list(&self, dir: Ino) -> Result<Arc<[DirEntry]>> {
+        (**self).list(dir)
+    }
+    fn chunk(&self, file: Ino, index: u64) -> Result<Bytes> {
+        (**self).chunk(file, index)
+    }
+}
+
 /// A fully loaded, immutable in-memory image. Build one with
 /// [`MemBase::builder`].
 #[derive(Debug, Default)]
