@@ -21,7 +21,7 @@ use tokio::task::{Id, JoinError, JoinSet};
 use super::Error;
 use super::backend::{self, Backend};
 use super::interleave::point;
-use super::ops::{Effect, Exec};
+use super::ops::{self, Effect, Exec};
 use super::request::Request;
 use super::shared::{ForkCell, ForkCells, Note, Notes, Shared};
 use crate::fs::{BaseCache, Errno, ForkId, Ino, Loaded, Need, Vfs};
@@ -286,9 +286,7 @@ impl Actor {
     /// Publishes `fork` after this round (if its tree changed, or it has no
     /// cell yet).
     fn mark(&mut self, fork: ForkId) {
-        if !self.dirty.contains(&fork) {
-            self.dirty.push(fork);
-        }
+        ops::mark(&mut self.dirty, fork);
     }
 
     /// Takes `fork`'s published snapshot back if no reader holds it, so

@@ -62,6 +62,14 @@ impl Fork {
         }
     }
 
+    /// Whether `sweep` would drop anything.
+    fn has_unheld_orphans(&self) -> bool {
+        self.tree
+            .orphans
+            .iter()
+            .any(|ino| !self.open.contains_key(ino))
+    }
+
     /// Drops orphaned inodes that no handle holds any more; whether any went.
     fn sweep(&mut self) -> bool {
         let open = &self.open;
@@ -249,11 +257,7 @@ impl Vfs {
         self.unswept
             .iter()
             .copied()
-            .filter(|fork| {
-                self.forks
-                    .get(fork)
-                    .is_some_and(|f| f.tree.orphans.iter().any(|ino| !f.open.contains_key(ino)))
-            })
+            .filter(|fork| self.forks.get(fork).is_some_and(Fork::has_unheld_orphans))
             .collect()
     }
 

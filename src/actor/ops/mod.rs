@@ -114,6 +114,13 @@ impl From<Failure> for Error {
     }
 }
 
+/// Adds `fork` to the forks to publish after this round, once.
+pub(crate) fn mark(dirty: &mut Vec<ForkId>, fork: ForkId) {
+    if !dirty.contains(&fork) {
+        dirty.push(fork);
+    }
+}
+
 /// What an operation runs against: the actor's filesystem and the little
 /// of the actor's state that opening and forking need.
 pub(crate) struct Exec<'a> {
@@ -127,9 +134,7 @@ pub(crate) struct Exec<'a> {
 impl Exec<'_> {
     /// Publishes `fork` after this batch.
     pub fn mark(&mut self, fork: ForkId) {
-        if !self.dirty.contains(&fork) {
-            self.dirty.push(fork);
-        }
+        mark(self.dirty, fork);
     }
 
     /// Runs an open with a handle taken from `fork`'s count against
