@@ -15,6 +15,11 @@
 //! - `Limits::max_open` holds at every moment;
 //! - a write that returned is in the fork afterwards.
 //!
+//! The actor takes a fork's snapshot back while it changes the fork
+//! (`Actor::unshare`), so these schedules also cover reads and opens that
+//! find the cell empty and ask the actor instead: treating the empty cell
+//! as a failed read or open fails six of the scenarios (checked).
+//!
 //! The schedules run here are a bounded sample (`ITERATIONS` per scenario,
 //! about a second each in a debug build). For a longer run:
 //! `STRATA_MODEL_ITERATIONS=200000 cargo test --lib model`.
