@@ -1,7 +1,8 @@
 //! The actor against the lock designs (`actor::baseline`: a `std` mutex
-//! held for every call, a tokio mutex held across fetches, and a `std`
-//! mutex for mutations with reads on published snapshots), on a 2-worker
-//! runtime, for 1–256 concurrent clients.
+//! held for every call, a tokio mutex held across fetches, a `std` mutex
+//! for mutations with reads on published snapshots, and the actor's own
+//! code under a `std` mutex instead of on its task — `locked-actor`), on a
+//! 2-worker runtime, for 1–256 concurrent clients.
 //!
 //! - `memory/*`: 256 small files (4 KiB) in one fork, opened once; each
 //!   operation reads or overwrites a whole file picked at random. Workloads:
@@ -25,7 +26,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use futures::future::{BoxFuture, FutureExt};
-use strata::actor::baseline::{Client, SnapshotMutexVfs, StdMutexVfs, TokioMutexVfs};
+use strata::actor::baseline::{self, Client, SnapshotMutexVfs, StdMutexVfs, TokioMutexVfs};
 use strata::actor::{Backend, Delayed, VfsBuilder};
 use strata::fs::{
     BaseNode, DirEntry, Errno, ForkId, Ino, Kind, Limits, Loaded, MemBase, Name, Need, OpenFlags,
@@ -221,6 +222,10 @@ fn bench_memory(c: &mut Criterion) {
             design!(
                 "snapshot-mutex",
                 SnapshotMutexVfs::new(memory_image(), Limits::default())
+            );
+            design!(
+                "locked-actor",
+                baseline::locked(VfsBuilder::new().image(memory_image()))
             );
         }
         group.finish();

@@ -6,6 +6,11 @@
 //!   round as four operations (ops/s).
 //!   wasmtime-wasi runs in its default setting (a `spawn_blocking` hop per
 //!   call) and in its fastest (`allow_blocking_current_thread`).
+//! - `concurrent/*`: 1, 8 and 32 such guests at once, each on a fork of its
+//!   own (Strata) or a directory of its own (wasmtime-wasi), on the actor
+//!   and on the lock baseline (`locked-actor`: the actor's code under a
+//!   mutex, `actor::baseline::locked`). Time is per round, all guests
+//!   together.
 //! - `overwrite/*`: a C guest updating 4 KiB pages of a 16 MiB file in
 //!   place, as a database does (read a page, write it back); time is per
 //!   page, throughput counts the read and the write.
@@ -26,9 +31,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{guests, p1_on_host, p1_on_strata, runtime, timed, tmpfs_dir, wasi_args};
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use strata::actor::{Fork, VfsBuilder, VfsHandle};
+use common::{
+    guests, p1_on_host, p1_on_strata, runtime, timed, timed_together, tmpfs_dir, wasi_args,
+};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use strata::actor::{Fork, VfsBuilder, VfsHandle, baseline};
 use strata::fs::{Limits, MemBase};
 use strata::wasi::{StrataCtx, StrataCtxView, StrataView};
 use wasmtime::component::{Component, ResourceTable};
@@ -329,9 +336,79 @@ fn bench_seqread(c: &mut Criterion) {
     group.finish();
 }
 
+/// Rounds of `guests` guests together doing `rounds` in all: who does how many.
+fn shares(rounds: u64, guests: usize) -> impl Iterator<Item = u64> {
+    let n = guests as u64;
+    (0..n).map(move |g| (rounds / n + u64::from(g < rounds % n)).max(1))
+}
+
+fn bench_concurrent(c: &mut Criterion) {
+    let dir = guests();
+    let engine = Engine::new(&Config::new()).unwrap();
+    let module = Module::from_file(&engine, dir.join("smallfiles.wasm")).unwrap();
+    let rt = runtime();
+    let mut group = c.benchmark_group("concurrent");
+    group.throughput(Throughput::Elements(4));
+    for guests in [1, 8, 32] {
+        let designs = [
+            ("actor", rt.block_on(async { VfsBuilder::new().spawn() })),
+            ("locked-actor", baseline::locked(VfsBuilder::new())),
+        ];
+        for (name, vfs) in designs {
+            let forks: Vec<Fork> = rt.block_on(async {
+                let mut forks = Vec::new();
+                for _ in 0..guests {
+                    forks.push(vfs.root().fork().await.unwrap());
+                }
+                forks
+            });
+            group.bench_with_input(BenchmarkId::new(name, guests), &guests, |b, &guests| {
+                b.iter_custom(|rounds| {
+                    let runs = forks.iter().zip(shares(rounds, guests)).map(|(fork, n)| {
+                        let a = args(&["smallfiles", "/work", &n.to_string()]);
+                        let (engine, module, mount) =
+                            (engine.clone(), module.clone(), fork.clone());
+                        async move {
+                            p1_on_strata(&engine, &module, mount, "/work", wasi_args(&a)).await
+                        }
+                    });
+                    timed_together(&rt, runs.collect())
+                })
+            });
+        }
+        let host = tmpfs_dir();
+        let dirs: Vec<_> = (0..guests)
+            .map(|g| {
+                let d = host.path().join(format!("guest{g}"));
+                std::fs::create_dir(&d).unwrap();
+                d
+            })
+            .collect();
+        for (name, blocking) in [
+            ("wasmtime-wasi (default)", false),
+            ("wasmtime-wasi (inline)", true),
+        ] {
+            group.bench_with_input(BenchmarkId::new(name, guests), &guests, |b, &guests| {
+                b.iter_custom(|rounds| {
+                    let runs = dirs.iter().zip(shares(rounds, guests)).map(|(dir, n)| {
+                        let a = args(&["smallfiles", "/work", &n.to_string()]);
+                        let (engine, module, dir) = (engine.clone(), module.clone(), dir.clone());
+                        async move {
+                            p1_on_host(&engine, &module, &dir, "/work", wasi_args(&a), blocking)
+                                .await
+                        }
+                    });
+                    timed_together(&rt, runs.collect())
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(20).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(4));
-    targets = bench_smallfiles, bench_overwrite, bench_seqread
+    targets = bench_smallfiles, bench_concurrent, bench_overwrite, bench_seqread
 }
 criterion_main!(benches);

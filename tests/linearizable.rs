@@ -17,7 +17,7 @@ use std::collections::HashSet;
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
 
 use bytes::Bytes;
 use strata::actor::{Error, FollowSymlinks, OpenFile, OpenOptions, VfsBuilder, VfsHandle};
@@ -530,19 +530,50 @@ fn linearize(history: &[Done], model: &Vfs, root: Ino) -> Option<Vec<usize>> {
     search.go(&start).then_some(search.order)
 }
 
-/// Runs one history on a fresh actor and checks it.
-async fn history(seed: u64) -> usize {
+/// How the history's calls reach the filesystem.
+#[derive(Clone, Copy, Debug)]
+enum Route {
+    /// The actor task.
+    Actor,
+    /// The lock baseline: the actor's code under a mutex (`baseline::locked`).
+    Locked,
+}
+
+/// Runs one history on a fresh filesystem and checks it.
+async fn history(seed: u64, route: Route) -> usize {
     let (model, root, shared) = model();
-    let vfs = VfsBuilder::new()
+    let builder = VfsBuilder::new()
         .image(base())
-        .clock(Arc::new(ManualClock::default()))
-        .spawn();
+        .clock(Arc::new(ManualClock::default()));
+    let vfs = match route {
+        Route::Actor => builder.spawn(),
+        Route::Locked => strata::actor::baseline::locked(builder),
+    };
     assert_eq!(vfs.root().fork().await.map(|f| f.id()), Ok(shared));
     let clock = Arc::new(AtomicU64::new(0));
+    let start = Arc::new(AtomicUsize::new(0));
     let clients: Vec<_> = (0..CLIENTS)
         .map(|id| {
             let seed = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (id as u64 + 1);
-            tokio::spawn(client(id, vfs.clone(), shared, seed, clock.clone()))
+            let client = client(id, vfs.clone(), shared, seed, clock.clone());
+            match route {
+                Route::Actor => tokio::spawn(client),
+                // Under the lock no call ever waits, so tasks would run one
+                // after another: each client gets a thread of its own, and
+                // they start together.
+                Route::Locked => {
+                    let (start, runtime) = (start.clone(), tokio::runtime::Handle::current());
+                    tokio::task::spawn_blocking(move || {
+                        // Spin, not sleep: a thread woken from a sleep
+                        // comes too late to overlap a call of a microsecond.
+                        start.fetch_add(1, SeqCst);
+                        while start.load(SeqCst) < CLIENTS {
+                            std::thread::yield_now();
+                        }
+                        runtime.block_on(client)
+                    })
+                }
+            }
         })
         .collect();
     let mut history = Vec::new();
@@ -560,7 +591,10 @@ async fn history(seed: u64) -> usize {
                 )
             })
             .collect();
-        panic!("history {seed} is not linearizable:\n{}", lines.join("\n"));
+        panic!(
+            "history {seed} ({route:?}) is not linearizable:\n{}",
+            lines.join("\n")
+        );
     }
     // How many calls overlapped another, to tell that the test raced.
     history
@@ -575,6 +609,17 @@ async fn history(seed: u64) -> usize {
 
 #[test]
 fn concurrent_histories_through_the_handle_are_linearizable() {
+    histories_are_linearizable(Route::Actor);
+}
+
+/// The lock baseline is measured against the actor (`benches/`); it must
+/// keep the same promises for the comparison to mean anything.
+#[test]
+fn concurrent_histories_through_the_lock_baseline_are_linearizable() {
+    histories_are_linearizable(Route::Locked);
+}
+
+fn histories_are_linearizable(route: Route) {
     let histories: u64 = std::env::var("STRATA_HISTORIES")
         .ok()
         .and_then(|n| n.parse().ok())
@@ -588,9 +633,11 @@ fn concurrent_histories_through_the_handle_are_linearizable() {
         let mut overlapping = 0;
         for h in 0..histories {
             let seed = workers as u64 * 1_000_003 + h;
-            overlapping += rt.block_on(async { tokio::spawn(history(seed)).await.unwrap() });
+            overlapping += rt.block_on(async { tokio::spawn(history(seed, route)).await.unwrap() });
         }
-        eprintln!("{workers} workers: {histories} histories, {overlapping} overlapping calls");
+        eprintln!(
+            "{route:?}, {workers} workers: {histories} histories, {overlapping} overlapping calls"
+        );
         assert!(
             overlapping > 0,
             "no two calls ever overlapped on {workers} workers"

@@ -48,6 +48,23 @@ pub fn timed(rt: &Runtime, guest: impl Future<Output = ()> + Send + 'static) -> 
     rt.block_on(task).expect("guest task panicked")
 }
 
+/// Times `guests` run together, each a task of its own (see [`timed`]):
+/// from before the first starts until the last ends.
+pub fn timed_together<F>(rt: &Runtime, guests: Vec<F>) -> Duration
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let task = rt.spawn(async move {
+        let start = Instant::now();
+        let tasks: Vec<_> = guests.into_iter().map(tokio::spawn).collect();
+        for task in tasks {
+            task.await.expect("guest task panicked");
+        }
+        start.elapsed()
+    });
+    rt.block_on(task).expect("timing task panicked")
+}
+
 /// A fresh directory on tmpfs (`/dev/shm`, else `/tmp`).
 pub fn tmpfs_dir() -> tempfile::TempDir {
     let parent = if Path::new("/dev/shm").is_dir() {

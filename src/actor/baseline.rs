@@ -14,6 +14,9 @@
 //!   and stats run on the published snapshot without the lock; a miss
 //!   fetches outside the lock — one fetch per missing piece, shared by
 //!   everyone waiting for it — and retries.
+//! - [`locked`] is the actor's own code under a `std::sync::Mutex` in place
+//!   of its task: the one difference left is the hand-off. It is a
+//!   [`VfsHandle`], so real guests run on it through the WASI layer.
 //!
 //! These exist for comparison only; use [`VfsHandle`].
 
@@ -29,7 +32,7 @@ use rustc_hash::FxHashMap as HashMap;
 use super::backend::{self, Backend};
 use super::ops::files::{ReadData, StatOf, Write};
 use super::ops::names::{StatAt, UnlinkFile};
-use super::{Error, OpenOptions, VfsHandle};
+use super::{Error, OpenOptions, VfsBuilder, VfsHandle};
 use crate::fs::{
     self, Base, BaseCache, Errno, ForkId, Ino, Kind, Limits, Need, OpenFlags, Reader, Snapshot,
     Stat, SystemClock, Vfs,
@@ -83,6 +86,20 @@ pub trait Client: Clone + Send + Sync + 'static {
         dir: Ino,
         path: &str,
     ) -> impl Future<Output = Result<(), Error>> + Send;
+}
+
+/// The [`VfsHandle`] `builder` would spawn, with no actor task: each call that would go
+/// to the actor locks a `std::sync::Mutex` around the actor's state and
+/// runs the request there, on the caller's thread — reading the notes,
+/// running it, publishing, answering — as the actor would in a batch of
+/// one. Reads and opens served from the published snapshot take no lock,
+/// as they don't wait for the actor. Everything but the hand-off is the
+/// same code, so this measures what the actor's task costs or buys.
+///
+/// For a loaded image only: nothing here runs fetches, so with a backend
+/// a miss fails with `Io`. No task is spawned; it works outside a runtime.
+pub fn locked(builder: VfsBuilder) -> VfsHandle {
+    builder.build_locked()
 }
 
 impl Client for VfsHandle {

@@ -9,7 +9,7 @@
 //! reads every write that returned — its own and, once their calls have
 //! returned, everyone else's.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -53,6 +53,11 @@ use crate::fs::{
 #[derive(Clone)]
 pub struct VfsHandle {
     requests: mpsc::Sender<Request>,
+    /// Set only for the lock baseline ([`baseline::locked`]): each call
+    /// runs the actor's code itself, under this lock, instead of sending.
+    ///
+    /// [`baseline::locked`]: super::baseline::locked
+    locked: Option<Arc<Mutex<Actor>>>,
     pub(super) notes: Notes,
     pub(super) shared: Arc<Shared>,
 }
@@ -93,10 +98,19 @@ impl VfsHandle {
     /// Sends `op` to the actor and waits for its answer.
     pub(crate) async fn call<O: Operation>(&self, op: O) -> Result<O::Output, Error> {
         let (request, answer) = Call::send(op);
-        self.requests
-            .send(request)
-            .await
-            .map_err(|_| Error::Stopped)?;
+        match &self.locked {
+            None => self
+                .requests
+                .send(request)
+                .await
+                .map_err(|_| Error::Stopped)?,
+            Some(actor) => {
+                // No operation panics through `run_here` (each is caught),
+                // so a poisoned lock still guards a consistent actor.
+                let mut actor = actor.lock().unwrap_or_else(PoisonError::into_inner);
+                actor.run_here(request);
+            }
+        }
         answer.await.map_err(|_| Error::Stopped)?
     }
 
@@ -391,9 +405,23 @@ impl VfsBuilder {
         );
         let handle = VfsHandle {
             requests,
+            locked: None,
             notes,
             shared,
         };
         (handle, actor)
+    }
+
+    /// A handle whose calls run the actor's code themselves, one at a time
+    /// under a `std::sync::Mutex`, with no task: the lock baseline (see
+    /// [`baseline::locked`]). Nothing runs fetches there, so with a
+    /// backend a miss fails with `Io`.
+    ///
+    /// [`baseline::locked`]: super::baseline::locked
+    pub(super) fn build_locked(self) -> VfsHandle {
+        let (mut handle, mut actor) = self.build();
+        actor.forget_backend();
+        handle.locked = Some(Arc::new(Mutex::new(actor)));
+        handle
     }
 }

@@ -170,6 +170,29 @@ impl Actor {
         self.stop();
     }
 
+    /// Runs one request start to finish on the caller's thread — publishing
+    /// and answering it, or stopping — as the lock baseline does
+    /// (`VfsBuilder::build_locked`) where `run` would wait for a batch.
+    pub fn run_here(&mut self, request: Request) {
+        if self.requests.is_closed() {
+            request.fail(Error::Stopped); // stopped while this call waited for the lock
+            return;
+        }
+        self.read_notes();
+        self.serve(request);
+        self.publish();
+        self.flush();
+        if !self.shutdown.is_empty() {
+            self.stop();
+        }
+    }
+
+    /// Drops the fetcher: under `run_here` no task would run its fetches,
+    /// so a miss fails with `Io` at once instead of waiting forever.
+    pub fn forget_backend(&mut self) {
+        self.fetcher = None;
+    }
+
     /// Runs one request, or parks it until the base data it needs arrives.
     fn serve(&mut self, request: Request) {
         if request.effect() == Effect::Stops {
@@ -452,7 +475,7 @@ impl Actor {
     }
 
     /// Answers everything still waiting with `Stopped` and confirms shutdown.
-    fn stop(mut self) {
+    fn stop(&mut self) {
         tracing::debug!("actor stopping");
         self.requests.close();
         while let Ok(request) = self.requests.try_recv() {
