@@ -11,6 +11,12 @@
 //!   and on the lock baseline (`locked-actor`: the actor's code under a
 //!   mutex, `actor::baseline::locked`). Time is per round, all guests
 //!   together.
+//! - `fairness/*`: a guest doing a few rounds of the small-file workload
+//!   beside one that only stats (`mutations stat`, 2 million times: every
+//!   call served at once from the snapshot, so it never waits), on one
+//!   thread as `strata run` runs them; time is the first guest's, per
+//!   round. What it shows is the cooperative budget that makes a guest
+//!   whose calls never wait yield now and then (`served_at_once`).
 //! - `overwrite/*`: a C guest updating 4 KiB pages of a 16 MiB file in
 //!   place, as a database does (read a page, write it back); time is per
 //!   page, throughput counts the read and the write.
@@ -28,7 +34,7 @@ mod common;
 
 use std::hint::black_box;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::{
@@ -406,9 +412,64 @@ fn bench_concurrent(c: &mut Criterion) {
     group.finish();
 }
 
+fn bench_fairness(c: &mut Criterion) {
+    const ROUNDS: u64 = 10;
+    let dir = guests();
+    let engine = Engine::new(&Config::new()).unwrap();
+    let smallfiles = Module::from_file(&engine, dir.join("smallfiles.wasm")).unwrap();
+    let stats = Module::from_file(&engine, dir.join("mutations.wasm")).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let vfs: VfsHandle = rt.block_on(async { VfsBuilder::new().spawn() });
+    let fork = rt.block_on(vfs.root().fork()).unwrap();
+    let prepare = args(&["mutations", "prepare", "/work/d", "100", "0"]);
+    rt.block_on(p1_on_strata(
+        &engine,
+        &stats,
+        fork.clone(),
+        "/work",
+        wasi_args(&prepare),
+    ));
+    let mut group = c.benchmark_group("fairness");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(4 * ROUNDS));
+    group.bench_function("smallfiles beside a stat loop", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                total += rt.block_on(async {
+                    let a = args(&["mutations", "stat", "/work/d", "100", "2000000"]);
+                    let (engine2, stats, mount) = (engine.clone(), stats.clone(), fork.clone());
+                    let stat_loop = tokio::spawn(async move {
+                        p1_on_strata(&engine2, &stats, mount, "/work", wasi_args(&a)).await
+                    });
+                    tokio::task::yield_now().await; // the stat loop starts first
+                    let a = args(&["smallfiles", "/work", &ROUNDS.to_string()]);
+                    let (engine, smallfiles, mount) =
+                        (engine.clone(), smallfiles.clone(), fork.clone());
+                    let start = Instant::now();
+                    tokio::spawn(async move {
+                        p1_on_strata(&engine, &smallfiles, mount, "/work", wasi_args(&a)).await
+                    })
+                    .await
+                    .unwrap();
+                    let took = start.elapsed();
+                    stat_loop.abort();
+                    let _ = stat_loop.await;
+                    took
+                });
+            }
+            total
+        })
+    });
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(20).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(4));
-    targets = bench_smallfiles, bench_concurrent, bench_overwrite, bench_seqread
+    targets = bench_smallfiles, bench_concurrent, bench_fairness, bench_overwrite, bench_seqread
 }
 criterion_main!(benches);
