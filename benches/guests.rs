@@ -34,6 +34,7 @@ mod common;
 
 use std::hint::black_box;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -382,6 +383,74 @@ fn bench_concurrent(c: &mut Criterion) {
                 })
             });
         }
+        // What ARCHITECTURE advises an embedder to avoid the hand-off's
+        // wake-up: shards, each its own filesystem over the one image, its
+        // actor and its guests on a current-thread runtime of its own; one
+        // shard per worker thread (2), the guests dealt out between them.
+        let image = Arc::new(MemBase::builder().build());
+        let shards: Vec<(tokio::runtime::Runtime, Vec<Fork>)> = (0..guests.min(2))
+            .map(|s| {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                let vfs = rt.block_on(async { VfsBuilder::new().image(image.clone()).spawn() });
+                let mut forks = Vec::new();
+                for _ in (s..guests).step_by(2) {
+                    forks.push(rt.block_on(vfs.root().fork()).unwrap());
+                }
+                (rt, forks)
+            })
+            .collect();
+        group.bench_with_input(
+            BenchmarkId::new("actor, 1-thread shards", guests),
+            &guests,
+            |b, &guests| {
+                b.iter_custom(|rounds| {
+                    // Guest g is on shard g % 2 (as the forks were made).
+                    let shares: Vec<u64> = shares(rounds, guests).collect();
+                    let work: Vec<Vec<(Fork, u64)>> = shards
+                        .iter()
+                        .enumerate()
+                        .map(|(s, (_, forks))| {
+                            let mine = shares.iter().skip(s).step_by(2).copied();
+                            forks.iter().cloned().zip(mine).collect()
+                        })
+                        .collect();
+                    let start = Instant::now();
+                    std::thread::scope(|scope| {
+                        for ((rt, _), guests) in shards.iter().zip(work) {
+                            let (engine, module) = (&engine, &module);
+                            scope.spawn(move || {
+                                rt.block_on(async move {
+                                    let tasks: Vec<_> = guests
+                                        .into_iter()
+                                        .map(|(mount, n)| {
+                                            let a = args(&["smallfiles", "/work", &n.to_string()]);
+                                            let (engine, module) = (engine.clone(), module.clone());
+                                            tokio::spawn(async move {
+                                                p1_on_strata(
+                                                    &engine,
+                                                    &module,
+                                                    mount,
+                                                    "/work",
+                                                    wasi_args(&a),
+                                                )
+                                                .await
+                                            })
+                                        })
+                                        .collect();
+                                    for task in tasks {
+                                        task.await.expect("guest task panicked");
+                                    }
+                                })
+                            });
+                        }
+                    });
+                    start.elapsed()
+                })
+            },
+        );
         let host = tmpfs_dir();
         let dirs: Vec<_> = (0..guests)
             .map(|g| {
@@ -445,7 +514,8 @@ fn bench_fairness(c: &mut Criterion) {
                     let stat_loop = tokio::spawn(async move {
                         p1_on_strata(&engine2, &stats, mount, "/work", wasi_args(&a)).await
                     });
-                    tokio::task::yield_now().await; // the stat loop starts first
+                    // Both start at once: the stat loop first, as it was
+                    // spawned first.
                     let a = args(&["smallfiles", "/work", &ROUNDS.to_string()]);
                     let (engine, smallfiles, mount) =
                         (engine.clone(), smallfiles.clone(), fork.clone());
