@@ -11,7 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::{CREATE, bounded, create, file_with};
 use futures::future::{BoxFuture, FutureExt};
-use strata::actor::baseline::{Client, SnapshotMutexVfs, StdMutexVfs, TokioMutexVfs};
+use strata::actor::baseline::{self, Client, SnapshotMutexVfs, StdMutexVfs, TokioMutexVfs};
 use strata::actor::{Backend, Delayed, Error, HostDir, OpenOptions, VfsBuilder, VfsHandle};
 use strata::fs::{
     Base, BaseNode, DirEntry, Errno, ForkId, Ino, Kind, Limits, Loaded, MemBase, Need, OpenFlags,
@@ -716,6 +716,8 @@ async fn the_lock_baselines_behave_like_the_actor() {
     let std_mutex = workload(StdMutexVfs::new(MemBase::empty(), Limits::default())).await;
     let tokio_mutex = workload(TokioMutexVfs::new(MemBase::empty(), Limits::default())).await;
     let snapshot_mutex = workload(SnapshotMutexVfs::new(MemBase::empty(), Limits::default())).await;
+    let locked = workload(baseline::locked(VfsBuilder::new())).await;
+    assert_eq!(actor, locked);
     assert_eq!(actor, std_mutex);
     assert_eq!(actor, tokio_mutex);
     assert_eq!(actor, snapshot_mutex);
@@ -732,6 +734,32 @@ async fn the_lock_baselines_behave_like_the_actor() {
     .await;
     assert_eq!(actor, lazy_snapshots);
     assert_eq!(actor[0], "4096 0");
+}
+
+/// The lock baseline's route counts handles opened and closed on the
+/// snapshot, stops as the actor does, and fails a miss it cannot fetch
+/// with `Io` (no task runs fetches there) instead of waiting.
+#[tokio::test]
+async fn the_lock_baseline_counts_handles_stops_and_fails_misses() {
+    let vfs = baseline::locked(VfsBuilder::new());
+    let (root, file) = file_with(&vfs.root(), "kept", Bytes::from_static(b"data")).await;
+    drop(file);
+    // Opens and closes on the snapshot are notes only; once read, nothing
+    // but the root directory is held.
+    for _ in 0..1_000 {
+        drop(root.open_at("kept", OpenOptions::new()).await.unwrap());
+    }
+    assert_eq!(root.fork().usage().await.unwrap().open, 1);
+    vfs.shutdown().await;
+    assert!(vfs.is_stopped());
+    assert_eq!(vfs.root().fork().await.err(), Some(Error::Stopped));
+    vfs.shutdown().await; // a second shutdown returns too
+
+    let lazy = baseline::locked(
+        VfsBuilder::new().backend(Delayed::new(image(), Duration::from_millis(1))),
+    );
+    let missed = lazy.root().read_file("a").await;
+    assert_eq!(missed.err(), Some(Error::Errno(Errno::Io)));
 }
 
 #[allow(dead_code)]

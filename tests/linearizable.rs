@@ -18,6 +18,7 @@ use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
+use std::time::Duration;
 
 use bytes::Bytes;
 use strata::actor::{Error, FollowSymlinks, OpenFile, OpenOptions, VfsBuilder, VfsHandle};
@@ -552,33 +553,48 @@ async fn history(seed: u64, route: Route) -> usize {
     assert_eq!(vfs.root().fork().await.map(|f| f.id()), Ok(shared));
     let clock = Arc::new(AtomicU64::new(0));
     let start = Arc::new(AtomicUsize::new(0));
-    let clients: Vec<_> = (0..CLIENTS)
-        .map(|id| {
-            let seed = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (id as u64 + 1);
-            let client = client(id, vfs.clone(), shared, seed, clock.clone());
-            match route {
-                Route::Actor => tokio::spawn(client),
-                // Under the lock no call ever waits, so tasks would run one
-                // after another: each client gets a thread of its own, and
-                // they start together.
-                Route::Locked => {
-                    let (start, runtime) = (start.clone(), tokio::runtime::Handle::current());
-                    tokio::task::spawn_blocking(move || {
-                        // Spin, not sleep: a thread woken from a sleep
-                        // comes too late to overlap a call of a microsecond.
-                        start.fetch_add(1, SeqCst);
-                        while start.load(SeqCst) < CLIENTS {
-                            std::thread::yield_now();
-                        }
-                        runtime.block_on(client)
-                    })
-                }
-            }
-        })
-        .collect();
+    let seeds = (0..CLIENTS).map(|id| {
+        (
+            id,
+            seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (id as u64 + 1),
+        )
+    });
     let mut history = Vec::new();
-    for c in clients {
-        history.extend(common::bounded("client", c).await.unwrap());
+    match route {
+        Route::Actor => {
+            let clients: Vec<_> = seeds
+                .map(|(id, seed)| {
+                    tokio::spawn(client(id, vfs.clone(), shared, seed, clock.clone()))
+                })
+                .collect();
+            for c in clients {
+                history.extend(common::bounded("client", c).await.unwrap());
+            }
+        }
+        // Under the lock no call ever waits, so tasks would run one after
+        // another: each client gets a thread of its own (outside the
+        // runtime, so that a client that hangs fails the test rather than
+        // the runtime's shutdown waiting for it), and they start together.
+        Route::Locked => {
+            let (done, finished) = std::sync::mpsc::channel();
+            for (id, seed) in seeds {
+                let client = client(id, vfs.clone(), shared, seed, clock.clone());
+                let (start, done) = (start.clone(), done.clone());
+                std::thread::spawn(move || {
+                    // Spin, not sleep: a thread woken from a sleep comes
+                    // too late to overlap a call of a microsecond.
+                    start.fetch_add(1, SeqCst);
+                    while start.load(SeqCst) < CLIENTS {
+                        std::thread::yield_now();
+                    }
+                    let _ = done.send(futures::executor::block_on(client));
+                });
+            }
+            for _ in 0..CLIENTS {
+                let calls = finished.recv_timeout(Duration::from_secs(20));
+                history.extend(calls.expect("a client hung (or panicked)"));
+            }
+        }
     }
     history.sort_by_key(|d| d.began);
     if linearize(&history, &model, root).is_none() {
@@ -624,7 +640,13 @@ fn histories_are_linearizable(route: Route) {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(250);
-    for workers in [1, 2, 4, 8] {
+    // The lock's clients run on threads of their own: the runtime's
+    // workers do not matter to them, so they get as many histories in one.
+    let (workers, histories): (&[usize], u64) = match route {
+        Route::Actor => (&[1, 2, 4, 8], histories),
+        Route::Locked => (&[1], 4 * histories),
+    };
+    for &workers in workers {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(workers)
             .enable_all()

@@ -15,7 +15,7 @@
 //!   fetches outside the lock — one fetch per missing piece, shared by
 //!   everyone waiting for it — and retries.
 //! - [`locked`] is the actor's own code under a `std::sync::Mutex` in place
-//!   of its task: the one difference left is the hand-off. It is a
+//!   of its task: what differs is the hand-off and the batching. It is a
 //!   [`VfsHandle`], so real guests run on it through the WASI layer.
 //!
 //! These exist for comparison only; use [`VfsHandle`].
@@ -93,8 +93,9 @@ pub trait Client: Clone + Send + Sync + 'static {
 /// runs the request there, on the caller's thread — reading the notes,
 /// running it, publishing, answering — as the actor would in a batch of
 /// one. Reads and opens served from the published snapshot take no lock,
-/// as they don't wait for the actor. Everything but the hand-off is the
-/// same code, so this measures what the actor's task costs or buys.
+/// as they don't wait for the actor. Everything but the hand-off and the
+/// batching (one request per lock) is the same code, so this measures what
+/// the actor's task costs or buys.
 ///
 /// For a loaded image only: nothing here runs fetches, so with a backend
 /// a miss fails with `Io`. No task is spawned; it works outside a runtime.

@@ -95,7 +95,8 @@ pub(crate) async fn served_at_once<T>(answer: T) -> T {
 }
 
 impl VfsHandle {
-    /// Sends `op` to the actor and waits for its answer.
+    /// Sends `op` to the actor and waits for its answer (on the lock
+    /// baseline's route: runs it here, under the lock).
     pub(crate) async fn call<O: Operation>(&self, op: O) -> Result<O::Output, Error> {
         let (request, answer) = Call::send(op);
         match &self.locked {
@@ -105,8 +106,8 @@ impl VfsHandle {
                 .await
                 .map_err(|_| Error::Stopped)?,
             Some(actor) => {
-                // No operation panics through `run_here` (each is caught),
-                // so a poisoned lock still guards a consistent actor.
+                // Nothing panics through `run_here` (it stops the filesystem
+                // instead), so a poisoned lock still guards a stopped actor.
                 let mut actor = actor.lock().unwrap_or_else(PoisonError::into_inner);
                 actor.run_here(request);
             }
@@ -180,6 +181,20 @@ impl VfsHandle {
     /// Gives back a handle taken with `OpenFile::into_raw`.
     pub(crate) fn release(&self, fork: ForkId, ino: Ino) {
         self.notes.send(Note::Release(fork, ino));
+        self.noted();
+    }
+
+    /// After a note: on the lock baseline's route, where no task wakes for
+    /// notes, reads them once as many are queued as would wake the actor,
+    /// so that they stay bounded. `try_lock`: a note sent under the lock (a
+    /// handle in an answer nobody took) is read by the holder's next call.
+    fn noted(&self) {
+        if let Some(actor) = &self.locked
+            && self.shared.notes_due()
+            && let Ok(mut actor) = actor.try_lock()
+        {
+            actor.read_notes_here();
+        }
     }
 
     /// Opens `path` under the directory `dir` of `fork` (see
@@ -224,7 +239,7 @@ impl VfsHandle {
         let cell = forks.get(&fork)?;
         // Settles after the note: the actor, seeing no open in flight, reads
         // it before it drops anything.
-        self.shared.in_flight(|| {
+        let opened = self.shared.in_flight(|| {
             point();
             let published = cell.snapshot.load();
             // `None`: the actor is changing the fork; it runs the open.
@@ -244,7 +259,9 @@ impl VfsHandle {
                 Ok(None) | Err(fs::Error::NeedsBase(_)) => None,
                 Err(e) => Some(Err(e.into())),
             }
-        })
+        });
+        self.noted();
+        opened
     }
 
     /// The root fork: the base image and whatever was committed into it.
@@ -423,5 +440,27 @@ impl VfsBuilder {
         actor.forget_backend();
         handle.locked = Some(Arc::new(Mutex::new(actor)));
         handle
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// On the lock baseline's route no task wakes for notes: handles opened
+    /// and closed on the snapshot, with no limit to send them to the lock,
+    /// must not queue notes without bound.
+    #[tokio::test]
+    async fn the_lock_route_reads_its_notes_without_a_call() {
+        let image = MemBase::builder().file("f", &b"x"[..]).build();
+        let vfs = VfsBuilder::new()
+            .image(image)
+            .limits(Limits::unlimited())
+            .build_locked();
+        let root = vfs.root().open_root().await.unwrap();
+        for _ in 0..10 * super::super::shared::WAKE_EVERY {
+            drop(root.open_at("f", OpenOptions::new()).await.unwrap());
+            assert!(!vfs.shared.notes_due(), "notes pile up unread");
+        }
     }
 }

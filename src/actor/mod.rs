@@ -4,7 +4,7 @@
 //! # Why an actor
 //!
 //! Guests on many executor threads share one filesystem (or forks of it).
-//! Behind a lock, every guest waits for every other, and a lock held across
+//! Behind a lock, guests wait for each other's changes, and a lock held across
 //! a slow base fetch stalls them all. Here a single task owns the [`Vfs`]
 //! and nothing else touches it:
 //!

@@ -163,6 +163,11 @@ impl Shared {
         let _ = self.wake_for_notes.try_send(());
     }
 
+    /// Whether enough notes are queued that the actor should read them.
+    pub fn notes_due(&self) -> bool {
+        self.unread_notes.load(Relaxed) >= WAKE_EVERY
+    }
+
     /// The actor is about to read the notes queued so far.
     pub fn reading_notes(&self) {
         self.unread_notes.store(0, Relaxed);

@@ -173,18 +173,36 @@ impl Actor {
     /// Runs one request start to finish on the caller's thread — publishing
     /// and answering it, or stopping — as the lock baseline does
     /// (`VfsBuilder::build_locked`) where `run` would wait for a batch.
+    /// A panic outside the operation (each operation's own is contained)
+    /// stops the filesystem, as it stops the actor's task: nobody goes on
+    /// with a half-published state.
     pub fn run_here(&mut self, request: Request) {
         if self.requests.is_closed() {
             request.fail(Error::Stopped); // stopped while this call waited for the lock
             return;
         }
-        self.read_notes();
-        self.serve(request);
-        self.publish();
-        self.flush();
-        if !self.shutdown.is_empty() {
+        let run = std::panic::AssertUnwindSafe(|| {
+            self.read_notes();
+            self.serve(request);
+            self.publish();
+            self.flush();
+        });
+        if std::panic::catch_unwind(run).is_err() {
+            tracing::error!("the filesystem panicked outside an operation: stopping");
+            self.stop();
+        } else if !self.shutdown.is_empty() {
             self.stop();
         }
+    }
+
+    /// Acts on the notes queued so far, on the caller's thread: on the lock
+    /// baseline's route nothing else wakes for them (see `VfsHandle::noted`).
+    pub fn read_notes_here(&mut self) {
+        if self.requests.is_closed() {
+            return;
+        }
+        self.read_notes();
+        self.publish();
     }
 
     /// Drops the fetcher: under `run_here` no task would run its fetches,
