@@ -47,6 +47,16 @@ impl Differential {
         Differential { fork, dir, strata }.compare(host)
     }
 
+    /// A WASI 0.3 component on both; they must print the same.
+    async fn p3(component: &Component, args: &[&str]) -> Differential {
+        let (fork, dir) = Differential::setup().await;
+        let strata =
+            common::guest::run_p3_on_strata(component, fork.clone(), FsPerms::ReadWrite, args)
+                .await;
+        let host = common::guest::run_p3_on_host(component, dir.path(), args).await;
+        Differential { fork, dir, strata }.compare(host)
+    }
+
     fn compare(self, host: Run) -> Differential {
         assert!(host.ok, "reference run failed: {}", host.stderr);
         assert!(self.strata.ok, "strata run failed: {}", self.strata.stderr);
@@ -511,4 +521,24 @@ async fn mutation_bench_guests_match_wasmtime_wasi() {
     }
     assert_eq!(transcripts[0], transcripts[1], "Rust and C");
     assert!(transcripts[0].contains("readdir 10 3: 30 entries\n"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn p3_guest_matches_wasmtime_wasi_p3_line_for_line() {
+    let Some(path) = common::guest::p2_guest("p3fs") else {
+        return;
+    };
+    let component = common::guest::p3_component(&path);
+    let run = Differential::p3(&component, &["p3fs"]).await;
+    for line in [
+        "write-via-stream: ok",
+        "stat after write: regular-file size 11 links 1",
+        "r1 read 5: 5 \"hello\"",
+        "r2 read 5: 5 \"world\"",
+        "r1 read 1 (own cursor): 1 \" \"",
+        "r1 dropped early: ok",
+    ] {
+        assert!(run.strata.stdout.contains(line), "missing {line:?}");
+    }
+    run.assert_same_trees().await;
 }

@@ -29,7 +29,7 @@ use types::{DescriptorFlags, ErrorCode, Filesize, NewTimestamp, PathFlags};
 /// wasmtime-wasi checks before the OS is asked — the preopen's permissions,
 /// the mode the descriptor was opened in, file versus directory — and then
 /// asks the filesystem actor; the WASI layers only translate their types.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Descriptor {
     pub(crate) file: Arc<OpenFile>,
     pub(crate) mode: OpenMode,
@@ -70,7 +70,7 @@ impl Descriptor {
     }
 
     /// This descriptor as a directory, or `not-directory`.
-    fn dir(&self) -> FsResult<&Descriptor> {
+    pub(crate) fn dir(&self) -> FsResult<&Descriptor> {
         if self.is_dir() {
             Ok(self)
         } else {
@@ -374,7 +374,7 @@ fn stat(s: Stat) -> types::DescriptorStat {
 /// A hash of an object's identity: stable while it exists, equal for two
 /// names of one object, different for different objects of one filesystem
 /// (the fork `within` is open in).
-fn metadata_hash(within: &OpenFile, ino: crate::fs::Ino) -> types::MetadataHashValue {
+pub(crate) fn metadata_hash(within: &OpenFile, ino: crate::fs::Ino) -> types::MetadataHashValue {
     let mut hasher = std::hash::DefaultHasher::new();
     (within.vfs().id(), within.fork_id(), ino).hash(&mut hasher);
     let lower = hasher.finish();

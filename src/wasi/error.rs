@@ -11,6 +11,7 @@
 use wasmtime::component::ResourceTableError;
 
 use super::bindings::types::ErrorCode;
+use super::p3::types::ErrorCode as P3ErrorCode;
 use crate::actor;
 use crate::fs::Errno;
 
@@ -126,3 +127,56 @@ impl std::fmt::Display for StreamFailure {
 }
 
 impl std::error::Error for StreamFailure {}
+
+/// What a `wasi:filesystem@0.3.0` guest sees for an error: the p2 code of
+/// the same name (0.3 has every one but `would-block`, which no filesystem
+/// call here returns, and adds `other`), or the trap.
+pub(crate) fn p3_error_code(e: impl Into<FsError>) -> wasmtime::Result<P3ErrorCode> {
+    macro_rules! same_name {
+        ($code:expr, $($name:ident),* $(,)?) => {
+            match $code {
+                $(ErrorCode::$name => P3ErrorCode::$name,)*
+                ErrorCode::WouldBlock => P3ErrorCode::Other(Some("would-block".into())),
+            }
+        };
+    }
+    Ok(same_name!(
+        e.into().into_error_code()?,
+        Access,
+        Already,
+        BadDescriptor,
+        Busy,
+        Deadlock,
+        Quota,
+        Exist,
+        FileTooLarge,
+        IllegalByteSequence,
+        InProgress,
+        Interrupted,
+        Invalid,
+        Io,
+        IsDirectory,
+        Loop,
+        TooManyLinks,
+        MessageSize,
+        NameTooLong,
+        NoDevice,
+        NoEntry,
+        NoLock,
+        InsufficientMemory,
+        InsufficientSpace,
+        NotDirectory,
+        NotEmpty,
+        NotRecoverable,
+        Unsupported,
+        NoTty,
+        NoSuchDevice,
+        Overflow,
+        NotPermitted,
+        Pipe,
+        ReadOnly,
+        InvalidSeek,
+        TextFileBusy,
+        CrossDevice,
+    ))
+}

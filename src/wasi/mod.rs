@@ -1,4 +1,6 @@
-//! WASI bindings: `wasi:filesystem@0.2` on wasmtime, served by the actor.
+//! WASI bindings on wasmtime, served by the actor: `wasi:filesystem@0.2`
+//! here, `wasi:filesystem@0.3.0` in [`p3`], preview 1 in [`p1`] — three
+//! versions over one [`Descriptor`] and one filesystem.
 //!
 //! Strata implements the filesystem interfaces itself (its own bindings,
 //! generated from the WIT wasmtime-wasi ships) and takes everything else a
@@ -7,8 +9,8 @@
 //!
 //! Embedding takes a store type implementing [`StrataView`] (which extends
 //! wasmtime-wasi's `WasiView`), a [`StrataCtx`] built with the preopens, and
-//! one call to [`add_to_linker_async`]; core modules (wasip1) run natively
-//! through [`p1`] instead.
+//! one call to [`add_to_linker_async`] (and [`p3::add_to_linker`] for WASI
+//! 0.3 components); core modules (wasip1) run natively through [`p1`].
 //!
 //! ```no_run
 //! use strata::actor::VfsBuilder;
@@ -46,6 +48,7 @@ mod descriptor;
 mod error;
 mod linker;
 pub mod p1;
+pub mod p3;
 mod readdir;
 mod stream;
 

@@ -310,7 +310,102 @@ pub fn p2_component(path: &Path) -> Component {
     Component::new(engine(), &bytes).expect("compile component")
 }
 
-/// The path of a p2 guest's core module.
+/// The path of a p2 or p3 guest's core module.
 pub fn p2_guest(name: &str) -> Option<PathBuf> {
     guest(&format!("{name}.core"))
+}
+
+/// The engine for WASI 0.3 components: the async component model on.
+pub fn engine_p3() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| {
+        let mut config = Config::new();
+        config.wasm_component_model_async(true);
+        Engine::new(&config).expect("engine")
+    })
+}
+
+/// A guest built against guests/p3/wit (a reactor core module exporting
+/// `wasi:cli/run@0.3.0`), made into a component as [`p2_component`] does.
+pub fn p3_component(path: &Path) -> Component {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut resolve = wit_parser::Resolve::default();
+    let (package, _) = resolve
+        .push_dir(root.join("guests/p3/wit"))
+        .expect("guest WIT");
+    let world = resolve
+        .select_world(&[package], Some("p3fs"))
+        .expect("world");
+    let mut module = std::fs::read(path).expect("read guest");
+    wit_component::embed_component_metadata(
+        &mut module,
+        &resolve,
+        world,
+        wit_component::StringEncoding::UTF8,
+    )
+    .expect("embed the world");
+    let bytes = encode(
+        &module,
+        wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
+    );
+    Component::new(engine_p3(), &bytes).expect("compile component")
+}
+
+/// Instantiates a WASI 0.3 command and runs `wasi:cli/run@0.3.0` inside
+/// `run_concurrent`.
+async fn run_command_p3<T: WasiView + 'static>(
+    mut store: Store<T>,
+    linker: &Linker<T>,
+    component: &Component,
+) -> wasmtime::Result<Result<(), ()>> {
+    let command =
+        wasmtime_wasi::p3::bindings::Command::instantiate_async(&mut store, component, linker)
+            .await?;
+    store
+        .run_concurrent(async move |store| command.wasi_cli_run().call_run(store).await)
+        .await?
+}
+
+/// Runs a WASI 0.3 component with `fork` preopened at `/`: p3 and p2 (for
+/// libc's stdio, through the adapter) both linked, the filesystem Strata's.
+pub async fn run_p3_on_strata(
+    component: &Component,
+    fork: Fork,
+    perms: FsPerms,
+    args: &[&str],
+) -> Run {
+    let output = Output::new();
+    let data = OnStrata {
+        wasi: output.wasi(args).build(),
+        strata: StrataCtx::builder()
+            .preopen(fork, "/", perms)
+            .build()
+            .await
+            .expect("preopen"),
+        table: ResourceTable::new(),
+    };
+    let mut linker = Linker::new(engine_p3());
+    strata::wasi::add_to_linker_async(&mut linker).expect("link p2");
+    strata::wasi::p3::add_to_linker(&mut linker).expect("link p3");
+    let result = run_command_p3(Store::new(engine_p3(), data), &linker, component).await;
+    output.finish(result)
+}
+
+/// Runs a WASI 0.3 component on wasmtime-wasi's own p3 (and p2) over the
+/// host directory `dir`: the reference.
+pub async fn run_p3_on_host(component: &Component, dir: &Path, args: &[&str]) -> Run {
+    let output = Output::new();
+    let mut builder = output.wasi(args);
+    builder
+        .preopened_dir(dir, "/", FsPerms::ReadWrite)
+        .expect("preopen");
+    let data = OnHost {
+        wasi: builder.build(),
+        table: ResourceTable::new(),
+    };
+    let mut linker = Linker::new(engine_p3());
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker).expect("link p2");
+    wasmtime_wasi::p3::add_to_linker(&mut linker).expect("link p3");
+    let result = run_command_p3(Store::new(engine_p3(), data), &linker, component).await;
+    output.finish(result)
 }

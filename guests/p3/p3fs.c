@@ -1,0 +1,361 @@
+// A guest calling wasi:filesystem@0.3.0 directly, through the component
+// model's own streams and futures (bindings: guests/p3/gen, from
+// guests/p3/wit by scripts/regen-guest-bindings). It prints a transcript
+// that the tests compare line for line between Strata and wasmtime-wasi's
+// own p3 host filesystem. Every call is made and then awaited: an async
+// import that does not return at once is waited for in a waitable set.
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "p3fs.h"
+
+typedef wasi_filesystem_types_borrow_descriptor_t borrow_t;
+typedef wasi_filesystem_types_own_descriptor_t own_t;
+typedef wasi_filesystem_types_error_code_t error_t;
+
+static p3fs_waitable_set_t waiting;
+
+static const char *const ERRORS[] = {
+    "access", "already", "bad-descriptor", "busy", "deadlock", "quota", "exist",
+    "file-too-large", "illegal-byte-sequence", "in-progress", "interrupted",
+    "invalid", "io", "is-directory", "loop", "too-many-links", "message-size",
+    "name-too-long", "no-device", "no-entry", "no-lock", "insufficient-memory",
+    "insufficient-space", "not-directory", "not-empty", "not-recoverable",
+    "unsupported", "no-tty", "no-such-device", "overflow", "not-permitted",
+    "pipe", "read-only", "invalid-seek", "text-file-busy", "cross-device", "other",
+};
+
+static const char *const TYPES[] = {
+    "block-device", "character-device", "directory", "fifo",
+    "symbolic-link", "regular-file", "socket", "other",
+};
+
+static const char *error_name(error_t e) {
+    return e.tag < sizeof ERRORS / sizeof *ERRORS ? ERRORS[e.tag] : "?";
+}
+
+/// Waits for the next event on `waitable` of kind `kind`; returns its code.
+static uint32_t wait_for(uint32_t waitable, p3fs_event_code_t kind) {
+    p3fs_waitable_join(waitable, waiting);
+    p3fs_event_t event;
+    for (;;) {
+        p3fs_waitable_set_wait(waiting, &event);
+        if (event.waitable == waitable && event.event == kind) break;
+    }
+    p3fs_waitable_join(waitable, 0);
+    return event.code;
+}
+
+/// Waits until an async import call has returned (its result is filled in).
+static void await_call(p3fs_subtask_status_t status) {
+    if (P3FS_SUBTASK_STATE(status) == P3FS_SUBTASK_RETURNED) return;
+    p3fs_subtask_t task = P3FS_SUBTASK_HANDLE(status);
+    while (wait_for(task, P3FS_EVENT_SUBTASK) != P3FS_SUBTASK_RETURNED) {
+    }
+    p3fs_subtask_drop(task);
+}
+
+/// Reads up to `n` bytes; `*ended` when the stream has ended.
+static size_t read_some(wasi_filesystem_types_stream_u8_t s, uint8_t *buf, size_t n, int *ended) {
+    p3fs_waitable_status_t st = wasi_filesystem_types_stream_u8_read(s, buf, n);
+    if (st == P3FS_WAITABLE_STATUS_BLOCKED) st = wait_for(s, P3FS_EVENT_STREAM_READ);
+    *ended = P3FS_WAITABLE_STATE(st) == P3FS_WAITABLE_DROPPED;
+    return P3FS_WAITABLE_COUNT(st);
+}
+
+/// Writes all of `buf`, unless the reader goes away; returns what went.
+static size_t write_all(wasi_filesystem_types_stream_u8_writer_t w, const char *buf, size_t n) {
+    size_t done = 0;
+    while (done < n) {
+        p3fs_waitable_status_t st =
+            wasi_filesystem_types_stream_u8_write(w, (const uint8_t *)buf + done, n - done);
+        if (st == P3FS_WAITABLE_STATUS_BLOCKED) st = wait_for(w, P3FS_EVENT_STREAM_WRITE);
+        done += P3FS_WAITABLE_COUNT(st);
+        if (P3FS_WAITABLE_STATE(st) == P3FS_WAITABLE_DROPPED) break;
+    }
+    return done;
+}
+
+/// Awaits a stream's outcome future and prints it after `what`.
+static void outcome(const char *what, wasi_filesystem_types_future_result_void_error_code_t f) {
+    wasi_filesystem_types_result_void_error_code_t r;
+    p3fs_waitable_status_t st = wasi_filesystem_types_future_result_void_error_code_read(f, &r);
+    if (st == P3FS_WAITABLE_STATUS_BLOCKED) wait_for(f, P3FS_EVENT_FUTURE_READ);
+    wasi_filesystem_types_future_result_void_error_code_drop_readable(f);
+    if (r.is_err) printf("%s: err %s\n", what, error_name(r.val.err));
+    else printf("%s: ok\n", what);
+}
+
+static void print_result(const char *what, wasi_filesystem_types_result_void_error_code_t r) {
+    if (r.is_err) printf("%s: err %s\n", what, error_name(r.val.err));
+    else printf("%s: ok\n", what);
+}
+
+static p3fs_string_t str(const char *s) {
+    p3fs_string_t out;
+    p3fs_string_set(&out, s);
+    return out;
+}
+
+/// open-at; prints the error and returns 0 on failure.
+static int open_at(const char *what, borrow_t dir, const char *path, uint8_t oflags, uint8_t flags, own_t *out) {
+    wasi_filesystem_types_method_descriptor_open_at_args_t args = {
+        .self = dir, .path_flags = 0, .path = str(path), .open_flags = oflags, .flags = flags,
+    };
+    wasi_filesystem_types_result_own_descriptor_error_code_t r;
+    await_call(wasi_filesystem_types_method_descriptor_open_at(&args, &r));
+    if (r.is_err) {
+        printf("%s: err %s\n", what, error_name(r.val.err));
+        return 0;
+    }
+    *out = r.val.ok;
+    return 1;
+}
+
+static void stat_of(const char *what, borrow_t fd) {
+    wasi_filesystem_types_result_descriptor_stat_error_code_t r;
+    await_call(wasi_filesystem_types_method_descriptor_stat(fd, &r));
+    if (r.is_err) printf("%s: err %s\n", what, error_name(r.val.err));
+    else
+        printf("%s: %s size %llu links %llu\n", what, TYPES[r.val.ok.type.tag],
+               (unsigned long long)r.val.ok.size, (unsigned long long)r.val.ok.link_count);
+}
+
+static void stat_at(const char *what, borrow_t dir, const char *path, int follow) {
+    wasi_filesystem_types_result_descriptor_stat_error_code_t r;
+    await_call(wasi_filesystem_types_method_descriptor_stat_at(
+        dir, follow ? WASI_FILESYSTEM_TYPES_PATH_FLAGS_SYMLINK_FOLLOW : 0, str(path), &r));
+    if (r.is_err) printf("%s: err %s\n", what, error_name(r.val.err));
+    else
+        printf("%s: %s size %llu\n", what, TYPES[r.val.ok.type.tag],
+               (unsigned long long)r.val.ok.size);
+}
+
+/// Writes `text` through write-via-stream at `offset` (or append-via-stream
+/// when `offset` is negative) and prints the outcome.
+static void write_stream(const char *what, borrow_t fd, const char *text, long long offset) {
+    wasi_filesystem_types_stream_u8_writer_t w;
+    wasi_filesystem_types_stream_u8_t r = wasi_filesystem_types_stream_u8_new(&w);
+    wasi_filesystem_types_future_result_void_error_code_t f =
+        offset < 0 ? wasi_filesystem_types_method_descriptor_append_via_stream(fd, r)
+                   : wasi_filesystem_types_method_descriptor_write_via_stream(fd, r, (uint64_t)offset);
+    size_t n = write_all(w, text, strlen(text));
+    wasi_filesystem_types_stream_u8_drop_writable(w);
+    printf("%s: wrote %zu\n", what, n);
+    outcome(what, f);
+}
+
+/// Reads a whole stream from `offset` and prints it.
+static void read_all(const char *what, borrow_t fd, uint64_t offset) {
+    wasi_filesystem_types_tuple2_stream_u8_future_result_void_error_code_t s;
+    wasi_filesystem_types_method_descriptor_read_via_stream(fd, offset, &s);
+    char buf[256];
+    size_t len = 0;
+    int ended = 0;
+    while (!ended && len < sizeof buf - 1) {
+        len += read_some(s.f0, (uint8_t *)buf + len, sizeof buf - 1 - len, &ended);
+    }
+    buf[len] = 0;
+    wasi_filesystem_types_stream_u8_drop_readable(s.f0);
+    printf("%s: \"%s\"\n", what, buf);
+    outcome(what, s.f1);
+}
+
+static int compare_names(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/// Lists a directory through read-directory; prints the sorted names.
+static void list(const char *what, borrow_t dir) {
+    wasi_filesystem_types_tuple2_stream_directory_entry_future_result_void_error_code_t s;
+    wasi_filesystem_types_method_descriptor_read_directory(dir, &s);
+    char *names[64];
+    size_t count = 0;
+    for (;;) {
+        wasi_filesystem_types_directory_entry_t entry;
+        p3fs_waitable_status_t st = wasi_filesystem_types_stream_directory_entry_read(s.f0, &entry, 1);
+        if (st == P3FS_WAITABLE_STATUS_BLOCKED) st = wait_for(s.f0, P3FS_EVENT_STREAM_READ);
+        if (P3FS_WAITABLE_COUNT(st) == 1 && count < 64) {
+            char *name = malloc(entry.name.len + 24);
+            snprintf(name, entry.name.len + 24, "%.*s(%s)", (int)entry.name.len,
+                     (const char *)entry.name.ptr, TYPES[entry.type.tag]);
+            names[count++] = name;
+            wasi_filesystem_types_directory_entry_free(&entry);
+        }
+        if (P3FS_WAITABLE_STATE(st) == P3FS_WAITABLE_DROPPED) break;
+    }
+    wasi_filesystem_types_stream_directory_entry_drop_readable(s.f0);
+    qsort(names, count, sizeof *names, compare_names);
+    printf("%s:", what);
+    for (size_t i = 0; i < count; i++) {
+        printf(" %s", names[i]);
+        free(names[i]);
+    }
+    printf("\n");
+    outcome(what, s.f1);
+}
+
+static void create_dir(const char *what, borrow_t dir, const char *path) {
+    wasi_filesystem_types_result_void_error_code_t r;
+    await_call(wasi_filesystem_types_method_descriptor_create_directory_at(dir, str(path), &r));
+    print_result(what, r);
+}
+
+static void touch(borrow_t dir, const char *path) {
+    own_t fd;
+    if (open_at(path, dir, path, WASI_FILESYSTEM_TYPES_OPEN_FLAGS_CREATE,
+                WASI_FILESYSTEM_TYPES_DESCRIPTOR_FLAGS_WRITE, &fd))
+        wasi_filesystem_types_descriptor_drop_own(fd);
+}
+
+static void program(borrow_t root) {
+    own_t file;
+    uint8_t rw = WASI_FILESYSTEM_TYPES_DESCRIPTOR_FLAGS_READ | WASI_FILESYSTEM_TYPES_DESCRIPTOR_FLAGS_WRITE;
+    if (!open_at("create hello.txt", root, "hello.txt", WASI_FILESYSTEM_TYPES_OPEN_FLAGS_CREATE, rw, &file)) return;
+    borrow_t f = wasi_filesystem_types_borrow_descriptor(file);
+
+    // Writes land before the stream's future resolves: stat sees them.
+    write_stream("write-via-stream", f, "hello world", 0);
+    stat_of("stat after write", f);
+
+    // Two read streams on one descriptor, each with its own cursor.
+    wasi_filesystem_types_tuple2_stream_u8_future_result_void_error_code_t r1, r2;
+    wasi_filesystem_types_method_descriptor_read_via_stream(f, 0, &r1);
+    wasi_filesystem_types_method_descriptor_read_via_stream(f, 6, &r2);
+    char buf[16] = {0};
+    int ended;
+    size_t n = read_some(r1.f0, (uint8_t *)buf, 5, &ended);
+    printf("r1 read 5: %zu \"%.*s\"\n", n, (int)n, buf);
+    n = read_some(r2.f0, (uint8_t *)buf, 5, &ended);
+    printf("r2 read 5: %zu \"%.*s\"\n", n, (int)n, buf);
+    n = read_some(r1.f0, (uint8_t *)buf, 1, &ended);
+    printf("r1 read 1 (own cursor): %zu \"%.*s\"\n", n, (int)n, buf);
+    // Dropped early: the outcome is still ok.
+    wasi_filesystem_types_stream_u8_drop_readable(r1.f0);
+    wasi_filesystem_types_stream_u8_drop_readable(r2.f0);
+    outcome("r1 dropped early", r1.f1);
+    outcome("r2 dropped early", r2.f1);
+
+    write_stream("append-via-stream", f, "!!", -1);
+    write_stream("write-via-stream at 20 (past the end)", f, "X", 20);
+    stat_of("stat after append and write past the end", f);
+    read_all("read from 6 to the end", f, 6);
+    read_all("read past the end", f, 100);
+
+    // A stream on a descriptor open for reading only, and on a directory.
+    own_t ro;
+    if (open_at("open hello.txt read-only", root, "hello.txt", 0,
+                WASI_FILESYSTEM_TYPES_DESCRIPTOR_FLAGS_READ, &ro)) {
+        write_stream("write-via-stream on a read-only descriptor", wasi_filesystem_types_borrow_descriptor(ro), "no", 0);
+        wasi_filesystem_types_descriptor_drop_own(ro);
+    }
+    read_all("read-via-stream on a directory", root, 0);
+
+    wasi_filesystem_types_result_descriptor_type_error_code_t t;
+    await_call(wasi_filesystem_types_method_descriptor_get_type(f, &t));
+    printf("get-type: %s\n", t.is_err ? error_name(t.val.err) : TYPES[t.val.ok.tag]);
+    wasi_filesystem_types_result_descriptor_flags_error_code_t fl;
+    await_call(wasi_filesystem_types_method_descriptor_get_flags(f, &fl));
+    printf("get-flags: %u\n", fl.is_err ? 999u : (unsigned)fl.val.ok);
+    wasi_filesystem_types_result_void_error_code_t v;
+    await_call(wasi_filesystem_types_method_descriptor_set_size(f, 5, &v));
+    print_result("set-size 5", v);
+    stat_of("stat after set-size", f);
+    await_call(wasi_filesystem_types_method_descriptor_sync(f, &v));
+    print_result("sync", v);
+    await_call(wasi_filesystem_types_method_descriptor_advise(f, 0, 5, WASI_FILESYSTEM_TYPES_ADVICE_SEQUENTIAL, &v));
+    print_result("advise", v);
+
+    // Identity.
+    own_t again;
+    if (open_at("open hello.txt again", root, "hello.txt", 0, WASI_FILESYSTEM_TYPES_DESCRIPTOR_FLAGS_READ, &again)) {
+        bool same = false;
+        await_call(wasi_filesystem_types_method_descriptor_is_same_object(f, wasi_filesystem_types_borrow_descriptor(again), &same));
+        printf("is-same-object: %d\n", same);
+        wasi_filesystem_types_result_metadata_hash_value_error_code_t h1, h2;
+        await_call(wasi_filesystem_types_method_descriptor_metadata_hash(f, &h1));
+        await_call(wasi_filesystem_types_method_descriptor_metadata_hash_at(root, 0, str("hello.txt"), &h2));
+        printf("metadata-hash equal: %d\n", !h1.is_err && !h2.is_err && h1.val.ok.lower == h2.val.ok.lower && h1.val.ok.upper == h2.val.ok.upper);
+        wasi_filesystem_types_descriptor_drop_own(again);
+    }
+
+    // Directories, listings, names.
+    create_dir("create-directory-at d", root, "d");
+    create_dir("create-directory-at d again", root, "d");
+    touch(root, "d/a");
+    touch(root, "d/b");
+    own_t d;
+    if (open_at("open d", root, "d", WASI_FILESYSTEM_TYPES_OPEN_FLAGS_DIRECTORY, WASI_FILESYSTEM_TYPES_DESCRIPTOR_FLAGS_READ, &d)) {
+        list("list d", wasi_filesystem_types_borrow_descriptor(d));
+        wasi_filesystem_types_descriptor_drop_own(d);
+    }
+    list("list /", root);
+
+    wasi_filesystem_types_method_descriptor_symlink_at_args_t sl = {.self = root, .old_path = str("hello.txt"), .new_path = str("link")};
+    await_call(wasi_filesystem_types_method_descriptor_symlink_at(&sl, &v));
+    print_result("symlink-at link -> hello.txt", v);
+    wasi_filesystem_types_result_string_error_code_t rl;
+    await_call(wasi_filesystem_types_method_descriptor_readlink_at(root, str("link"), &rl));
+    if (rl.is_err) printf("readlink-at: err %s\n", error_name(rl.val.err));
+    else printf("readlink-at: \"%.*s\"\n", (int)rl.val.ok.len, (const char *)rl.val.ok.ptr);
+    stat_at("stat-at link (follow)", root, "link", 1);
+    stat_at("stat-at link (no follow)", root, "link", 0);
+
+    wasi_filesystem_types_method_descriptor_rename_at_args_t rn = {.self = root, .old_path = str("d/a"), .new_descriptor = root, .new_path = str("moved")};
+    await_call(wasi_filesystem_types_method_descriptor_rename_at(&rn, &v));
+    print_result("rename-at d/a -> moved", v);
+    wasi_filesystem_types_method_descriptor_link_at_args_t ln = {.self = root, .old_path_flags = 0, .old_path = str("moved"), .new_descriptor = root, .new_path = str("hard")};
+    await_call(wasi_filesystem_types_method_descriptor_link_at(&ln, &v));
+    print_result("link-at moved -> hard", v);
+    stat_at("stat-at hard", root, "hard", 0);
+
+    // Errors.
+    own_t none;
+    if (open_at("open missing", root, "missing", 0, WASI_FILESYSTEM_TYPES_DESCRIPTOR_FLAGS_READ, &none)) wasi_filesystem_types_descriptor_drop_own(none);
+    if (open_at("open ../escape", root, "../escape", 0, WASI_FILESYSTEM_TYPES_DESCRIPTOR_FLAGS_READ, &none)) wasi_filesystem_types_descriptor_drop_own(none);
+    if (open_at("open /abs", root, "/abs", 0, WASI_FILESYSTEM_TYPES_DESCRIPTOR_FLAGS_READ, &none)) wasi_filesystem_types_descriptor_drop_own(none);
+    if (open_at("open hello.txt as a directory", root, "hello.txt", WASI_FILESYSTEM_TYPES_OPEN_FLAGS_DIRECTORY, WASI_FILESYSTEM_TYPES_DESCRIPTOR_FLAGS_READ, &none)) wasi_filesystem_types_descriptor_drop_own(none);
+    if (open_at("create hello.txt exclusively", root, "hello.txt", WASI_FILESYSTEM_TYPES_OPEN_FLAGS_CREATE | WASI_FILESYSTEM_TYPES_OPEN_FLAGS_EXCLUSIVE, rw, &none)) wasi_filesystem_types_descriptor_drop_own(none);
+    await_call(wasi_filesystem_types_method_descriptor_remove_directory_at(root, str("d"), &v));
+    print_result("remove-directory-at d (not empty)", v);
+    await_call(wasi_filesystem_types_method_descriptor_unlink_file_at(root, str("d"), &v));
+    print_result("unlink-file-at d (a directory)", v);
+    await_call(wasi_filesystem_types_method_descriptor_create_directory_at(root, str("hello.txt/x"), &v));
+    print_result("create-directory-at under a file", v);
+    stat_at("stat-at missing", root, "missing", 1);
+
+    // Clean-up through the API.
+    await_call(wasi_filesystem_types_method_descriptor_unlink_file_at(root, str("d/b"), &v));
+    print_result("unlink-file-at d/b", v);
+    await_call(wasi_filesystem_types_method_descriptor_remove_directory_at(root, str("d"), &v));
+    print_result("remove-directory-at d", v);
+    await_call(wasi_filesystem_types_method_descriptor_unlink_file_at(root, str("link"), &v));
+    print_result("unlink-file-at link", v);
+    list("list / at the end", root);
+    wasi_filesystem_types_descriptor_drop_own(file);
+}
+
+p3fs_callback_code_t exports_wasi_cli_run_run(void) {
+    waiting = p3fs_waitable_set_new();
+    wasi_filesystem_preopens_list_tuple2_own_descriptor_string_t preopens;
+    wasi_filesystem_preopens_get_directories(&preopens);
+    if (preopens.len == 0) {
+        printf("no preopens\n");
+    } else {
+        program(wasi_filesystem_types_borrow_descriptor(preopens.ptr[0].f0));
+    }
+    for (size_t i = 0; i < preopens.len; i++) wasi_filesystem_types_descriptor_drop_own(preopens.ptr[i].f0);
+    printf("done\n");
+    fflush(stdout);
+    p3fs_waitable_set_drop(waiting);
+    exports_wasi_cli_run_result_void_void_t ok = {.is_err = false};
+    exports_wasi_cli_run_run_return(ok);
+    return P3FS_CALLBACK_CODE_EXIT;
+}
+
+p3fs_callback_code_t exports_wasi_cli_run_run_callback(p3fs_event_t *event) {
+    (void)event;
+    return P3FS_CALLBACK_CODE_EXIT;
+}
