@@ -77,6 +77,37 @@ fn runs_a_component_on_an_overlay_and_leaves_the_host_dir_alone() {
 }
 
 #[test]
+fn runs_a_wasi_0_3_component_on_an_overlay() {
+    let Some(p3fs) = common::guest::p2_guest("p3fs") else {
+        return;
+    };
+    let component = common::guest::p3_component_bytes(&p3fs);
+    let work = tempfile::tempdir().unwrap();
+    let path = work.path().join("p3fs.component.wasm");
+    std::fs::write(&path, component).unwrap();
+    let dir = host_dir();
+    let before = common::host_tree(dir.path());
+    let mount = format!("{}::/", dir.path().display());
+    let out = strata(&["run", "--dir", &mount, path.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("r1 read 1 (own cursor): 1 \" \""),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("list /: d(directory) hello.txt(regular-file) sub(directory)"),
+        "the host's files are visible: {stdout}"
+    );
+    assert!(stdout.ends_with("done\n"), "{stdout}");
+    assert_eq!(
+        common::host_tree(dir.path()),
+        before,
+        "the host directory changed"
+    );
+}
+
+#[test]
 fn each_dir_is_its_own_mount() {
     let Some(mounts) = guest("mounts") else {
         return;

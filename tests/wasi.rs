@@ -333,6 +333,49 @@ async fn fd_renumber_matches_wasmtime_wasi() {
         assert!(run.strata.stdout.contains(line), "missing {line:?}");
     }
     run.assert_same_trees().await;
+    // Streams dropped early, streams run to their end, descriptors: once
+    // the guest is gone, nothing it opened is still held.
+    assert_eq!(run.fork.usage().await.unwrap().open, 0, "handles leaked");
+}
+
+/// A p3 read on a slow backend waits for its data without holding the
+/// thread: on a current-thread runtime, a second guest runs from start to
+/// end while the first one's read is pending.
+#[tokio::test(flavor = "current_thread")]
+async fn a_p3_read_on_a_slow_backend_is_pending_while_another_guest_runs() {
+    let Some(path) = common::guest::p2_guest("p3fs") else {
+        return;
+    };
+    let component = common::guest::p3_component(&path);
+    let base = MemBase::builder()
+        .file("data/slow.txt", &b"worth the wait"[..])
+        .build();
+    let slow = VfsBuilder::new()
+        .backend(strata::actor::Delayed::new(
+            base,
+            std::time::Duration::from_millis(300),
+        ))
+        .spawn();
+    let fast = VfsBuilder::new().spawn().root().fork().await.unwrap();
+    let finished = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let guest = |name: &'static str, fork: Fork, perms: FsPerms| {
+        let (component, finished) = (component.clone(), finished.clone());
+        tokio::spawn(async move {
+            let run = common::guest::run_p3_on_strata(&component, fork, perms, &["p3fs"]).await;
+            finished.lock().unwrap().push(name);
+            run
+        })
+    };
+    let waiting = guest("slow", slow.root(), FsPerms::ReadOnly);
+    let other = guest("fast", fast.clone(), FsPerms::ReadWrite);
+    let (waiting, other) = (waiting.await.unwrap(), other.await.unwrap());
+    assert!(waiting.ok && other.ok, "{}{}", waiting.stderr, other.stderr);
+    assert_eq!(
+        waiting.stdout,
+        "slow read: \"worth the wait\"\nslow read: ok\ndone\n"
+    );
+    assert!(other.stdout.ends_with("done\n"));
+    assert_eq!(*finished.lock().unwrap(), ["fast", "slow"]);
 }
 
 /// `poll_oneoff` over clocks (relative, absolute, monotonic, realtime),

@@ -337,6 +337,23 @@ static void program(borrow_t root) {
     wasi_filesystem_types_descriptor_drop_own(file);
 }
 
+/// When the preopen holds `data/slow.txt`, the guest only reads it through
+/// a stream (the test of a read pending on a slow backend).
+static int read_slow_file(borrow_t root) {
+    own_t slow;
+    wasi_filesystem_types_method_descriptor_open_at_args_t args = {
+        .self = root, .path_flags = 0, .path = str("data/slow.txt"), .open_flags = 0,
+        .flags = WASI_FILESYSTEM_TYPES_DESCRIPTOR_FLAGS_READ,
+    };
+    wasi_filesystem_types_result_own_descriptor_error_code_t r;
+    await_call(wasi_filesystem_types_method_descriptor_open_at(&args, &r));
+    if (r.is_err) return 0;
+    slow = r.val.ok;
+    read_all("slow read", wasi_filesystem_types_borrow_descriptor(slow), 0);
+    wasi_filesystem_types_descriptor_drop_own(slow);
+    return 1;
+}
+
 p3fs_callback_code_t exports_wasi_cli_run_run(void) {
     waiting = p3fs_waitable_set_new();
     wasi_filesystem_preopens_list_tuple2_own_descriptor_string_t preopens;
@@ -344,7 +361,8 @@ p3fs_callback_code_t exports_wasi_cli_run_run(void) {
     if (preopens.len == 0) {
         printf("no preopens\n");
     } else {
-        program(wasi_filesystem_types_borrow_descriptor(preopens.ptr[0].f0));
+        borrow_t root = wasi_filesystem_types_borrow_descriptor(preopens.ptr[0].f0);
+        if (!read_slow_file(root)) program(root);
     }
     for (size_t i = 0; i < preopens.len; i++) wasi_filesystem_types_descriptor_drop_own(preopens.ptr[i].f0);
     printf("done\n");

@@ -154,6 +154,15 @@ impl StrataView for ComponentGuest {
     }
 }
 
+/// Whether `component` exports WASI 0.3's `run` (preferred when it exports
+/// 0.2's too, as `wasmtime run` does).
+fn exports_run_0_3(engine: &Engine, component: &Component) -> bool {
+    component
+        .component_type()
+        .exports(engine)
+        .any(|(name, _)| name.starts_with("wasi:cli/run@0.3"))
+}
+
 /// A core module's store data: the p1 context holds everything.
 struct ModuleGuest {
     p1: P1Ctx,
@@ -198,7 +207,10 @@ impl Run {
     }
 
     async fn execute(self) -> Result<ExitCode, String> {
-        let engine = Engine::new(&Config::new()).map_err(|e| e.to_string())?;
+        let mut config = Config::new();
+        // WASI 0.3 components need the async component model.
+        config.wasm_component_model_async(true);
+        let engine = Engine::new(&config).map_err(|e| e.to_string())?;
         let program = self.load(&engine)?;
         let mut wasi = WasiCtxBuilder::new();
         let name = self
@@ -231,17 +243,29 @@ impl Run {
                 let mut store = Store::new(&engine, guest);
                 store.limiter(|g| &mut g.limits);
                 let mut linker = wasmtime::component::Linker::new(&engine);
+                // Both versions: WASI 0.3 programs import 0.2's io and cli
+                // too (libc's stdio), and may export both `run`s.
                 strata::wasi::add_to_linker_async(&mut linker).map_err(|e| e.to_string())?;
-                let command = wasmtime_wasi::p2::bindings::Command::instantiate_async(
-                    &mut store, &component, &linker,
-                )
-                .await
-                .map_err(|e| self.cannot_start(&e))?;
-                command
-                    .wasi_cli_run()
-                    .call_run(&mut store)
+                strata::wasi::p3::add_to_linker(&mut linker).map_err(|e| e.to_string())?;
+                let status = if exports_run_0_3(&engine, &component) {
+                    let command = wasmtime_wasi::p3::bindings::Command::instantiate_async(
+                        &mut store, &component, &linker,
+                    )
                     .await
-                    .map(|r| if r.is_ok() { 0 } else { 1 })
+                    .map_err(|e| self.cannot_start(&e))?;
+                    store
+                        .run_concurrent(async move |s| command.wasi_cli_run().call_run(s).await)
+                        .await
+                        .and_then(|run| run)
+                } else {
+                    let command = wasmtime_wasi::p2::bindings::Command::instantiate_async(
+                        &mut store, &component, &linker,
+                    )
+                    .await
+                    .map_err(|e| self.cannot_start(&e))?;
+                    command.wasi_cli_run().call_run(&mut store).await
+                };
+                status.map(|r| if r.is_ok() { 0 } else { 1 })
             }
             Program::Module(module) => {
                 let guest = ModuleGuest {

@@ -328,6 +328,11 @@ pub fn engine_p3() -> &'static Engine {
 /// A guest built against guests/p3/wit (a reactor core module exporting
 /// `wasi:cli/run@0.3.0`), made into a component as [`p2_component`] does.
 pub fn p3_component(path: &Path) -> Component {
+    Component::new(engine_p3(), p3_component_bytes(path)).expect("compile component")
+}
+
+/// The component encoding of [`p3_component`].
+pub fn p3_component_bytes(path: &Path) -> Vec<u8> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut resolve = wit_parser::Resolve::default();
     let (package, _) = resolve
@@ -344,11 +349,10 @@ pub fn p3_component(path: &Path) -> Component {
         wit_component::StringEncoding::UTF8,
     )
     .expect("embed the world");
-    let bytes = encode(
+    encode(
         &module,
         wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
-    );
-    Component::new(engine_p3(), &bytes).expect("compile component")
+    )
 }
 
 /// Instantiates a WASI 0.3 command and runs `wasi:cli/run@0.3.0` inside
