@@ -140,43 +140,16 @@ pub(crate) fn p3_error_code(e: impl Into<FsError>) -> wasmtime::Result<P3ErrorCo
             }
         };
     }
-    Ok(same_name!(
+    // Every name both versions share, in the WIT's order.
+    #[rustfmt::skip]
+    let code = same_name!(
         e.into().into_error_code()?,
-        Access,
-        Already,
-        BadDescriptor,
-        Busy,
-        Deadlock,
-        Quota,
-        Exist,
-        FileTooLarge,
-        IllegalByteSequence,
-        InProgress,
-        Interrupted,
-        Invalid,
-        Io,
-        IsDirectory,
-        Loop,
-        TooManyLinks,
-        MessageSize,
-        NameTooLong,
-        NoDevice,
-        NoEntry,
-        NoLock,
-        InsufficientMemory,
-        InsufficientSpace,
-        NotDirectory,
-        NotEmpty,
-        NotRecoverable,
-        Unsupported,
-        NoTty,
-        NoSuchDevice,
-        Overflow,
-        NotPermitted,
-        Pipe,
-        ReadOnly,
-        InvalidSeek,
-        TextFileBusy,
-        CrossDevice,
-    ))
+        Access, Already, BadDescriptor, Busy, Deadlock, Quota, Exist, FileTooLarge,
+        IllegalByteSequence, InProgress, Interrupted, Invalid, Io, IsDirectory, Loop,
+        TooManyLinks, MessageSize, NameTooLong, NoDevice, NoEntry, NoLock,
+        InsufficientMemory, InsufficientSpace, NotDirectory, NotEmpty, NotRecoverable,
+        Unsupported, NoTty, NoSuchDevice, Overflow, NotPermitted, Pipe, ReadOnly,
+        InvalidSeek, TextFileBusy, CrossDevice,
+    );
+    Ok(code)
 }
