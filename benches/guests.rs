@@ -22,7 +22,8 @@
 //!   place, as a database does (read a page, write it back); time is per
 //!   page, throughput counts the read and the write.
 //! - `seqread/*`: a C guest reading a 256 MiB file in 64 KiB reads, as a
-//!   wasip1 module and as a component (p2, through the preview1 adapter);
+//!   wasip1 module, as a component (p2, through the preview1 adapter), and
+//!   as a WASI 0.3 component (`guests/p3/seqread.c`, `read-via-stream`);
 //!   `memcpy` is single-thread `copy_from_slice` of the same 256 MiB in
 //!   64 KiB pieces into a 64 KiB buffer — the one copy a read must make.
 //!
@@ -341,7 +342,137 @@ fn bench_seqread(c: &mut Criterion) {
             })
         });
     }
+
+    // WASI 0.3: the same file through `read-via-stream` (guests/p3/seqread.c).
+    let engine = p3_engine();
+    let component =
+        Component::new(&engine, p3_componentize(&dir.join("seqread.core.wasm"))).unwrap();
+    let reps = |iters: u64| args(&["seqread", "data.bin", &iters.to_string()]);
+    group.bench_function("strata p3", |b| {
+        b.iter_custom(|iters| {
+            let (engine, component, mount, a) = (
+                engine.clone(),
+                component.clone(),
+                mount.clone(),
+                reps(iters),
+            );
+            timed(&rt, async move {
+                p3_on_strata(&engine, &component, mount, &a).await
+            })
+        })
+    });
+    for (name, blocking) in [
+        ("wasmtime-wasi p3 (default)", false),
+        ("wasmtime-wasi p3 (blocking)", true),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let (engine, component, host, a) = (
+                    engine.clone(),
+                    component.clone(),
+                    host.path().to_owned(),
+                    reps(iters),
+                );
+                timed(&rt, async move {
+                    p3_on_host(&engine, &component, &host, &a, blocking).await
+                })
+            })
+        });
+    }
     group.finish();
+}
+
+/// An engine for WASI 0.3 components (the async component model on).
+fn p3_engine() -> Engine {
+    let mut config = Config::new();
+    config.wasm_component_model_async(true);
+    Engine::new(&config).unwrap()
+}
+
+/// A p3 guest's core module (guests/p3) as a component: its world's type
+/// embedded, libc's preview1 imports served by the reactor adapter.
+fn p3_componentize(path: &Path) -> Vec<u8> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut resolve = wit_parser::Resolve::default();
+    let (package, _) = resolve.push_dir(root.join("guests/p3/wit")).unwrap();
+    let world = resolve.select_world(&[package], Some("p3fs")).unwrap();
+    let mut module = std::fs::read(path).unwrap();
+    wit_component::embed_component_metadata(
+        &mut module,
+        &resolve,
+        world,
+        wit_component::StringEncoding::UTF8,
+    )
+    .unwrap();
+    wit_component::ComponentEncoder::default()
+        .module(&module)
+        .unwrap()
+        .validate(true)
+        .adapter(
+            wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME,
+            wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
+        )
+        .unwrap()
+        .encode()
+        .unwrap()
+}
+
+/// Runs `wasi:cli/run@0.3.0` inside `run_concurrent`; the guest must succeed.
+async fn run_p3(
+    mut store: Store<Component2>,
+    linker: &wasmtime::component::Linker<Component2>,
+    component: &Component,
+) {
+    let command =
+        wasmtime_wasi::p3::bindings::Command::instantiate_async(&mut store, component, linker)
+            .await
+            .expect("instantiate");
+    let result = store
+        .run_concurrent(async move |s| command.wasi_cli_run().call_run(s).await)
+        .await
+        .expect("run")
+        .expect("run");
+    assert!(result.is_ok(), "guest failed");
+}
+
+async fn p3_on_strata(engine: &Engine, component: &Component, mount: Fork, args: &[String]) {
+    let strata = StrataCtx::builder()
+        .preopen(mount, "/", FsPerms::ReadWrite)
+        .build()
+        .await
+        .unwrap();
+    let data = Component2 {
+        wasi: WasiCtxBuilder::new().args(args).build(),
+        strata,
+        table: ResourceTable::new(),
+    };
+    let mut linker = wasmtime::component::Linker::new(engine);
+    strata::wasi::add_to_linker_async(&mut linker).unwrap();
+    strata::wasi::p3::add_to_linker(&mut linker).unwrap();
+    run_p3(Store::new(engine, data), &linker, component).await;
+}
+
+async fn p3_on_host(
+    engine: &Engine,
+    component: &Component,
+    dir: &Path,
+    args: &[String],
+    blocking: bool,
+) {
+    let mut b = WasiCtxBuilder::new();
+    b.args(args)
+        .allow_blocking_current_thread(blocking)
+        .preopened_dir(dir, "/", FsPerms::ReadWrite)
+        .unwrap();
+    let data = Component2 {
+        wasi: b.build(),
+        strata: StrataCtx::default(),
+        table: ResourceTable::new(),
+    };
+    let mut linker = wasmtime::component::Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker).unwrap();
+    wasmtime_wasi::p3::add_to_linker(&mut linker).unwrap();
+    run_p3(Store::new(engine, data), &linker, component).await;
 }
 
 /// Rounds of `guests` guests together doing `rounds` in all: who does how many.

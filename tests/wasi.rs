@@ -333,14 +333,12 @@ async fn fd_renumber_matches_wasmtime_wasi() {
         assert!(run.strata.stdout.contains(line), "missing {line:?}");
     }
     run.assert_same_trees().await;
-    // Streams dropped early, streams run to their end, descriptors: once
-    // the guest is gone, nothing it opened is still held.
-    assert_eq!(run.fork.usage().await.unwrap().open, 0, "handles leaked");
 }
 
 /// A p3 read on a slow backend waits for its data without holding the
 /// thread: on a current-thread runtime, a second guest runs from start to
-/// end while the first one's read is pending.
+/// end while the first one's read is pending (a read that held the thread
+/// for the fetch would let the second guest finish only after it).
 #[tokio::test(flavor = "current_thread")]
 async fn a_p3_read_on_a_slow_backend_is_pending_while_another_guest_runs() {
     let Some(path) = common::guest::p2_guest("p3fs") else {
@@ -350,12 +348,14 @@ async fn a_p3_read_on_a_slow_backend_is_pending_while_another_guest_runs() {
     let base = MemBase::builder()
         .file("data/slow.txt", &b"worth the wait"[..])
         .build();
+    const DELAY: std::time::Duration = std::time::Duration::from_secs(2);
     let slow = VfsBuilder::new()
-        .backend(strata::actor::Delayed::new(
-            base,
-            std::time::Duration::from_millis(300),
-        ))
+        .backend(strata::actor::Delayed::new(base, DELAY))
         .spawn();
+    // Names and metadata fetched beforehand: only the read waits.
+    let root = slow.root().open_root().await.unwrap();
+    let follow = strata::actor::FollowSymlinks::Yes;
+    root.stat_at("data/slow.txt", follow).await.unwrap();
     let fast = VfsBuilder::new().spawn().root().fork().await.unwrap();
     let finished = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let guest = |name: &'static str, fork: Fork, perms: FsPerms| {
@@ -366,9 +366,18 @@ async fn a_p3_read_on_a_slow_backend_is_pending_while_another_guest_runs() {
             run
         })
     };
+    let started = std::time::Instant::now();
     let waiting = guest("slow", slow.root(), FsPerms::ReadOnly);
     let other = guest("fast", fast.clone(), FsPerms::ReadWrite);
-    let (waiting, other) = (waiting.await.unwrap(), other.await.unwrap());
+    // (A lost wake-up fails rather than hangs.)
+    let both = async { (waiting.await.unwrap(), other.await.unwrap()) };
+    let (waiting, other) = tokio::time::timeout(20 * DELAY, both)
+        .await
+        .expect("a guest hung");
+    assert!(
+        started.elapsed() >= DELAY,
+        "the read did not wait for its data"
+    );
     assert!(waiting.ok && other.ok, "{}{}", waiting.stderr, other.stderr);
     assert_eq!(
         waiting.stdout,
@@ -580,8 +589,15 @@ async fn p3_guest_matches_wasmtime_wasi_p3_line_for_line() {
         "r2 read 5: 5 \"world\"",
         "r1 read 1 (own cursor): 1 \" \"",
         "r1 dropped early: ok",
+        "read big.bin from 100: 204700 bytes, equal 1",
+        "pipe big.bin from 100 into copy.bin: write: ok",
+        "copy.bin: 204700 bytes, equal 1",
     ] {
         assert!(run.strata.stdout.contains(line), "missing {line:?}");
     }
     run.assert_same_trees().await;
+    // Streams dropped early, streams run to their end, descriptors: once
+    // the guest's store is gone, nothing it opened is still held (a
+    // stream kept alive elsewhere, e.g. by a task, would be).
+    assert_eq!(run.fork.usage().await.unwrap().open, 0, "handles leaked");
 }

@@ -163,6 +163,56 @@ static void read_all(const char *what, borrow_t fd, uint64_t offset) {
     outcome(what, s.f1);
 }
 
+/// Reads from `offset` into `buf` until `max` bytes or the end.
+static size_t read_into(borrow_t fd, uint64_t offset, uint8_t *buf, size_t max) {
+    wasi_filesystem_types_tuple2_stream_u8_future_result_void_error_code_t s;
+    wasi_filesystem_types_method_descriptor_read_via_stream(fd, offset, &s);
+    size_t len = 0;
+    int ended = 0;
+    while (!ended && len < max) len += read_some(s.f0, buf + len, max - len, &ended);
+    wasi_filesystem_types_stream_u8_drop_readable(s.f0);
+    outcome("read-into", s.f1);
+    return len;
+}
+
+#define BIG (200 * 1024)
+static uint8_t big_data[BIG], big_back[BIG];
+
+/// A file of several chunks: read by the guest across chunk boundaries from
+/// an unaligned offset, and piped host to host — a read stream handed
+/// straight to another file's write stream.
+static void big_file(borrow_t root, uint8_t rw) {
+    for (size_t i = 0; i < BIG; i++) big_data[i] = (uint8_t)(i * 7 + i / 251);
+    own_t big, copy;
+    if (!open_at("create big.bin", root, "big.bin", WASI_FILESYSTEM_TYPES_OPEN_FLAGS_CREATE, rw, &big)) return;
+    borrow_t b = wasi_filesystem_types_borrow_descriptor(big);
+    wasi_filesystem_types_stream_u8_writer_t w;
+    wasi_filesystem_types_stream_u8_t r = wasi_filesystem_types_stream_u8_new(&w);
+    wasi_filesystem_types_future_result_void_error_code_t f =
+        wasi_filesystem_types_method_descriptor_write_via_stream(b, r, 0);
+    size_t n = write_all(w, (const char *)big_data, BIG);
+    wasi_filesystem_types_stream_u8_drop_writable(w);
+    printf("write big.bin: wrote %zu\n", n);
+    outcome("write big.bin", f);
+
+    n = read_into(b, 100, big_back, BIG);
+    printf("read big.bin from 100: %zu bytes, equal %d\n", n, memcmp(big_back, big_data + 100, BIG - 100) == 0);
+
+    if (open_at("create copy.bin", root, "copy.bin", WASI_FILESYSTEM_TYPES_OPEN_FLAGS_CREATE, rw, &copy)) {
+        borrow_t c = wasi_filesystem_types_borrow_descriptor(copy);
+        wasi_filesystem_types_tuple2_stream_u8_future_result_void_error_code_t from;
+        wasi_filesystem_types_method_descriptor_read_via_stream(b, 100, &from);
+        f = wasi_filesystem_types_method_descriptor_write_via_stream(c, from.f0, 0);
+        outcome("pipe big.bin from 100 into copy.bin: write", f);
+        outcome("pipe big.bin from 100 into copy.bin: read", from.f1);
+        memset(big_back, 0, BIG);
+        n = read_into(c, 0, big_back, BIG);
+        printf("copy.bin: %zu bytes, equal %d\n", n, memcmp(big_back, big_data + 100, BIG - 100) == 0);
+        wasi_filesystem_types_descriptor_drop_own(copy);
+    }
+    wasi_filesystem_types_descriptor_drop_own(big);
+}
+
 static int compare_names(const void *a, const void *b) {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
@@ -243,6 +293,7 @@ static void program(borrow_t root) {
     stat_of("stat after append and write past the end", f);
     read_all("read from 6 to the end", f, 6);
     read_all("read past the end", f, 100);
+    big_file(root, rw);
 
     // A stream on a descriptor open for reading only, and on a directory.
     own_t ro;

@@ -154,13 +154,14 @@ impl StrataView for ComponentGuest {
     }
 }
 
-/// Whether `component` exports WASI 0.3's `run` (preferred when it exports
-/// 0.2's too, as `wasmtime run` does).
+/// Whether `component` exports WASI 0.3.0's `run` (preferred when it
+/// exports 0.2's too, as `wasmtime run` does). A 0.3 release candidate
+/// takes the 0.2 path and fails to link, naming what it imports.
 fn exports_run_0_3(engine: &Engine, component: &Component) -> bool {
     component
         .component_type()
         .exports(engine)
-        .any(|(name, _)| name.starts_with("wasi:cli/run@0.3"))
+        .any(|(name, _)| name == "wasi:cli/run@0.3.0")
 }
 
 /// A core module's store data: the p1 context holds everything.

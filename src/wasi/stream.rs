@@ -87,7 +87,7 @@ const READ_AHEAD: u64 = 64 * 1024;
 /// The most `check-write` ever grants, whatever the limits: the host holds
 /// one write's bytes at once, so even `Limits::unlimited()` must not let a
 /// guest hand over gigabytes in one call.
-const MAX_WRITE: u64 = 16 << 20;
+pub(crate) const MAX_WRITE: u64 = 16 << 20;
 
 /// `read-via-stream`: reads from its own cursor.
 pub(crate) struct FileInputStream {

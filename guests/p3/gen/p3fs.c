@@ -93,6 +93,17 @@ extern int32_t __wasm_import_wasi_filesystem_types_method_descriptor_metadata_ha
 __attribute__((__import_module__("wasi:filesystem/preopens@0.3.0"), __import_name__("get-directories")))
 extern void __wasm_import_wasi_filesystem_preopens_get_directories(uint8_t *);
 
+// Imported Functions from `wasi:cli/environment@0.3.0`
+
+__attribute__((__import_module__("wasi:cli/environment@0.3.0"), __import_name__("get-environment")))
+extern void __wasm_import_wasi_cli_environment_get_environment(uint8_t *);
+
+__attribute__((__import_module__("wasi:cli/environment@0.3.0"), __import_name__("get-arguments")))
+extern void __wasm_import_wasi_cli_environment_get_arguments(uint8_t *);
+
+__attribute__((__import_module__("wasi:cli/environment@0.3.0"), __import_name__("get-initial-cwd")))
+extern void __wasm_import_wasi_cli_environment_get_initial_cwd(uint8_t *);
+
 // Exported Functions from `wasi:cli/run@0.3.0`
 
 
@@ -373,6 +384,33 @@ void wasi_filesystem_preopens_list_tuple2_own_descriptor_string_free(wasi_filesy
     wasi_filesystem_preopens_tuple2_own_descriptor_string_t *list_ptr = ptr->ptr;
     for (size_t i = 0; i < list_len; i++) {
       wasi_filesystem_preopens_tuple2_own_descriptor_string_free(&list_ptr[i]);
+    }
+    free(list_ptr);
+  }
+}
+
+void p3fs_tuple2_string_string_free(p3fs_tuple2_string_string_t *ptr) {
+  p3fs_string_free(&ptr->f0);
+  p3fs_string_free(&ptr->f1);
+}
+
+void p3fs_list_tuple2_string_string_free(p3fs_list_tuple2_string_string_t *ptr) {
+  size_t list_len = ptr->len;
+  if (list_len > 0) {
+    p3fs_tuple2_string_string_t *list_ptr = ptr->ptr;
+    for (size_t i = 0; i < list_len; i++) {
+      p3fs_tuple2_string_string_free(&list_ptr[i]);
+    }
+    free(list_ptr);
+  }
+}
+
+void p3fs_list_string_free(p3fs_list_string_t *ptr) {
+  size_t list_len = ptr->len;
+  if (list_len > 0) {
+    p3fs_string_t *list_ptr = ptr->ptr;
+    for (size_t i = 0; i < list_len; i++) {
+      p3fs_string_free(&list_ptr[i]);
     }
     free(list_ptr);
   }
@@ -667,6 +705,43 @@ void wasi_filesystem_preopens_get_directories(wasi_filesystem_preopens_list_tupl
   uint8_t *ptr = (uint8_t *) &ret_area;
   __wasm_import_wasi_filesystem_preopens_get_directories(ptr);
   *ret = (wasi_filesystem_preopens_list_tuple2_own_descriptor_string_t) { (wasi_filesystem_preopens_tuple2_own_descriptor_string_t*)(*((uint8_t **) (ptr + 0))), (*((size_t*) (ptr + sizeof(void*)))) };
+}
+
+void wasi_cli_environment_get_environment(p3fs_list_tuple2_string_string_t *ret) {
+  __attribute__((__aligned__(sizeof(void*))))
+  uint8_t ret_area[(2*sizeof(void*))];
+  uint8_t *ptr = (uint8_t *) &ret_area;
+  __wasm_import_wasi_cli_environment_get_environment(ptr);
+  *ret = (p3fs_list_tuple2_string_string_t) { (p3fs_tuple2_string_string_t*)(*((uint8_t **) (ptr + 0))), (*((size_t*) (ptr + sizeof(void*)))) };
+}
+
+void wasi_cli_environment_get_arguments(p3fs_list_string_t *ret) {
+  __attribute__((__aligned__(sizeof(void*))))
+  uint8_t ret_area[(2*sizeof(void*))];
+  uint8_t *ptr = (uint8_t *) &ret_area;
+  __wasm_import_wasi_cli_environment_get_arguments(ptr);
+  *ret = (p3fs_list_string_t) { (p3fs_string_t*)(*((uint8_t **) (ptr + 0))), (*((size_t*) (ptr + sizeof(void*)))) };
+}
+
+bool wasi_cli_environment_get_initial_cwd(p3fs_string_t *ret) {
+  __attribute__((__aligned__(sizeof(void*))))
+  uint8_t ret_area[(3*sizeof(void*))];
+  uint8_t *ptr = (uint8_t *) &ret_area;
+  __wasm_import_wasi_cli_environment_get_initial_cwd(ptr);
+  p3fs_option_string_t option;
+  switch ((int32_t) *((uint8_t*) (ptr + 0))) {
+    case 0: {
+      option.is_some = false;
+      break;
+    }
+    case 1: {
+      option.is_some = true;
+      option.val = (p3fs_string_t) { (uint8_t*)(*((uint8_t **) (ptr + sizeof(void*)))), (*((size_t*) (ptr + (2*sizeof(void*))))) };
+      break;
+    }
+  }
+  *ret = option.val;
+  return option.is_some;
 }
 
 __attribute__((__export_name__("[async-lift]wasi:cli/run@0.3.0#run")))

@@ -515,6 +515,21 @@ typedef struct {
 } wasi_filesystem_preopens_list_tuple2_own_descriptor_string_t;
 
 typedef struct {
+  p3fs_string_t f0;
+  p3fs_string_t f1;
+} p3fs_tuple2_string_string_t;
+
+typedef struct {
+  p3fs_tuple2_string_string_t *ptr;
+  size_t len;
+} p3fs_list_tuple2_string_string_t;
+
+typedef struct {
+  p3fs_string_t *ptr;
+  size_t len;
+} p3fs_list_string_t;
+
+typedef struct {
   bool is_err;
 } exports_wasi_cli_run_result_void_void_t;
 
@@ -751,6 +766,22 @@ extern p3fs_subtask_status_t wasi_filesystem_types_method_descriptor_metadata_ha
 // Return the set of preopened directories, and their paths.
 extern void wasi_filesystem_preopens_get_directories(wasi_filesystem_preopens_list_tuple2_own_descriptor_string_t *ret);
 
+// Imported Functions from `wasi:cli/environment@0.3.0`
+// Get the POSIX-style environment variables.
+// 
+// Each environment variable is provided as a pair of string variable names
+// and string value.
+// 
+// Morally, these are a value import, but until value imports are available
+// in the component model, this import function should return the same
+// values each time it is called.
+extern void wasi_cli_environment_get_environment(p3fs_list_tuple2_string_string_t *ret);
+// Get the POSIX-style arguments to the program.
+extern void wasi_cli_environment_get_arguments(p3fs_list_string_t *ret);
+// Return a path that programs should use as their initial current working
+// directory, interpreting `.` as shorthand for this.
+extern bool wasi_cli_environment_get_initial_cwd(p3fs_string_t *ret);
+
 // Exported Functions from `wasi:cli/run@0.3.0`
 p3fs_callback_code_t exports_wasi_cli_run_run();
 p3fs_callback_code_t exports_wasi_cli_run_run_callback(p3fs_event_t *event);
@@ -827,6 +858,12 @@ void wasi_filesystem_types_stream_directory_entry_drop_writable(wasi_filesystem_
 void wasi_filesystem_preopens_tuple2_own_descriptor_string_free(wasi_filesystem_preopens_tuple2_own_descriptor_string_t *ptr);
 
 void wasi_filesystem_preopens_list_tuple2_own_descriptor_string_free(wasi_filesystem_preopens_list_tuple2_own_descriptor_string_t *ptr);
+
+void p3fs_tuple2_string_string_free(p3fs_tuple2_string_string_t *ptr);
+
+void p3fs_list_tuple2_string_string_free(p3fs_list_tuple2_string_string_t *ptr);
+
+void p3fs_list_string_free(p3fs_list_string_t *ptr);
 
 void exports_wasi_cli_run_result_void_void_free(exports_wasi_cli_run_result_void_void_t *ptr);
 void exports_wasi_cli_run_run_return(exports_wasi_cli_run_result_void_void_t ret);

@@ -33,6 +33,7 @@ use super::types::{DirectoryEntry, ErrorCode};
 use crate::actor::{self, OpenFile};
 use crate::fs::DirEntry;
 use crate::wasi::error::p3_error_code;
+use crate::wasi::stream::MAX_WRITE;
 
 /// Where a stream's outcome goes: the future handed out next to it.
 pub(super) type Outcome = oneshot::Sender<Result<(), ErrorCode>>;
@@ -42,6 +43,12 @@ const HOST_READ: usize = 64 << 10;
 
 /// Entries a directory stream fetches per round.
 const ENTRIES_PER_ROUND: usize = 128;
+
+/// The most one read or write moves: `Limits::max_io`, and never more
+/// than p2's streams move at once, even under `Limits::unlimited()`.
+fn io_cap(file: &OpenFile) -> usize {
+    file.limits().max_io.clamp(1, MAX_WRITE) as usize
+}
 
 /// The error code a guest sees for `e`; a trap cannot come out of a
 /// filesystem call, so one would be a host bug, reported as `io`.
@@ -61,8 +68,9 @@ fn finish(result: &mut Option<Outcome>, outcome: Result<(), ErrorCode>) {
 pub(super) struct ReadStream {
     file: Arc<OpenFile>,
     position: u64,
-    /// Bytes read but not yet taken by the guest (a read on the actor may
-    /// answer more than the guest's next buffer holds).
+    /// Bytes read but not yet taken: the pieces of one read (a read that
+    /// crosses chunks comes in several), or what a pending read brought
+    /// for a guest that reads less when it comes back.
     buffered: VecDeque<Bytes>,
     /// A read the snapshot could not serve, running on the actor.
     pending: Option<BoxFuture<'static, Result<Vec<Bytes>, actor::Error>>>,
@@ -128,14 +136,25 @@ impl<D: 'static> StreamProducer<D> for ReadStream {
         cancel: bool,
     ) -> Poll<wasmtime::Result<StreamResult>> {
         let this = self.get_mut();
-        let room = dst.remaining(&mut store).unwrap_or(HOST_READ);
+        // A guest reader's buffer shrinks as it is written; a host reader's
+        // (another host stream the guest piped this one into) does not.
+        let (room, host) = match dst.remaining(&mut store) {
+            Some(room) => (room, false),
+            None => (HOST_READ, true),
+        };
         if room == 0 {
             // A zero-length read asks whether data is ready: in memory it
             // is, and a slow read reports pending on the next real read.
             return Poll::Ready(Ok(StreamResult::Completed));
         }
+        // Reads served at once count against tokio's budget, as p2's do
+        // (`served_at_once`): a guest reading in a loop still yields. (Not
+        // while the guest cancels: that must not wait.)
+        if !cancel {
+            std::task::ready!(tokio::task::coop::poll_proceed(cx)).made_progress();
+        }
         if this.buffered.is_empty() {
-            let want = room.min(this.file.limits().max_io.max(1) as usize) as u64;
+            let want = room.min(io_cap(&this.file)) as u64;
             match this.fill(cx, want) {
                 Poll::Pending if cancel => {
                     // Nothing was read: the guest may cancel. The read on
@@ -158,7 +177,7 @@ impl<D: 'static> StreamProducer<D> for ReadStream {
         let mut out = dst.as_direct(store, room);
         let mut written = 0;
         while let Some(front) = this.buffered.front_mut() {
-            let space = &mut out.remaining()[..];
+            let space = &mut out.remaining()[if host { written } else { 0 }..];
             let n = space.len().min(front.len());
             if n == 0 {
                 break;
@@ -190,8 +209,9 @@ pub(super) enum WriteAt {
 pub(super) struct WriteStream {
     file: Arc<OpenFile>,
     at: WriteAt,
-    /// The write on its way to the actor; the guest's bytes were taken.
-    pending: Option<BoxFuture<'static, Result<usize, actor::Error>>>,
+    /// The write on its way to the actor, and how many of the guest's
+    /// bytes it carries: they count as read only once it has landed.
+    pending: Option<(usize, BoxFuture<'static, Result<usize, actor::Error>>)>,
     result: Option<Outcome>,
 }
 
@@ -223,34 +243,38 @@ impl<D: 'static> StreamConsumer<D> for WriteStream {
         _cancel: bool,
     ) -> Poll<wasmtime::Result<StreamResult>> {
         let this = self.get_mut();
+        let mut src = src.as_direct(store);
         if this.pending.is_none() {
-            let mut src = src.as_direct(store);
-            let max = this.file.limits().max_io.max(1) as usize;
             let data = src.remaining();
-            let n = data.len().min(max);
+            let n = data.len().min(io_cap(&this.file));
             if n == 0 {
                 return Poll::Ready(Ok(StreamResult::Completed));
             }
             let data = Bytes::copy_from_slice(&data[..n]);
-            src.mark_read(n);
             let file = this.file.clone();
-            this.pending = Some(match this.at {
-                WriteAt::Offset(at) => {
-                    this.at = WriteAt::Offset(at.saturating_add(n as u64));
-                    async move { file.write(at, data).await }.boxed()
-                }
+            let write = match this.at {
+                WriteAt::Offset(at) => async move { file.write(at, data).await }.boxed(),
                 WriteAt::End => async move { file.append(data).await.map(|(_, n)| n) }.boxed(),
-            });
+            };
+            this.pending = Some((n, write));
         }
-        // Taken bytes are the guest's write: it completes when they are in
-        // the file, even if the guest asks to cancel meanwhile.
-        let Some(pending) = &mut this.pending else {
+        // A write sent to the actor completes the guest's write when it has
+        // landed, even if the guest asks to cancel meanwhile: until then the
+        // guest's buffer stays as it was, and is marked read only after.
+        let Some((n, pending)) = &mut this.pending else {
             return Poll::Ready(Ok(StreamResult::Completed));
         };
+        let n = *n;
         let written = std::task::ready!(pending.poll_unpin(cx));
         this.pending = None;
         Poll::Ready(Ok(match written {
-            Ok(_) => StreamResult::Completed,
+            Ok(_) => {
+                src.mark_read(n);
+                if let WriteAt::Offset(at) = &mut this.at {
+                    *at = at.saturating_add(n as u64);
+                }
+                StreamResult::Completed
+            }
             Err(e) => {
                 finish(&mut this.result, Err(code(e)));
                 StreamResult::Dropped
