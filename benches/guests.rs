@@ -1,8 +1,9 @@
 //! Real guests through wasmtime: Strata against wasmtime-wasi's own host
 //! filesystem on tmpfs (`/dev/shm`), in the same run.
 //!
-//! - `smallfiles/*`: a C guest (wasip1) doing rounds of create + write 4 KiB,
-//!   read, stat, unlink. Time is per round; throughput counts the
+//! - `smallfiles/*`: a C guest (wasip1; and its WASI 0.3 twin,
+//!   `guests/p3/p3smallfiles.c`, through streams) doing rounds of create +
+//!   write 4 KiB, read, stat, unlink. Time is per round; throughput counts the
 //!   round as four operations (ops/s).
 //!   wasmtime-wasi runs in its default setting (a `spawn_blocking` hop per
 //!   call) and in its fastest (`allow_blocking_current_thread`).
@@ -23,7 +24,7 @@
 //!   page, throughput counts the read and the write.
 //! - `seqread/*`: a C guest reading a 256 MiB file in 64 KiB reads, as a
 //!   wasip1 module, as a component (p2, through the preview1 adapter), and
-//!   as a WASI 0.3 component (`guests/p3/seqread.c`, `read-via-stream`);
+//!   as a WASI 0.3 component (`guests/p3/p3seqread.c`, `read-via-stream`);
 //!   `memcpy` is single-thread `copy_from_slice` of the same 256 MiB in
 //!   64 KiB pieces into a 64 KiB buffer — the one copy a read must make.
 //!
@@ -187,6 +188,39 @@ fn bench_smallfiles(c: &mut Criterion) {
             })
         });
     }
+
+    // WASI 0.3: the same rounds through streams (guests/p3/p3smallfiles.c).
+    let p3 = p3_engine();
+    let component =
+        Component::new(&p3, p3_componentize(&dir.join("p3smallfiles.core.wasm"))).unwrap();
+    let rounds = |iters: u64| args(&["smallfiles", &iters.to_string()]);
+    group.bench_function("strata p3", |b| {
+        b.iter_custom(|iters| {
+            let (engine, component, mount, a) =
+                (p3.clone(), component.clone(), fork.clone(), rounds(iters));
+            timed(&rt, async move {
+                p3_on_strata(&engine, &component, mount, &a).await
+            })
+        })
+    });
+    for (name, blocking) in [
+        ("wasmtime-wasi p3 (default)", false),
+        ("wasmtime-wasi p3 (blocking)", true),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let (engine, component, host, a) = (
+                    p3.clone(),
+                    component.clone(),
+                    host.path().to_owned(),
+                    rounds(iters),
+                );
+                timed(&rt, async move {
+                    p3_on_host(&engine, &component, &host, &a, blocking).await
+                })
+            })
+        });
+    }
     group.finish();
 }
 
@@ -343,10 +377,10 @@ fn bench_seqread(c: &mut Criterion) {
         });
     }
 
-    // WASI 0.3: the same file through `read-via-stream` (guests/p3/seqread.c).
+    // WASI 0.3: the same file through `read-via-stream` (guests/p3/p3seqread.c).
     let engine = p3_engine();
     let component =
-        Component::new(&engine, p3_componentize(&dir.join("seqread.core.wasm"))).unwrap();
+        Component::new(&engine, p3_componentize(&dir.join("p3seqread.core.wasm"))).unwrap();
     let reps = |iters: u64| args(&["seqread", "data.bin", &iters.to_string()]);
     group.bench_function("strata p3", |b| {
         b.iter_custom(|iters| {

@@ -601,3 +601,39 @@ async fn p3_guest_matches_wasmtime_wasi_p3_line_for_line() {
     // stream kept alive elsewhere, e.g. by a task, would be).
     assert_eq!(run.fork.usage().await.unwrap().open, 0, "handles leaked");
 }
+
+/// `Limits` reach p3 guests as error codes in a stream's outcome: a write
+/// past the fork's room fails whole (nothing of it counts as written, as
+/// under wasmtime-wasi a failed write takes nothing), and the rest of the
+/// program goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn p3_writes_past_the_limits_fail_with_insufficient_space() {
+    let Some(path) = common::guest::p2_guest("p3fs") else {
+        return;
+    };
+    let component = common::guest::p3_component(&path);
+    let limits = strata::fs::Limits {
+        max_bytes: 64 << 10,
+        ..Default::default()
+    };
+    let vfs = VfsBuilder::new()
+        .image(MemBase::empty())
+        .limits(limits)
+        .spawn();
+    let fork = vfs.root().fork().await.unwrap();
+    let run =
+        common::guest::run_p3_on_strata(&component, fork, FsPerms::ReadWrite, &["p3fs"]).await;
+    assert!(run.ok, "{}", run.stderr);
+    for line in [
+        "write-via-stream: ok",
+        "write big.bin: wrote 0",
+        "write big.bin: err insufficient-space",
+        "done",
+    ] {
+        assert!(
+            run.stdout.contains(line),
+            "missing {line:?} in\n{}",
+            run.stdout
+        );
+    }
+}

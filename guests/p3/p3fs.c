@@ -9,13 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "p3fs.h"
+#include "wait.h"
 
 typedef wasi_filesystem_types_borrow_descriptor_t borrow_t;
 typedef wasi_filesystem_types_own_descriptor_t own_t;
 typedef wasi_filesystem_types_error_code_t error_t;
-
-static p3fs_waitable_set_t waiting;
 
 static const char *const ERRORS[] = {
     "access", "already", "bad-descriptor", "busy", "deadlock", "quota", "exist",
@@ -36,67 +34,16 @@ static const char *error_name(error_t e) {
     return e.tag < sizeof ERRORS / sizeof *ERRORS ? ERRORS[e.tag] : "?";
 }
 
-/// Waits for the next event on `waitable` of kind `kind`; returns its code.
-static uint32_t wait_for(uint32_t waitable, p3fs_event_code_t kind) {
-    p3fs_waitable_join(waitable, waiting);
-    p3fs_event_t event;
-    for (;;) {
-        p3fs_waitable_set_wait(waiting, &event);
-        if (event.waitable == waitable && event.event == kind) break;
-    }
-    p3fs_waitable_join(waitable, 0);
-    return event.code;
-}
-
-/// Waits until an async import call has returned (its result is filled in).
-static void await_call(p3fs_subtask_status_t status) {
-    if (P3FS_SUBTASK_STATE(status) == P3FS_SUBTASK_RETURNED) return;
-    p3fs_subtask_t task = P3FS_SUBTASK_HANDLE(status);
-    while (wait_for(task, P3FS_EVENT_SUBTASK) != P3FS_SUBTASK_RETURNED) {
-    }
-    p3fs_subtask_drop(task);
-}
-
-/// Reads up to `n` bytes; `*ended` when the stream has ended.
-static size_t read_some(wasi_filesystem_types_stream_u8_t s, uint8_t *buf, size_t n, int *ended) {
-    p3fs_waitable_status_t st = wasi_filesystem_types_stream_u8_read(s, buf, n);
-    if (st == P3FS_WAITABLE_STATUS_BLOCKED) st = wait_for(s, P3FS_EVENT_STREAM_READ);
-    *ended = P3FS_WAITABLE_STATE(st) == P3FS_WAITABLE_DROPPED;
-    return P3FS_WAITABLE_COUNT(st);
-}
-
-/// Writes all of `buf`, unless the reader goes away; returns what went.
-static size_t write_all(wasi_filesystem_types_stream_u8_writer_t w, const char *buf, size_t n) {
-    size_t done = 0;
-    while (done < n) {
-        p3fs_waitable_status_t st =
-            wasi_filesystem_types_stream_u8_write(w, (const uint8_t *)buf + done, n - done);
-        if (st == P3FS_WAITABLE_STATUS_BLOCKED) st = wait_for(w, P3FS_EVENT_STREAM_WRITE);
-        done += P3FS_WAITABLE_COUNT(st);
-        if (P3FS_WAITABLE_STATE(st) == P3FS_WAITABLE_DROPPED) break;
-    }
-    return done;
-}
-
 /// Awaits a stream's outcome future and prints it after `what`.
 static void outcome(const char *what, wasi_filesystem_types_future_result_void_error_code_t f) {
-    wasi_filesystem_types_result_void_error_code_t r;
-    p3fs_waitable_status_t st = wasi_filesystem_types_future_result_void_error_code_read(f, &r);
-    if (st == P3FS_WAITABLE_STATUS_BLOCKED) wait_for(f, P3FS_EVENT_FUTURE_READ);
-    wasi_filesystem_types_future_result_void_error_code_drop_readable(f);
-    if (r.is_err) printf("%s: err %s\n", what, error_name(r.val.err));
+    int e = await_outcome(f);
+    if (e) printf("%s: err %s\n", what, e - 1 < (int)(sizeof ERRORS / sizeof *ERRORS) ? ERRORS[e - 1] : "?");
     else printf("%s: ok\n", what);
 }
 
 static void print_result(const char *what, wasi_filesystem_types_result_void_error_code_t r) {
     if (r.is_err) printf("%s: err %s\n", what, error_name(r.val.err));
     else printf("%s: ok\n", what);
-}
-
-static p3fs_string_t str(const char *s) {
-    p3fs_string_t out;
-    p3fs_string_set(&out, s);
-    return out;
 }
 
 /// open-at; prints the error and returns 0 on failure.

@@ -7,28 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "p3fs.h"
+#include "wait.h"
 
 static uint8_t buf[64 * 1024];
-static p3fs_waitable_set_t waiting;
-
-static uint32_t wait_for(uint32_t waitable, p3fs_event_code_t kind) {
-    p3fs_waitable_join(waitable, waiting);
-    p3fs_event_t event;
-    do {
-        p3fs_waitable_set_wait(waiting, &event);
-    } while (event.waitable != waitable || event.event != kind);
-    p3fs_waitable_join(waitable, 0);
-    return event.code;
-}
-
-static void await_call(p3fs_subtask_status_t status) {
-    if (P3FS_SUBTASK_STATE(status) == P3FS_SUBTASK_RETURNED) return;
-    p3fs_subtask_t task = P3FS_SUBTASK_HANDLE(status);
-    while (wait_for(task, P3FS_EVENT_SUBTASK) != P3FS_SUBTASK_RETURNED) {
-    }
-    p3fs_subtask_drop(task);
-}
 
 static int run(void) {
     p3fs_list_string_t args;
@@ -68,12 +49,7 @@ static int run(void) {
             if (P3FS_WAITABLE_STATE(st) == P3FS_WAITABLE_DROPPED) break;
         }
         wasi_filesystem_types_stream_u8_drop_readable(s.f0);
-        wasi_filesystem_types_result_void_error_code_t outcome;
-        p3fs_waitable_status_t st =
-            wasi_filesystem_types_future_result_void_error_code_read(s.f1, &outcome);
-        if (st == P3FS_WAITABLE_STATUS_BLOCKED) wait_for(s.f1, P3FS_EVENT_FUTURE_READ);
-        wasi_filesystem_types_future_result_void_error_code_drop_readable(s.f1);
-        if (outcome.is_err) return 0;
+        if (await_outcome(s.f1)) return 0;
         wasi_filesystem_types_descriptor_drop_own(opened.val.ok);
     }
     printf("%llu bytes, checksum %llu\n", total, sum);
