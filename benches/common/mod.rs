@@ -26,9 +26,14 @@ pub fn guests() -> PathBuf {
     root.join("guests/build")
 }
 
+/// The runtime guests run on: 2 workers, or `WORKERS=n`.
 pub fn runtime() -> Runtime {
+    let workers = std::env::var("WORKERS")
+        .ok()
+        .and_then(|w| w.parse().ok())
+        .unwrap_or(2);
     tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(workers)
         .enable_all()
         .build()
         .unwrap()
