@@ -194,6 +194,33 @@ static void list(const char *what, borrow_t dir) {
     outcome(what, s.f1);
 }
 
+/// Lists a directory through read-directory; prints how many entries came
+/// and whether their names were all distinct and in `fNNN` form.
+static void count_entries(const char *what, borrow_t dir) {
+    wasi_filesystem_types_tuple2_stream_directory_entry_future_result_void_error_code_t s;
+    wasi_filesystem_types_method_descriptor_read_directory(dir, &s);
+    static unsigned char seen[1000];
+    memset(seen, 0, sizeof seen);
+    int count = 0, distinct = 1;
+    for (;;) {
+        wasi_filesystem_types_directory_entry_t entries[16];
+        p3fs_waitable_status_t st = wasi_filesystem_types_stream_directory_entry_read(s.f0, entries, 16);
+        if (st == P3FS_WAITABLE_STATUS_BLOCKED) st = wait_for(s.f0, P3FS_EVENT_STREAM_READ);
+        for (uint32_t i = 0; i < P3FS_WAITABLE_COUNT(st); i++) {
+            int n = -1;
+            if (entries[i].name.len == 4 && entries[i].name.ptr[0] == 'f')
+                n = (entries[i].name.ptr[1] - '0') * 100 + (entries[i].name.ptr[2] - '0') * 10 + (entries[i].name.ptr[3] - '0');
+            if (n < 0 || n >= 1000 || seen[n]++) distinct = 0;
+            count++;
+            wasi_filesystem_types_directory_entry_free(&entries[i]);
+        }
+        if (P3FS_WAITABLE_STATE(st) == P3FS_WAITABLE_DROPPED) break;
+    }
+    wasi_filesystem_types_stream_directory_entry_drop_readable(s.f0);
+    printf("%s: %d entries, distinct %d\n", what, count, distinct);
+    outcome(what, s.f1);
+}
+
 static void create_dir(const char *what, borrow_t dir, const char *path) {
     wasi_filesystem_types_result_void_error_code_t r;
     await_call(wasi_filesystem_types_method_descriptor_create_directory_at(dir, str(path), &r));
@@ -308,6 +335,36 @@ static void program(borrow_t root) {
     await_call(wasi_filesystem_types_method_descriptor_link_at(&ln, &v));
     print_result("link-at moved -> hard", v);
     stat_at("stat-at hard", root, "hard", 0);
+
+    // A listing of more entries than one round of the host's fetches.
+    create_dir("create-directory-at many", root, "many");
+    char name[32];
+    for (int i = 0; i < 300; i++) {
+        snprintf(name, sizeof name, "many/f%03d", i);
+        touch(root, name);
+    }
+    own_t many;
+    if (open_at("open many", root, "many", WASI_FILESYSTEM_TYPES_OPEN_FLAGS_DIRECTORY, WASI_FILESYSTEM_TYPES_DESCRIPTOR_FLAGS_READ, &many)) {
+        count_entries("list many", wasi_filesystem_types_borrow_descriptor(many));
+        wasi_filesystem_types_descriptor_drop_own(many);
+    }
+    for (int i = 0; i < 300; i++) {
+        snprintf(name, sizeof name, "many/f%03d", i);
+        await_call(wasi_filesystem_types_method_descriptor_unlink_file_at(root, str(name), &v));
+    }
+    await_call(wasi_filesystem_types_method_descriptor_remove_directory_at(root, str("many"), &v));
+    print_result("remove-directory-at many", v);
+
+    // Symlinks that lead nowhere, or in a circle.
+    wasi_filesystem_types_method_descriptor_symlink_at_args_t l1 = {.self = root, .old_path = str("loop2"), .new_path = str("loop1")};
+    wasi_filesystem_types_method_descriptor_symlink_at_args_t l2 = {.self = root, .old_path = str("loop1"), .new_path = str("loop2")};
+    await_call(wasi_filesystem_types_method_descriptor_symlink_at(&l1, &v));
+    await_call(wasi_filesystem_types_method_descriptor_symlink_at(&l2, &v));
+    stat_at("stat-at loop1 (follow)", root, "loop1", 1);
+    stat_at("stat-at loop1 (no follow)", root, "loop1", 0);
+    await_call(wasi_filesystem_types_method_descriptor_unlink_file_at(root, str("loop1"), &v));
+    await_call(wasi_filesystem_types_method_descriptor_unlink_file_at(root, str("loop2"), &v));
+    print_result("unlink-file-at loop2", v);
 
     // Errors.
     own_t none;
