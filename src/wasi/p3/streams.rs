@@ -69,8 +69,8 @@ pub(super) struct ReadStream {
     file: Arc<OpenFile>,
     position: u64,
     /// Bytes read but not yet taken: the pieces of one read (a read that
-    /// crosses chunks comes in several), or what a pending read brought
-    /// for a guest that reads less when it comes back.
+    /// crosses chunks comes in several) that a host reader's buffer did
+    /// not hold.
     buffered: VecDeque<Bytes>,
     /// A read the snapshot could not serve, running on the actor.
     pending: Option<BoxFuture<'static, Result<Vec<Bytes>, actor::Error>>>,
@@ -147,12 +147,15 @@ impl<D: 'static> StreamProducer<D> for ReadStream {
             // is, and a slow read reports pending on the next real read.
             return Poll::Ready(Ok(StreamResult::Completed));
         }
-        // Reads served at once count against tokio's budget, as p2's do
-        // (`served_at_once`): a guest reading in a loop still yields. (Not
-        // while the guest cancels: that must not wait.)
-        if !cancel {
-            std::task::ready!(tokio::task::coop::poll_proceed(cx)).made_progress();
-        }
+        // A read that produces counts against tokio's budget, as a socket
+        // read does: a guest reading in a loop still yields now and then.
+        // (One unit per read of up to 64 KiB, where p2 counts one per 32
+        // calls served at once; not while the guest cancels, which must
+        // not wait.)
+        let coop = match cancel {
+            false => Some(std::task::ready!(tokio::task::coop::poll_proceed(cx))),
+            true => None,
+        };
         if this.buffered.is_empty() {
             let want = room.min(io_cap(&this.file)) as u64;
             match this.fill(cx, want) {
@@ -191,6 +194,9 @@ impl<D: 'static> StreamProducer<D> for ReadStream {
             }
         }
         this.position += written as u64;
+        if let Some(coop) = coop {
+            coop.made_progress();
+        }
         Poll::Ready(Ok(StreamResult::Completed))
     }
 }
@@ -228,6 +234,9 @@ impl WriteStream {
 
 impl Drop for WriteStream {
     fn drop(&mut self) {
+        // A guest cannot drop its end while a write is pending; with one in
+        // flight this is the store going away, and no guest reads the
+        // outcome (the write still lands: it was sent).
         finish(&mut self.result, Ok(()));
     }
 }
@@ -268,10 +277,18 @@ impl<D: 'static> StreamConsumer<D> for WriteStream {
         let written = std::task::ready!(pending.poll_unpin(cx));
         this.pending = None;
         Poll::Ready(Ok(match written {
-            Ok(_) => {
-                src.mark_read(n);
+            Ok(k) => {
+                // wasmtime presents the same write again until it settles;
+                // if it ever did not, that is its bug: trap, never panic.
+                let k = k.min(n);
+                if src.remaining().len() < k {
+                    return Poll::Ready(Err(wasmtime::format_err!(
+                        "write stream: the guest's buffer changed under a write"
+                    )));
+                }
+                src.mark_read(k);
                 if let WriteAt::Offset(at) = &mut this.at {
-                    *at = at.saturating_add(n as u64);
+                    *at = at.saturating_add(k as u64);
                 }
                 StreamResult::Completed
             }
