@@ -640,12 +640,71 @@ fn a_p3_read_waiting_for_its_data_lets_another_guest_run() {
     );
 }
 
-/// `Limits` reach p3 guests as error codes in a stream's outcome: a write
-/// past the fork's room fails whole (nothing of it counts as written, as
-/// under wasmtime-wasi a failed write takes nothing), and the rest of the
-/// program goes on.
+/// A p3 read whose data never comes can be cancelled: the guest's cancel
+/// returns, the stream's outcome resolves, and nothing stays open after.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn p3_writes_past_the_limits_fail_with_insufficient_space() {
+async fn a_cancelled_p3_read_resolves_and_leaves_nothing_open() {
+    let Some(path) = common::guest::p2_guest("p3fs") else {
+        return;
+    };
+    let component = common::guest::p3_component(&path);
+    let base = MemBase::builder()
+        .file("data/slow.txt", &b"never read"[..])
+        .build();
+    let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
+    let vfs = VfsBuilder::new()
+        .backend(Gated { inner: base, gate })
+        .spawn();
+    let run = common::guest::run_p3_on_strata(
+        &component,
+        vfs.root(),
+        FsPerms::ReadOnly,
+        &["p3fs", "cancel"],
+    )
+    .await;
+    assert!(run.ok, "{}", run.stderr);
+    assert_eq!(
+        run.stdout,
+        "read: blocked\ncancel: cancelled, 0 bytes\ncancelled read: ok\ndone\n"
+    );
+    assert_eq!(vfs.root().usage().await.unwrap().open, 0, "handles leaked");
+}
+
+/// A p3 listing goes on while entries come and go: it resumes after the
+/// last name it gave, so nothing comes twice, a name added after the
+/// cursor comes, one added before it does not, and names removed before
+/// they were reached (and not yet fetched) do not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_p3_listing_while_entries_change_gives_each_name_at_most_once() {
+    let Some(path) = common::guest::p2_guest("p3fs") else {
+        return;
+    };
+    let component = common::guest::p3_component(&path);
+    let fork = VfsBuilder::new().spawn().root().fork().await.unwrap();
+    let run = common::guest::run_p3_on_strata(
+        &component,
+        fork,
+        FsPerms::ReadWrite,
+        &["p3fs", "changing"],
+    )
+    .await;
+    assert!(run.ok, "{}", run.stderr);
+    assert!(
+        run.stdout.contains(
+            "0 twice, added before the cursor 0, after 1, removed ones after the change 0\n"
+        ),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("listing while changing: ok"));
+}
+
+/// `Limits` reach p3 guests as error codes: a write past the fork's room
+/// fails whole in its stream's outcome (nothing of it counts as written,
+/// as under wasmtime-wasi a failed write takes nothing), an open past the
+/// handle limit fails with `quota`, and the rest of the program goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn p3_guests_past_the_limits_get_insufficient_space_and_quota() {
     let Some(path) = common::guest::p2_guest("p3fs") else {
         return;
     };
@@ -675,4 +734,20 @@ async fn p3_writes_past_the_limits_fail_with_insufficient_space() {
             run.stdout
         );
     }
+
+    // Out of handles: `quota` (0.3 has no `EMFILE`), and the guest goes on.
+    let limits = strata::fs::Limits {
+        max_open: 3,
+        ..Default::default()
+    };
+    let vfs = VfsBuilder::new()
+        .image(MemBase::empty())
+        .limits(limits)
+        .spawn();
+    let fork = vfs.root().fork().await.unwrap();
+    let run =
+        common::guest::run_p3_on_strata(&component, fork, FsPerms::ReadWrite, &["p3fs"]).await;
+    assert!(run.ok, "{}", run.stderr);
+    assert!(run.stdout.contains(": err quota\n"), "{}", run.stdout);
+    assert!(run.stdout.ends_with("done\n"));
 }

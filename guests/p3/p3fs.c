@@ -392,6 +392,79 @@ static void program(borrow_t root) {
     wasi_filesystem_types_descriptor_drop_own(file);
 }
 
+/// `p3fs changing`: a listing that goes on while entries come and go —
+/// 200 files, 50 entries read, then the files after the cursor removed and
+/// one name added on each side of it. Prints what the rest of the listing
+/// held: every entry at most once, the one added after the cursor, never
+/// the one added before it.
+static void list_while_changing(borrow_t root) {
+    wasi_filesystem_types_result_void_error_code_t v;
+    char name[32];
+    create_dir("create-directory-at ch", root, "ch");
+    for (int i = 0; i < 200; i++) {
+        snprintf(name, sizeof name, "ch/f%03d", i);
+        touch(root, name);
+    }
+    own_t ch;
+    if (!open_at("open ch", root, "ch", WASI_FILESYSTEM_TYPES_OPEN_FLAGS_DIRECTORY, WASI_FILESYSTEM_TYPES_DESCRIPTOR_FLAGS_READ, &ch)) return;
+    wasi_filesystem_types_tuple2_stream_directory_entry_future_result_void_error_code_t s;
+    wasi_filesystem_types_method_descriptor_read_directory(wasi_filesystem_types_borrow_descriptor(ch), &s);
+    static unsigned char seen[200];
+    int count = 0, twice = 0, before = 0, after = 0, gone_seen = 0, changed = 0;
+    for (;;) {
+        wasi_filesystem_types_directory_entry_t e;
+        p3fs_waitable_status_t st = wasi_filesystem_types_stream_directory_entry_read(s.f0, &e, 1);
+        if (st == P3FS_WAITABLE_STATUS_BLOCKED) st = wait_for(s.f0, P3FS_EVENT_STREAM_READ);
+        if (P3FS_WAITABLE_COUNT(st) == 1) {
+            count++;
+            if (e.name.len == 4 && e.name.ptr[0] == 'f') {
+                int n = (e.name.ptr[1] - '0') * 100 + (e.name.ptr[2] - '0') * 10 + (e.name.ptr[3] - '0');
+                if (n >= 0 && n < 200) {
+                    if (seen[n]++) twice++;
+                    if (n >= 150 && changed) gone_seen++;
+                }
+            } else if (e.name.len == 5 && memcmp(e.name.ptr, "a-new", 5) == 0) before++;
+            else if (e.name.len == 6 && memcmp(e.name.ptr, "zz-new", 6) == 0) after++;
+            wasi_filesystem_types_directory_entry_free(&e);
+        }
+        if (P3FS_WAITABLE_STATE(st) == P3FS_WAITABLE_DROPPED) break;
+        if (count == 50 && !changed) {
+            changed = 1;
+            for (int i = 150; i < 200; i++) {
+                snprintf(name, sizeof name, "ch/f%03d", i);
+                await_call(wasi_filesystem_types_method_descriptor_unlink_file_at(root, str(name), &v));
+            }
+            touch(root, "ch/a-new");
+            touch(root, "ch/zz-new");
+        }
+    }
+    wasi_filesystem_types_stream_directory_entry_drop_readable(s.f0);
+    printf("listing while changing: %d entries, %d twice, added before the cursor %d, after %d, removed ones after the change %d\n",
+           count, twice, before, after, gone_seen);
+    outcome("listing while changing", s.f1);
+    wasi_filesystem_types_descriptor_drop_own(ch);
+}
+
+/// `p3fs cancel`: a read whose data does not come (the test holds it back)
+/// is cancelled and dropped; its outcome still resolves.
+static void cancel_a_pending_read(borrow_t root) {
+    own_t slow;
+    if (!open_at("open data/slow.txt", root, "data/slow.txt", 0, WASI_FILESYSTEM_TYPES_DESCRIPTOR_FLAGS_READ, &slow)) return;
+    wasi_filesystem_types_tuple2_stream_u8_future_result_void_error_code_t s;
+    wasi_filesystem_types_method_descriptor_read_via_stream(wasi_filesystem_types_borrow_descriptor(slow), 0, &s);
+    uint8_t buf[64];
+    p3fs_waitable_status_t st = wasi_filesystem_types_stream_u8_read(s.f0, buf, sizeof buf);
+    printf("read: %s\n", st == P3FS_WAITABLE_STATUS_BLOCKED ? "blocked" : "answered");
+    if (st == P3FS_WAITABLE_STATUS_BLOCKED) {
+        st = wasi_filesystem_types_stream_u8_cancel_read(s.f0);
+        if (st == P3FS_WAITABLE_STATUS_BLOCKED) st = wait_for(s.f0, P3FS_EVENT_STREAM_READ);
+        printf("cancel: %s, %u bytes\n", P3FS_WAITABLE_STATE(st) == P3FS_WAITABLE_CANCELLED ? "cancelled" : "completed", P3FS_WAITABLE_COUNT(st));
+    }
+    wasi_filesystem_types_stream_u8_drop_readable(s.f0);
+    outcome("cancelled read", s.f1);
+    wasi_filesystem_types_descriptor_drop_own(slow);
+}
+
 /// When the preopen holds `data/slow.txt`, the guest only reads it through
 /// a stream (the test of a read pending on a slow backend).
 static int read_slow_file(borrow_t root) {
@@ -417,7 +490,17 @@ p3fs_callback_code_t exports_wasi_cli_run_run(void) {
         printf("no preopens\n");
     } else {
         borrow_t root = wasi_filesystem_types_borrow_descriptor(preopens.ptr[0].f0);
-        if (!read_slow_file(root)) program(root);
+        p3fs_list_string_t args;
+        wasi_cli_environment_get_arguments(&args);
+        const char *mode = "";
+        char buf[32] = "";
+        if (args.len > 1) {
+            snprintf(buf, sizeof buf, "%.*s", (int)args.ptr[1].len, (const char *)args.ptr[1].ptr);
+            mode = buf;
+        }
+        if (strcmp(mode, "changing") == 0) list_while_changing(root);
+        else if (strcmp(mode, "cancel") == 0) cancel_a_pending_read(root);
+        else if (!read_slow_file(root)) program(root);
     }
     for (size_t i = 0; i < preopens.len; i++) wasi_filesystem_types_descriptor_drop_own(preopens.ptr[i].f0);
     printf("done\n");
