@@ -190,37 +190,10 @@ fn bench_smallfiles(c: &mut Criterion) {
     }
 
     // WASI 0.3: the same rounds through streams (guests/p3/p3smallfiles.c).
-    let p3 = p3_engine();
-    let component =
-        Component::new(&p3, p3_componentize(&dir.join("p3smallfiles.core.wasm"))).unwrap();
-    let rounds = |iters: u64| args(&["smallfiles", &iters.to_string()]);
-    group.bench_function("strata p3", |b| {
-        b.iter_custom(|iters| {
-            let (engine, component, mount, a) =
-                (p3.clone(), component.clone(), fork.clone(), rounds(iters));
-            timed(&rt, async move {
-                p3_on_strata(&engine, &component, mount, &a).await
-            })
-        })
+    let p3 = P3Guest::new(&dir.join("p3smallfiles.core.wasm"));
+    p3.rows(&mut group, &rt, &fork, host.path(), |iters| {
+        args(&["smallfiles", &iters.to_string()])
     });
-    for (name, blocking) in [
-        ("wasmtime-wasi p3 (default)", false),
-        ("wasmtime-wasi p3 (blocking)", true),
-    ] {
-        group.bench_function(name, |b| {
-            b.iter_custom(|iters| {
-                let (engine, component, host, a) = (
-                    p3.clone(),
-                    component.clone(),
-                    host.path().to_owned(),
-                    rounds(iters),
-                );
-                timed(&rt, async move {
-                    p3_on_host(&engine, &component, &host, &a, blocking).await
-                })
-            })
-        });
-    }
     group.finish();
 }
 
@@ -378,49 +351,71 @@ fn bench_seqread(c: &mut Criterion) {
     }
 
     // WASI 0.3: the same file through `read-via-stream` (guests/p3/p3seqread.c).
-    let engine = p3_engine();
-    let component =
-        Component::new(&engine, p3_componentize(&dir.join("p3seqread.core.wasm"))).unwrap();
-    let reps = |iters: u64| args(&["seqread", "data.bin", &iters.to_string()]);
-    group.bench_function("strata p3", |b| {
-        b.iter_custom(|iters| {
-            let (engine, component, mount, a) = (
-                engine.clone(),
-                component.clone(),
-                mount.clone(),
-                reps(iters),
-            );
-            timed(&rt, async move {
-                p3_on_strata(&engine, &component, mount, &a).await
-            })
-        })
+    let p3 = P3Guest::new(&dir.join("p3seqread.core.wasm"));
+    p3.rows(&mut group, &rt, &mount, host.path(), |iters| {
+        args(&["seqread", "data.bin", &iters.to_string()])
     });
-    for (name, blocking) in [
-        ("wasmtime-wasi p3 (default)", false),
-        ("wasmtime-wasi p3 (blocking)", true),
-    ] {
-        group.bench_function(name, |b| {
-            b.iter_custom(|iters| {
-                let (engine, component, host, a) = (
-                    engine.clone(),
-                    component.clone(),
-                    host.path().to_owned(),
-                    reps(iters),
-                );
-                timed(&rt, async move {
-                    p3_on_host(&engine, &component, &host, &a, blocking).await
-                })
-            })
-        });
-    }
     group.finish();
 }
 
-/// An engine for WASI 0.3 components (the async component model on).
-fn p3_engine() -> Engine {
-    let mut config = Config::new();
-    config.wasm_component_model_async(true);
-    Engine::new(&config).unwrap()
+/// A WASI 0.3 guest (guests/p3), compiled for an engine with the async
+/// component model on.
+struct P3Guest {
+    engine: Engine,
+    component: Component,
+}
+
+impl P3Guest {
+    fn new(core: &Path) -> P3Guest {
+        let mut config = Config::new();
+        config.wasm_component_model_async(true);
+        let engine = Engine::new(&config).unwrap();
+        let component = Component::new(&engine, p3_componentize(core)).unwrap();
+        P3Guest { engine, component }
+    }
+
+    /// The group's three WASI 0.3 rows: Strata on `mount`, wasmtime-wasi's
+    /// p3 default and inline on `host`; `args(iters)` is the command line.
+    fn rows(
+        &self,
+        group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+        rt: &tokio::runtime::Runtime,
+        mount: &Fork,
+        host: &Path,
+        args: impl Fn(u64) -> Vec<String>,
+    ) {
+        group.bench_function("strata p3", |b| {
+            b.iter_custom(|iters| {
+                let (engine, component, mount, a) = (
+                    self.engine.clone(),
+                    self.component.clone(),
+                    mount.clone(),
+                    args(iters),
+                );
+                timed(rt, async move {
+                    p3_on_strata(&engine, &component, mount, &a).await
+                })
+            })
+        });
+        for (name, blocking) in [
+            ("wasmtime-wasi p3 (default)", false),
+            ("wasmtime-wasi p3 (blocking)", true),
+        ] {
+            group.bench_function(name, |b| {
+                b.iter_custom(|iters| {
+                    let (engine, component, host, a) = (
+                        self.engine.clone(),
+                        self.component.clone(),
+                        host.to_owned(),
+                        args(iters),
+                    );
+                    timed(rt, async move {
+                        p3_on_host(&engine, &component, &host, &a, blocking).await
+                    })
+                })
+            });
+        }
+    }
 }
 
 /// A p3 guest's core module (guests/p3) as a component: its world's type

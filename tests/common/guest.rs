@@ -287,13 +287,19 @@ pub async fn run_p1_on_host_with(
 /// `wasi:cli/run`), made into a component: the world's type is embedded,
 /// then the preview1 reactor adapter wraps libc's own imports.
 pub fn p2_component(path: &Path) -> Component {
+    let bytes = with_world(path, "guests/p2/wit", "p2fs");
+    Component::new(engine(), &bytes).expect("compile component")
+}
+
+/// A reactor core module that calls WASI interfaces directly, as a
+/// component: `world` (from the WIT under `wit`) embedded, the preview1
+/// reactor adapter serving libc's own imports.
+fn with_world(path: &Path, wit: &str, world: &str) -> Vec<u8> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut resolve = wit_parser::Resolve::default();
-    let (package, _) = resolve
-        .push_dir(root.join("guests/p2/wit"))
-        .expect("guest WIT");
+    let (package, _) = resolve.push_dir(root.join(wit)).expect("guest WIT");
     let world = resolve
-        .select_world(&[package], Some("p2fs"))
+        .select_world(&[package], Some(world))
         .expect("world");
     let mut module = std::fs::read(path).expect("read guest");
     wit_component::embed_component_metadata(
@@ -303,11 +309,10 @@ pub fn p2_component(path: &Path) -> Component {
         wit_component::StringEncoding::UTF8,
     )
     .expect("embed the world");
-    let bytes = encode(
+    encode(
         &module,
         wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
-    );
-    Component::new(engine(), &bytes).expect("compile component")
+    )
 }
 
 /// The path of a p2 or p3 guest's core module.
@@ -333,26 +338,7 @@ pub fn p3_component(path: &Path) -> Component {
 
 /// The component encoding of [`p3_component`].
 pub fn p3_component_bytes(path: &Path) -> Vec<u8> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut resolve = wit_parser::Resolve::default();
-    let (package, _) = resolve
-        .push_dir(root.join("guests/p3/wit"))
-        .expect("guest WIT");
-    let world = resolve
-        .select_world(&[package], Some("p3fs"))
-        .expect("world");
-    let mut module = std::fs::read(path).expect("read guest");
-    wit_component::embed_component_metadata(
-        &mut module,
-        &resolve,
-        world,
-        wit_component::StringEncoding::UTF8,
-    )
-    .expect("embed the world");
-    encode(
-        &module,
-        wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
-    )
+    with_world(path, "guests/p3/wit", "p3fs")
 }
 
 /// Instantiates a WASI 0.3 command and runs `wasi:cli/run@0.3.0` inside
