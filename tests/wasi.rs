@@ -552,6 +552,39 @@ async fn p3_guest_matches_wasmtime_wasi_p3_line_for_line() {
     assert_eq!(run.fork.usage().await.unwrap().open, 0, "handles leaked");
 }
 
+/// Under a read-only preopen a p3 guest is refused every change, with the
+/// codes and in the order wasmtime-wasi's p3 gives them, and still reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_preopen_refuses_p3_writes_like_wasmtime_wasi() {
+    let Some(path) = common::guest::p2_guest("p3fs") else {
+        return;
+    };
+    let component = common::guest::p3_component(&path);
+    let base = MemBase::builder()
+        .file("existing.txt", &b"read me"[..])
+        .build();
+    let vfs = VfsBuilder::new().image(base).spawn();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("existing.txt"), b"read me").unwrap();
+    let args = ["p3fs", "readonly"];
+    let strata =
+        common::guest::run_p3_on_strata(&component, vfs.root(), FsPerms::ReadOnly, &args).await;
+    let host =
+        common::guest::run_p3_on_host_with(&component, dir.path(), FsPerms::ReadOnly, &args).await;
+    assert!(strata.ok && host.ok, "{}{}", strata.stderr, host.stderr);
+    assert_eq!(strata.stdout, host.stdout);
+    assert!(
+        strata.stdout.contains("read existing.txt: \"read me\""),
+        "{}",
+        strata.stdout
+    );
+    assert!(
+        strata.stdout.contains("create new.txt: err not-permitted"),
+        "{}",
+        strata.stdout
+    );
+}
+
 /// A backend whose file data (chunks) arrives only once the test opens the
 /// gate; names and metadata come at once.
 struct Gated {

@@ -465,6 +465,36 @@ static void cancel_a_pending_read(borrow_t root) {
     wasi_filesystem_types_descriptor_drop_own(slow);
 }
 
+/// `p3fs readonly`: under a read-only preopen holding `existing.txt`, every
+/// change is refused and reading still works.
+static void read_only(borrow_t root) {
+    wasi_filesystem_types_result_void_error_code_t v;
+    uint8_t rw = WASI_FILESYSTEM_TYPES_DESCRIPTOR_FLAGS_READ | WASI_FILESYSTEM_TYPES_DESCRIPTOR_FLAGS_WRITE;
+    own_t fd;
+    if (open_at("open existing.txt for writing", root, "existing.txt", 0, rw, &fd)) wasi_filesystem_types_descriptor_drop_own(fd);
+    if (open_at("create new.txt", root, "new.txt", WASI_FILESYSTEM_TYPES_OPEN_FLAGS_CREATE, rw, &fd)) wasi_filesystem_types_descriptor_drop_own(fd);
+    if (open_at("truncate existing.txt", root, "existing.txt", WASI_FILESYSTEM_TYPES_OPEN_FLAGS_TRUNCATE, WASI_FILESYSTEM_TYPES_DESCRIPTOR_FLAGS_READ, &fd)) wasi_filesystem_types_descriptor_drop_own(fd);
+    create_dir("create-directory-at dir", root, "dir");
+    await_call(wasi_filesystem_types_method_descriptor_unlink_file_at(root, str("existing.txt"), &v));
+    print_result("unlink-file-at existing.txt", v);
+    wasi_filesystem_types_method_descriptor_rename_at_args_t rn = {.self = root, .old_path = str("existing.txt"), .new_descriptor = root, .new_path = str("moved.txt")};
+    await_call(wasi_filesystem_types_method_descriptor_rename_at(&rn, &v));
+    print_result("rename-at existing.txt", v);
+    if (open_at("open existing.txt", root, "existing.txt", 0, WASI_FILESYSTEM_TYPES_DESCRIPTOR_FLAGS_READ, &fd)) {
+        borrow_t f = wasi_filesystem_types_borrow_descriptor(fd);
+        read_all("read existing.txt", f, 0);
+        write_stream("write-via-stream on it", f, "no", 0);
+        write_stream("append-via-stream on it", f, "no", -1);
+        await_call(wasi_filesystem_types_method_descriptor_set_size(f, 0, &v));
+        print_result("set-size on it", v);
+        wasi_filesystem_types_result_descriptor_flags_error_code_t fl;
+        await_call(wasi_filesystem_types_method_descriptor_get_flags(f, &fl));
+        printf("get-flags: %u\n", fl.is_err ? 999u : (unsigned)fl.val.ok);
+        wasi_filesystem_types_descriptor_drop_own(fd);
+    }
+    list("list /", root);
+}
+
 /// When the preopen holds `data/slow.txt`, the guest only reads it through
 /// a stream (the test of a read pending on a slow backend).
 static int read_slow_file(borrow_t root) {
@@ -500,6 +530,7 @@ p3fs_callback_code_t exports_wasi_cli_run_run(void) {
         }
         if (strcmp(mode, "changing") == 0) list_while_changing(root);
         else if (strcmp(mode, "cancel") == 0) cancel_a_pending_read(root);
+        else if (strcmp(mode, "readonly") == 0) read_only(root);
         else if (!read_slow_file(root)) program(root);
     }
     for (size_t i = 0; i < preopens.len; i++) wasi_filesystem_types_descriptor_drop_own(preopens.ptr[i].f0);

@@ -384,11 +384,19 @@ pub async fn run_p3_on_strata(
 /// Runs a WASI 0.3 component on wasmtime-wasi's own p3 (and p2) over the
 /// host directory `dir`: the reference.
 pub async fn run_p3_on_host(component: &Component, dir: &Path, args: &[&str]) -> Run {
+    run_p3_on_host_with(component, dir, FsPerms::ReadWrite, args).await
+}
+
+/// [`run_p3_on_host`] with the preopen's permissions.
+pub async fn run_p3_on_host_with(
+    component: &Component,
+    dir: &Path,
+    perms: FsPerms,
+    args: &[&str],
+) -> Run {
     let output = Output::new();
     let mut builder = output.wasi(args);
-    builder
-        .preopened_dir(dir, "/", FsPerms::ReadWrite)
-        .expect("preopen");
+    builder.preopened_dir(dir, "/", perms).expect("preopen");
     let data = OnHost {
         wasi: builder.build(),
         table: ResourceTable::new(),
