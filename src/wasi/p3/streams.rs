@@ -72,7 +72,8 @@ pub(super) struct ReadStream {
     /// crosses chunks comes in several) that a host reader's buffer did
     /// not hold.
     buffered: VecDeque<Bytes>,
-    /// A read the snapshot could not serve, running on the actor.
+    /// A read not answered at once: waiting for the actor, or yielding
+    /// the thread for tokio's budget.
     pending: Option<BoxFuture<'static, Result<Vec<Bytes>, actor::Error>>>,
     result: Option<Outcome>,
 }
@@ -88,24 +89,15 @@ impl ReadStream {
         }
     }
 
-    /// Reads up to `len` bytes at the cursor into `buffered`: from the
-    /// snapshot at once, or by waiting for the actor. `Ready(false)` at the
-    /// end of the file.
+    /// Reads up to `len` bytes at the cursor into `buffered`, as every read
+    /// of an open file goes (`OpenFile::read`: on the published snapshot at
+    /// once, counted against tokio's budget; on the actor when the snapshot
+    /// cannot answer). `Ready(false)` at the end of the file.
     fn fill(&mut self, cx: &mut Context<'_>, len: u64) -> Poll<Result<bool, ErrorCode>> {
-        if self.pending.is_none() {
-            let (ino, at) = (self.file.ino(), self.position);
-            match self.file.read_snapshot(|r| r.read(ino, at, len)) {
-                Some(Ok(pieces)) => return Poll::Ready(Ok(self.accept(pieces))),
-                Some(Err(e)) => return Poll::Ready(Err(code(e))),
-                None => {
-                    let file = self.file.clone();
-                    self.pending = Some(async move { file.read(at, len).await }.boxed());
-                }
-            }
-        }
-        let Some(pending) = &mut self.pending else {
-            return Poll::Ready(Ok(false));
-        };
+        let pending = self.pending.get_or_insert_with(|| {
+            let (file, at) = (self.file.clone(), self.position);
+            async move { file.read(at, len).await }.boxed()
+        });
         let read = std::task::ready!(pending.poll_unpin(cx));
         self.pending = None;
         Poll::Ready(read.map(|pieces| self.accept(pieces)).map_err(code))
@@ -147,21 +139,12 @@ impl<D: 'static> StreamProducer<D> for ReadStream {
             // is, and a slow read reports pending on the next real read.
             return Poll::Ready(Ok(StreamResult::Completed));
         }
-        // A read that produces counts against tokio's budget, as a socket
-        // read does: a guest reading in a loop still yields now and then.
-        // (One unit per read of up to 64 KiB, where p2 counts one per 32
-        // calls served at once; not while the guest cancels, which must
-        // not wait.)
-        let coop = match cancel {
-            false => Some(std::task::ready!(tokio::task::coop::poll_proceed(cx))),
-            true => None,
-        };
         if this.buffered.is_empty() {
             let want = room.min(io_cap(&this.file)) as u64;
             match this.fill(cx, want) {
                 Poll::Pending if cancel => {
-                    // Nothing was read: the guest may cancel. The read on
-                    // the actor changes nothing, so it is simply dropped.
+                    // Nothing was read: the guest may cancel. A read changes
+                    // nothing, so the pending one is simply dropped.
                     this.pending = None;
                     return Poll::Ready(Ok(StreamResult::Cancelled));
                 }
@@ -194,9 +177,6 @@ impl<D: 'static> StreamProducer<D> for ReadStream {
             }
         }
         this.position += written as u64;
-        if let Some(coop) = coop {
-            coop.made_progress();
-        }
         Poll::Ready(Ok(StreamResult::Completed))
     }
 }
