@@ -78,7 +78,10 @@ impl std::fmt::Debug for VfsHandle {
 /// stolen by the other workers). Only every `SERVED_PER_UNIT`th call takes
 /// a unit: with one per call, the one-client bench paid 60 ns a call (a
 /// yield every 128 calls, some 8 µs each in this VM); a yield every few
-/// thousand calls (around a millisecond of spinning) is fair enough.
+/// thousand calls (around a millisecond of spinning for small calls) is
+/// fair enough. The count is of calls, not bytes: a guest reading in large
+/// pieces (up to `Limits::max_io`, 16 MiB at most per stream read) holds its
+/// worker correspondingly longer between yields — some 20 ms at 64 KiB.
 pub(crate) async fn served_at_once<T>(answer: T) -> T {
     const SERVED_PER_UNIT: u32 = 32;
     thread_local! {

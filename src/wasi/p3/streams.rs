@@ -6,7 +6,8 @@
 //! number of them move independently on one descriptor, and outlive it.
 //! Readiness is the stream's own: a read is served from the published
 //! snapshot straight into the guest's buffer when it can be (ready at
-//! once); otherwise it becomes a read on the actor, and the stream stays
+//! once, but for a yield now and then for tokio's budget, as every read
+//! served at once); otherwise it becomes a read on the actor, and the stream stays
 //! pending until that answers — on a slow backend, genuinely, while the
 //! guest's other tasks and every other guest go on. A write stream takes
 //! the guest's bytes and answers the write only once the actor has applied
